@@ -1,0 +1,68 @@
+"""The machine around the PCIe tree: CPU, kernel release, IOMMU and command line."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class IommuMode(StrEnum):
+    """How DMA from devices is translated."""
+
+    OFF = "off"
+    #: DMA remapping on (dma-iommu); the IOMMU driver also asks for ACS.
+    TRANSLATED = "translated"
+    #: IOMMU present but in pass-through (identity) mode, e.g. ``iommu=pt``.
+    PASSTHROUGH = "passthrough"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """CPU, kernel and boot parameters.
+
+    ``cpu_vendor`` is ``/proc/cpuinfo``'s ``vendor_id`` (``AuthenticAMD``,
+    ``GenuineIntel``, ``HygonGenuine``...), ``cpu_family`` its decimal
+    ``cpu family``. ``arch`` is ``uname -m``. ``kernel`` is the release string
+    (``uname -r``) or ``None`` when the source does not say.
+    """
+
+    arch: str = "x86_64"
+    cpu_vendor: str = "GenuineIntel"
+    cpu_family: int = 6
+    cpu_model_name: str | None = None
+    kernel: str | None = None
+    iommu: IommuMode = IommuMode.UNKNOWN
+    cmdline: str = ""
+    hostname: str | None = None
+
+    @property
+    def is_x86(self) -> bool:
+        """x86 (32 or 64 bit), where ``cpu_supports_p2pdma()`` can be true."""
+        return self.arch in ("x86_64", "i386", "i486", "i586", "i686", "x86", "amd64")
+
+    def cmdline_params(self) -> list[str]:
+        """The command line split as the kernel splits it (quotes honoured)."""
+        try:
+            return shlex.split(self.cmdline)
+        except ValueError:
+            return self.cmdline.split()
+
+    def pci_options(self) -> list[str]:
+        """Every option of every ``pci=`` parameter, in order.
+
+        The kernel's ``pci_setup()`` splits the value of ``pci=`` on commas;
+        each ``pci=`` on the line is handled in turn.
+        """
+        options: list[str] = []
+        for param in self.cmdline_params():
+            if param == "--":
+                break  # what follows goes to init, not the kernel
+            if param.startswith("pci="):
+                options.extend(opt for opt in param[4:].split(",") if opt)
+        return options
+
+    def replace(self, **changes: object) -> Platform:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
