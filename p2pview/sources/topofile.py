@@ -1,0 +1,373 @@
+"""The hand-writable topology file: TOML, or JSON with the same schema.
+
+A file holds top-level ``name`` and ``description``, a ``[platform]`` table,
+optional ``[[host_bridge]]`` tables and one ``[[device]]`` table per PCI
+function. README's "Topology files" section documents every key; this module
+is the reference. Every error names the file and the field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from p2pview.model import (
+    BDF,
+    Acs,
+    AddressError,
+    Bar,
+    BarKind,
+    HostBridge,
+    IommuMode,
+    Link,
+    P2pMem,
+    PciDevice,
+    PcieType,
+    Platform,
+    RootBus,
+    Topology,
+    TopologyError,
+)
+
+FORMAT_TAG = "p2pview-topology/1"
+
+_T = TypeVar("_T")
+
+
+class SourceError(ValueError):
+    """Input that cannot be read: the message names the file and the field or line."""
+
+
+def _where(path: str, field: str) -> str:
+    return f"{path}: {field}"
+
+
+_SIZE_RE = re.compile(r"^\s*(0x[0-9a-fA-F]+|\d+)\s*([kKmMgGtT]i?[bB]?)?\s*$")
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_int(value: object, *, sizes: bool = False) -> int:
+    """An int from TOML/JSON: a number, ``"0x..."``, or with ``sizes`` ``"64M"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if sizes:
+            m = _SIZE_RE.match(text)
+            if m:
+                base = int(m[1], 0)
+                unit = (m[2] or "")[:1].lower()
+                return base * _UNITS.get(unit, 1)
+        try:
+            return int(text, 0)
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number, got {value!r}")
+
+
+def _parse_ids(value: object) -> tuple[int, int]:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}", value):
+        raise ValueError(f"expected 'vvvv:dddd' (hex), got {value!r}")
+    v, d = value.split(":")
+    return int(v, 16), int(d, 16)
+
+
+class _Reader:
+    """Typed access to one table with errors naming the file and field."""
+
+    def __init__(self, path: str, where: str, table: object) -> None:
+        if not isinstance(table, Mapping):
+            raise SourceError(
+                _where(path, f"{where}: expected a table, got {type(table).__name__}")
+            )
+        self.path = path
+        self.where = where
+        self.table: Mapping[str, Any] = table
+        self.used: set[str] = set()
+
+    def err(self, key: str, problem: str) -> SourceError:
+        return SourceError(_where(self.path, f"{self.where}.{key}: {problem}"))
+
+    def _convert(self, key: str, convert: Callable[[Any], _T]) -> _T:
+        self.used.add(key)
+        try:
+            return convert(self.table[key])
+        except (ValueError, TypeError, AddressError) as exc:
+            raise self.err(key, str(exc)) from None
+
+    def get(self, key: str, convert: Callable[[Any], _T], default: _T) -> _T:
+        if key not in self.table:
+            self.used.add(key)
+            return default
+        return self._convert(key, convert)
+
+    def require(self, key: str, convert: Callable[[Any], _T]) -> _T:
+        if key not in self.table:
+            raise self.err(key, "missing")
+        return self._convert(key, convert)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise self.err(unknown[0], "unknown key")
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else parse_int(value)
+
+
+def _bdf(value: object) -> BDF:
+    return BDF.parse(_str(value))
+
+
+def _header_type(value: object) -> int:
+    names = {"normal": 0, "endpoint": 0, "bridge": 1, "cardbus": 2}
+    if isinstance(value, str) and value.lower() in names:
+        return names[value.lower()]
+    n = parse_int(value)
+    if n not in (0, 1, 2):
+        raise ValueError(f"header type must be 0 (normal), 1 (bridge) or 2 (CardBus), got {n}")
+    return n
+
+
+def _acs(value: object) -> Acs:
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in ("absent", "none", "no"):
+            return Acs.absent()
+        if key == "unknown":
+            return Acs.unknown()
+        raise ValueError(f"expected 'absent', 'unknown' or a table {{cap, ctrl}}, got {value!r}")
+    if isinstance(value, Mapping):
+        extra = set(value) - {"cap", "ctrl", "fw_ctrl"}
+        if extra:
+            raise ValueError(f"unknown key {sorted(extra)[0]!r} (cap, ctrl, fw_ctrl)")
+        if "cap" not in value or "ctrl" not in value:
+            raise ValueError("an ACS table needs both cap and ctrl")
+        cap, ctrl = parse_int(value["cap"]), parse_int(value["ctrl"])
+        fw = parse_int(value["fw_ctrl"]) if "fw_ctrl" in value else None
+        for name, reg in (("cap", cap), ("ctrl", ctrl), ("fw_ctrl", fw)):
+            if reg is not None and not 0 <= reg <= 0xFFFF:
+                raise ValueError(f"{name} {reg:#x} does not fit the 16-bit register")
+        return Acs.present(cap, ctrl, fw)
+    raise ValueError(f"expected 'absent', 'unknown' or a table {{cap, ctrl}}, got {value!r}")
+
+
+def _link(path: str, where: str, value: object) -> Link:
+    r = _Reader(path, where, value)
+    link = Link(
+        speed=r.get("speed", _str, None),
+        width=r.get("width", _opt_int, None),
+        max_speed=r.get("max_speed", _str, None),
+        max_width=r.get("max_width", _opt_int, None),
+    )
+    r.finish()
+    return link
+
+
+def _bars(path: str, where: str, value: object) -> tuple[Bar, ...]:
+    if not isinstance(value, list):
+        raise SourceError(_where(path, f"{where}: expected an array of tables"))
+    bars = []
+    seen: set[int] = set()
+    for i, item in enumerate(value):
+        r = _Reader(path, f"{where}[{i}]", item)
+        index = r.require("index", parse_int)
+        if not 0 <= index <= 16:
+            raise r.err("index", f"resource index {index} out of range (0-16)")
+        if index in seen:
+            raise r.err("index", f"resource {index} given twice")
+        seen.add(index)
+        kind = r.get("kind", lambda v: BarKind(_str(v).lower()), BarKind.MEM)
+        size = r.require("size", lambda v: parse_int(v, sizes=True))
+        if size <= 0:
+            raise r.err("size", "must be positive")
+        bars.append(
+            Bar(
+                index=index,
+                start=r.require("start", parse_int),
+                size=size,
+                kind=kind,
+                prefetchable=r.get("prefetchable", _bool, False),
+                is_64bit=r.get("is_64bit", _bool, False),
+                bus_address=r.get("bus_address", _opt_int, None),
+            )
+        )
+        r.finish()
+    return tuple(sorted(bars, key=lambda b: b.index))
+
+
+def _p2pmem(path: str, where: str, value: object) -> P2pMem:
+    r = _Reader(path, where, value)
+    size = r.require("size", lambda v: parse_int(v, sizes=True))
+    mem = P2pMem(
+        size=size,
+        available=r.get("available", lambda v: parse_int(v, sizes=True), size),
+        published=r.get("published", _bool, True),
+        bar=r.get("bar", _opt_int, None),
+        bar_inferred=r.get("bar_inferred", _bool, False),
+    )
+    r.finish()
+    if mem.available > mem.size or mem.size < 0 or mem.available < 0:
+        raise r.err("available", f"{mem.available} must lie between 0 and size ({mem.size})")
+    return mem
+
+
+def _device(path: str, index: int, table: object, bridges: set[BDF]) -> PciDevice:
+    where = f"device[{index}]"
+    if isinstance(table, Mapping) and isinstance(table.get("bdf"), str):
+        where = f"device[{index}] ({table['bdf']})"
+    r = _Reader(path, where, table)
+    bdf = r.require("bdf", _bdf)
+    vendor, device = r.require("id", _parse_ids)
+    sub = r.get("subsystem", _parse_ids, None)
+    pcie_type = r.get("pcie_type", lambda v: PcieType.from_token(_str(v)), None)
+    header = r.get("header_type", _header_type, -1)
+    if header == -1:
+        bridge_like = pcie_type is not None and (
+            pcie_type.is_port or pcie_type in (PcieType.PCI_BRIDGE, PcieType.PCIE_BRIDGE)
+        )
+        header = 1 if bdf in bridges or bridge_like else 0
+    class_code = r.get("class", parse_int, 0)
+    if not 0 <= class_code <= 0xFFFFFF:
+        raise r.err("class", f"{class_code:#x} does not fit 24 bits")
+    dev = PciDevice(
+        bdf=bdf,
+        vendor=vendor,
+        device=device,
+        class_code=class_code,
+        revision=r.get("revision", parse_int, 0),
+        header_type=header,
+        multifunction=r.get("multifunction", _bool, False),
+        subsystem_vendor=None if sub is None else sub[0],
+        subsystem_device=None if sub is None else sub[1],
+        pcie_type=pcie_type,
+        pcie_type_inferred=r.get("pcie_type_inferred", _bool, False),
+        acs=r.get("acs", _acs, Acs.absent()),
+        parent=r.get("parent", _bdf, None),
+        physfn=r.get("physfn", _bdf, None),
+        driver=r.get("driver", _str, None),
+        numa_node=r.get("numa_node", _opt_int, None),
+        iommu_group=r.get("iommu_group", _opt_int, None),
+        link=_link(path, f"{where}.link", r.table["link"]) if "link" in r.table else Link(),
+        bars=_bars(path, f"{where}.bars", r.table["bars"]) if "bars" in r.table else (),
+        p2pmem=_p2pmem(path, f"{where}.p2pmem", r.table["p2pmem"]) if "p2pmem" in r.table else None,
+        label=r.get("label", _str, None),
+        notes=tuple(r.get("notes", lambda v: [_str(x) for x in v], [])),
+    )
+    r.used.update({"link", "bars", "p2pmem"})
+    r.finish()
+    return dev
+
+
+def _platform(path: str, table: object) -> Platform:
+    r = _Reader(path, "platform", table)
+    plat = Platform(
+        arch=r.get("arch", _str, "x86_64"),
+        cpu_vendor=r.get("cpu_vendor", _str, "GenuineIntel"),
+        cpu_family=r.get("cpu_family", parse_int, 6),
+        cpu_model_name=r.get("cpu_model", _str, None),
+        kernel=r.get("kernel", _str, None),
+        iommu=r.get("iommu", lambda v: IommuMode(_str(v).lower()), IommuMode.UNKNOWN),
+        cmdline=r.get("cmdline", _str, ""),
+        hostname=r.get("hostname", _str, None),
+    )
+    r.finish()
+    return plat
+
+
+def _host_bridge(path: str, index: int, table: object) -> HostBridge:
+    r = _Reader(path, f"host_bridge[{index}]", table)
+    hb = HostBridge(
+        root=r.require("root", lambda v: RootBus.parse(_str(v))),
+        mem_offset=r.get("mem_offset", parse_int, 0),
+        numa_node=r.get("numa_node", _opt_int, None),
+        label=r.get("label", _str, None),
+    )
+    r.finish()
+    return hb
+
+
+def topology_from_mapping(data: Mapping[str, Any], path: str) -> Topology:
+    """Build a topology from a parsed TOML/JSON document."""
+    top = _Reader(path, "(top level)", data)
+    fmt = top.get("format", _str, FORMAT_TAG)
+    if fmt != FORMAT_TAG:
+        raise top.err("format", f"unsupported format {fmt!r} (this p2pview reads {FORMAT_TAG})")
+    name = top.get("name", _str, Path(path).stem)
+    description = top.get("description", _str, "")
+    platform = _platform(path, data["platform"]) if "platform" in data else Platform()
+    raw_devices = data.get("device", [])
+    raw_hbs = data.get("host_bridge", [])
+    top.used.update({"platform", "device", "host_bridge"})
+    top.finish()
+    if not isinstance(raw_devices, list) or not raw_devices:
+        raise SourceError(_where(path, "device: at least one [[device]] table is needed"))
+    if not isinstance(raw_hbs, list):
+        raise SourceError(_where(path, "host_bridge: expected an array of tables"))
+    bridges: set[BDF] = set()
+    for item in raw_devices:
+        if isinstance(item, Mapping) and isinstance(item.get("parent"), str):
+            with contextlib.suppress(AddressError):  # reported with its field later
+                bridges.add(BDF.parse(item["parent"]))
+    devices = [_device(path, i, item, bridges) for i, item in enumerate(raw_devices)]
+    host_bridges = [_host_bridge(path, i, item) for i, item in enumerate(raw_hbs)]
+    try:
+        return Topology(
+            devices, host_bridges, platform, name=name, description=description, source=path
+        )
+    except TopologyError as exc:
+        raise SourceError(_where(path, str(exc))) from None
+
+
+def parse_topology_text(text: str, path: str) -> Topology:
+    """Parse a topology document; JSON if it starts with ``{``, else TOML."""
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise SourceError(f"{path}: the JSON document must be an object")
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SourceError(f"{path}: invalid TOML: {exc}") from None
+    return topology_from_mapping(data, path)
+
+
+def read_topology_file(path: Path) -> Topology:
+    """Read a ``.toml`` or ``.json`` topology file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: byte {exc.start}: not UTF-8 text") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: {exc.strerror or exc}") from None
+    return parse_topology_text(text, str(path))
+
+
+def looks_like_topology(text: str) -> bool:
+    """Whether a text is plausibly a p2pview topology (for format detection)."""
+    head = text.lstrip()[:4096]
+    return "[[device]]" in head or '"device"' in head or FORMAT_TAG in head
