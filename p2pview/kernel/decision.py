@@ -1,0 +1,477 @@
+"""``calc_map_type_and_dist()`` and the checks it makes, per kernel era.
+
+Follows spec sections 2-3 (``kernel-p2pdma.md``), which paraphrase
+``drivers/pci/p2pdma.c``: S-4.20 and S-5.1 (torvalds/linux @ 02917e9f and
+3306e99e) for the int-distance eras, the v5.9-v5.14 copy for
+``upstream_bridge_distance()``, and S-5.15 / S-6.2 / S-new (pci.git @
+cd2698d7) for ``calc_map_type_and_dist()``; the newest copy was re-read for
+this module (loop structure, messages, the 128-byte ``seq_buf``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from p2pview.kernel.acs import AcsEffect, effective_acs
+from p2pview.kernel.messages import KernelMessage
+from p2pview.kernel.profiles import HostBridgeDevRule, KernelTarget
+from p2pview.kernel.verdict import AcsCheck, MapType, PathKind, Verdict, WhitelistCheck
+from p2pview.kernel.whitelist import match_entry
+from p2pview.model import BDF, PcieType, RootBus, Topology
+
+#: v5.1-v5.3 ``root_complex_whitelist()``: the AMD Zen root complex.
+AMD_ZEN_ROOT = (0x1022, 0x1450)
+#: v5.1-v5.3 penalty added when both root complexes are whitelisted.
+AMD_PENALTY = 0x1000
+
+
+@dataclass(frozen=True, slots=True)
+class HostBridgeLookup:
+    """``pci_host_bridge_dev()`` (or the slot-00.0 lookup) for one root bus."""
+
+    root: RootBus
+    device: BDF | None
+    reason: str
+    inferred: str | None = None
+
+
+@dataclass
+class KernelState:
+    """What a kernel knows after boot: effective ACS, the CPU check, host-bridge devices.
+
+    Build it with :func:`prepare`; it is shared by the pair-by-pair function
+    and the vectorised matrix.
+    """
+
+    topology: Topology
+    target: KernelTarget
+    acs: Mapping[BDF, AcsEffect]
+    boot_messages: tuple[KernelMessage, ...]
+    cpu_supports: bool
+    host_bridge_devs: Mapping[RootBus, HostBridgeLookup]
+    _whitelist_cache: dict[tuple[RootBus, bool], WhitelistCheck] = field(default_factory=dict)
+
+    @property
+    def profile_key(self) -> str:
+        """The era profile key."""
+        return self.target.profile.key
+
+
+def prepare(topology: Topology, target: KernelTarget) -> KernelState:
+    """Boot ``target`` on ``topology``: apply the ACS parameters, run the one-off checks."""
+    acs, boot = effective_acs(topology, target)
+    lookups = {
+        hb.root: pci_host_bridge_dev(topology, target, hb.root) for hb in topology.host_bridges
+    }
+    return KernelState(
+        topology=topology,
+        target=target,
+        acs=acs,
+        boot_messages=boot,
+        cpu_supports=cpu_supports_p2pdma(topology, target),
+        host_bridge_devs=lookups,
+    )
+
+
+def cpu_supports_p2pdma(topology: Topology, target: KernelTarget) -> bool:
+    """``cpu_supports_p2pdma()`` (v5.9+, dea286bb71ba; spec section 2.4).
+
+    True only on x86 with an AMD CPU of family 0x17 (Zen) or later; Hygon
+    (its own vendor) and every other architecture get false. Re-read in the
+    newest tree: no other vendor was added.
+    """
+    if not target.profile.cpu_check:
+        return False
+    plat = topology.platform
+    return plat.is_x86 and plat.cpu_vendor == "AuthenticAMD" and plat.cpu_family >= 0x17
+
+
+def pci_host_bridge_dev(
+    topology: Topology, target: KernelTarget, root: RootBus
+) -> HostBridgeLookup:
+    """The function whose IDs stand for host bridge ``root`` (spec section 2.2).
+
+    v4.20-v5.14: ``pci_get_slot(host->bus, PCI_DEVFN(0, 0))``. v5.15-v5.18:
+    the first device of ``host->bus->devices`` if it is devfn 00.0. v5.19+
+    (1af7c26c59eb): ... or if ``pci_pcie_type()`` says Root Port. The first
+    device is modelled as the lowest devfn on the root bus (scan order).
+    """
+    rule = target.profile.host_bridge_dev or HostBridgeDevRule.SLOT_00_0
+    on_bus = topology.root_bus_devices(root)
+    if rule is HostBridgeDevRule.SLOT_00_0:
+        for bdf in on_bus:
+            if bdf.devfn == 0:
+                return HostBridgeLookup(root, bdf, "the function at devfn 00.0")
+        return HostBridgeLookup(root, None, "no function at devfn 00.0 on the root bus")
+    if not on_bus:
+        return HostBridgeLookup(root, None, "the root bus has no functions")
+    first = on_bus[0]
+    if first.devfn == 0:
+        return HostBridgeLookup(root, first, "the first function on the root bus, at devfn 00.0")
+    if rule is HostBridgeDevRule.FIRST_IF_DEVFN_0_OR_ROOT_PORT:
+        dev = topology[first]
+        if dev.pcie_type is PcieType.ROOT_PORT:
+            note = None
+            if dev.pcie_type_inferred:
+                note = f"{first} taken as a Root Port from its class and position (type not read)"
+            return HostBridgeLookup(
+                root, first, "the first function on the root bus, a Root Port", note
+            )
+        what = "not a Root Port" if dev.pcie_type is not None else "of unknown port type"
+        return HostBridgeLookup(
+            root, None, f"the first function {first} is not at devfn 00.0 and is {what}"
+        )
+    return HostBridgeLookup(root, None, f"the first function {first} is not at devfn 00.0")
+
+
+def whitelist_check(state: KernelState, root: RootBus, same: bool) -> WhitelistCheck:
+    """``__host_bridge_whitelist(host, same_host_bridge, warn)`` without the warning."""
+    key = (root, same)
+    cached = state._whitelist_cache.get(key)
+    if cached is not None:
+        return cached
+    lookup = state.host_bridge_devs[root]
+    if lookup.device is None:
+        check = WhitelistCheck(root, same, None, None, None, None, False, lookup.reason)
+    else:
+        dev = state.topology[lookup.device]
+        entry = match_entry(
+            state.target.whitelist,
+            dev.vendor,
+            dev.device,
+            wildcard=state.target.profile.wildcard_ids,
+        )
+        if entry is None:
+            check = WhitelistCheck(
+                root,
+                same,
+                dev.bdf,
+                dev.vendor,
+                dev.device,
+                None,
+                False,
+                f"{dev.ids} ({lookup.reason}) is not in pci_p2pdma_whitelist[]",
+            )
+        elif entry.requires_same_host_bridge and not same:
+            check = WhitelistCheck(
+                root,
+                same,
+                dev.bdf,
+                dev.vendor,
+                dev.device,
+                entry.ids,
+                False,
+                f"{entry.ids} ({entry.comment}) has REQ_SAME_HOST_BRIDGE and the devices"
+                " are below different host bridges",
+            )
+        else:
+            check = WhitelistCheck(
+                root,
+                same,
+                dev.bdf,
+                dev.vendor,
+                dev.device,
+                entry.ids,
+                True,
+                f"{dev.ids} matches the whitelist row {entry.ids} ({entry.comment})",
+            )
+    state._whitelist_cache[key] = check
+    return check
+
+
+def host_bridge_whitelist(
+    state: KernelState, provider: BDF, client: BDF, warn: bool
+) -> tuple[bool, list[WhitelistCheck], list[KernelMessage]]:
+    """``host_bridge_whitelist(a, b, warn)`` (spec section 3.2).
+
+    Same host bridge: one check with ``same_host_bridge``. Different: both
+    must pass, and the second is not looked at when the first fails. The
+    "not in whitelist" warning (v5.15+, only when ``warn``) is printed on the
+    function checked, and only when no row matched.
+    """
+    topo = state.topology
+    ha, hb = topo.root_bus_of(provider), topo.root_bus_of(client)
+    roots = [ha] if ha == hb else [ha, hb]
+    checks: list[WhitelistCheck] = []
+    messages: list[KernelMessage] = []
+    for root in roots:
+        check = whitelist_check(state, root, ha == hb)
+        warned = (
+            warn
+            and state.target.profile.whitelist_warning
+            and check.device is not None
+            and check.entry is None
+        )
+        if warned:
+            assert (
+                check.device is not None
+                and check.vendor is not None
+                and check.device_id is not None
+            )
+            dev = topo[check.device]
+            messages.append(
+                KernelMessage(
+                    "warn",
+                    dev.bdf,
+                    dev.driver,
+                    "Host bridge not in P2PDMA whitelist:"
+                    f" {check.vendor:04x}:{check.device_id:04x}",
+                )
+            )
+            check = dataclasses.replace(check, warned=True)
+        checks.append(check)
+        if not check.passed:
+            return False, checks, messages
+    return True, checks, messages
+
+
+def _root_complex_whitelist(state: KernelState, bdf: BDF) -> WhitelistCheck:
+    """v5.1-v5.3 ``root_complex_whitelist(dev)``: devfn 00.0 of the root bus is AMD 1022:1450."""
+    root = state.topology.root_bus_of(bdf)
+    lookup = state.host_bridge_devs[root]
+    if lookup.device is None:
+        return WhitelistCheck(root, False, None, None, None, None, False, lookup.reason)
+    dev = state.topology[lookup.device]
+    ok = (dev.vendor, dev.device) == AMD_ZEN_ROOT
+    reason = (
+        f"{dev.ids} is the AMD Zen root complex (1022:1450)"
+        if ok
+        else f"{dev.ids} is not the AMD Zen root complex 1022:1450"
+    )
+    return WhitelistCheck(
+        root, False, dev.bdf, dev.vendor, dev.device, "1022:1450" if ok else None, ok, reason
+    )
+
+
+class _AcsList:
+    """The ``seq_buf`` the ACS list is printed into (kernel notes, item 4).
+
+    An entry is taken whole only if the text then stays under ``size``
+    (``seq_buf_vprintf()``: ``len + n < size``). The first entry that does not
+    fit is cut to what fits in ``size - 1`` characters, and later entries
+    are dropped. The final ';' is dropped only when nothing overflowed (on
+    overflow the kernel's ``buffer[len-1] = 0`` lands one byte past the
+    buffer instead).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.text = ""
+        self.overflowed = False
+
+    def add(self, bdf: BDF) -> None:
+        if self.overflowed:
+            return
+        entry = f"{bdf};"
+        if len(self.text) + len(entry) < self.size:
+            self.text += entry
+        else:
+            self.text = (self.text + entry)[: self.size - 1]
+            self.overflowed = True
+
+    def printed(self) -> str:
+        return self.text if self.overflowed else self.text[:-1]
+
+
+def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Verdict:
+    """Decide one (provider, client) pair as the chosen kernel does, verbosely.
+
+    ``calc_map_type_and_dist(provider, client, &dist, verbose=true)`` in v5.15+,
+    ``upstream_bridge_distance_warn()`` in v5.4-v5.14 and
+    ``upstream_bridge_distance_warn()`` returning an int in v4.20-v5.3 (spec
+    sections 3.1, 3.5, 3.6). The messages are those the verbose call prints.
+
+    Notes:
+        An ACS state that could not be read is taken as "no redirect", as the
+        kernel would see no capability it could not read; such devices on the
+        counted path are listed in ``Verdict.assumed``.
+    """
+    topo = state.topology
+    profile = state.target.profile
+    pdev, cdev = topo[provider], topo[client]
+    pchain = topo.upstream_chain(provider)
+    cchain = topo.upstream_chain(client)
+    cindex = {bdf: i for i, bdf in enumerate(cchain)}
+    acs_list = _AcsList(profile.acs_list_size)
+    checks: list[AcsCheck] = []
+    redirect: list[BDF] = []
+    assumed: list[BDF] = []
+
+    common: BDF | None = None
+    for a in pchain:
+        eff = state.acs[a]
+        checks.append(AcsCheck(a, "provider", eff.redirect, eff.known, True))
+        if eff.redirect:
+            acs_list.add(a)
+        if a in cindex:
+            common = a
+            break
+    if common is None:
+        dist = len(pchain) + len(cchain)
+        checks = [AcsCheck(c.device, c.side, c.redirect, c.known, False) for c in checks]
+    else:
+        dist_a, dist_b = len(checks) - 1, cindex[common]
+        dist = dist_a + dist_b
+        for bb in cchain[:dist_b]:
+            eff = state.acs[bb]
+            checks.append(AcsCheck(bb, "client", eff.redirect, eff.known, True))
+            if eff.redirect:
+                acs_list.add(bb)
+        redirect = [c.device for c in checks if c.redirect]
+        assumed = [c.device for c in checks if not c.known]
+
+    messages: list[KernelMessage] = []
+
+    def warn(text: str) -> None:
+        messages.append(KernelMessage("warn", client, cdev.driver, text))
+
+    inferred: list[str] = []
+    whitelist_checks: list[WhitelistCheck] = []
+    acs_text = acs_list.printed() if redirect else ""
+
+    if profile.int_distance:
+        return _int_era_verdict(
+            state,
+            provider,
+            client,
+            pchain,
+            cchain,
+            common,
+            dist,
+            checks,
+            redirect,
+            acs_text,
+            acs_list.overflowed,
+            assumed,
+        )
+
+    if common is not None and not redirect:
+        map_type = MapType.BUS_ADDR
+        kind = PathKind.COMMON_UPSTREAM
+        cpu: bool | None = None
+    else:
+        kind = PathKind.ACS_REDIRECT if common is not None else PathKind.NO_COMMON_UPSTREAM
+        acs_redirects = kind is PathKind.ACS_REDIRECT
+        if acs_redirects:
+            warn(f"ACS redirect is set between the client and provider ({provider})")
+            warn(
+                "to disable ACS redirect for this path, add the kernel parameter:"
+                f" pci=disable_acs_redir={acs_text}"
+            )
+        cpu = state.cpu_supports if profile.cpu_check else None
+        if state.cpu_supports:
+            map_type = MapType.THRU_HOST_BRIDGE
+        else:
+            ok, whitelist_checks, wl_messages = host_bridge_whitelist(
+                state, provider, client, warn=acs_redirects
+            )
+            messages.extend(wl_messages)
+            for check in whitelist_checks:
+                lookup = state.host_bridge_devs[check.host_bridge]
+                if lookup.inferred:
+                    inferred.append(lookup.inferred)
+            if ok:
+                map_type = MapType.THRU_HOST_BRIDGE
+            else:
+                map_type = MapType.NOT_SUPPORTED
+                warn(
+                    "cannot be used for peer-to-peer DMA as the client and provider"
+                    f" ({provider}) do not share an upstream bridge or whitelisted host bridge"
+                )
+    del pdev
+    return Verdict(
+        provider=provider,
+        client=client,
+        map_type=map_type,
+        distance=dist,
+        walk_distance=dist,
+        path=kind,
+        provider_chain=pchain,
+        client_chain=cchain,
+        common=common,
+        acs_checks=tuple(checks),
+        acs_redirect=tuple(redirect),
+        acs_list_text=acs_text,
+        acs_list_truncated=acs_list.overflowed and bool(redirect),
+        assumed=tuple(assumed),
+        cpu_supports=cpu,
+        whitelist_checks=tuple(whitelist_checks),
+        messages=tuple(messages),
+        inferred=tuple(inferred),
+    )
+
+
+def _int_era_verdict(
+    state: KernelState,
+    provider: BDF,
+    client: BDF,
+    pchain: tuple[BDF, ...],
+    cchain: tuple[BDF, ...],
+    common: BDF | None,
+    dist: int,
+    checks: list[AcsCheck],
+    redirect: list[BDF],
+    acs_text: str,
+    truncated: bool,
+    assumed: list[BDF],
+) -> Verdict:
+    """v4.20-v5.3 ``upstream_bridge_distance()`` and its ``_warn`` wrapper (spec section 3.6)."""
+    profile = state.target.profile
+    cdev = state.topology[client]
+    messages: list[KernelMessage] = []
+    checks_wl: list[WhitelistCheck] = []
+
+    def warn(text: str) -> None:
+        messages.append(KernelMessage("warn", client, cdev.driver, text))
+
+    if common is None:
+        kind = PathKind.NO_COMMON_UPSTREAM
+        result = -1
+        if profile.amd_penalty:
+            first = _root_complex_whitelist(state, provider)
+            checks_wl.append(first)
+            if first.passed:
+                second = _root_complex_whitelist(state, client)
+                checks_wl.append(second)
+                if second.passed:
+                    result = AMD_PENALTY + dist
+        if result == -1:
+            warn(
+                "cannot be used for peer-to-peer DMA as the client and provider"
+                f" ({provider}) do not share an upstream bridge"
+            )
+    elif redirect:
+        kind = PathKind.ACS_REDIRECT
+        result = -2
+        warn(
+            "cannot be used for peer-to-peer DMA as ACS redirect is set between the client"
+            f" and provider ({provider})"
+        )
+        warn(
+            "to disable ACS redirect for this path, add the kernel parameter:"
+            f" pci=disable_acs_redir={acs_text}"
+        )
+    else:
+        kind = PathKind.COMMON_UPSTREAM
+        result = dist
+    return Verdict(
+        provider=provider,
+        client=client,
+        map_type=None,
+        distance=result,
+        walk_distance=dist,
+        path=kind,
+        provider_chain=pchain,
+        client_chain=cchain,
+        common=common,
+        acs_checks=tuple(checks),
+        acs_redirect=tuple(redirect),
+        acs_list_text=acs_text,
+        acs_list_truncated=truncated and bool(redirect),
+        assumed=tuple(assumed),
+        cpu_supports=None,
+        whitelist_checks=tuple(checks_wl),
+        messages=tuple(messages),
+    )
