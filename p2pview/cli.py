@@ -1,0 +1,396 @@
+"""The command line: ``matrix``, ``explain``, ``find``, ``topologies``, ``convert``, ``profiles``.
+
+Every command prints one line on stderr and exits 2 for bad input (unknown
+file, device, kernel version, malformed topology); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from p2pview import __version__
+from p2pview.kernel import (
+    PROFILES,
+    VersionError,
+    calc_map_type_and_dist,
+    pair_matrix,
+    pci_p2pmem_find_many,
+)
+from p2pview.kernel.many import pci_p2pdma_distance_many
+from p2pview.model import BDF, TopologyError
+from p2pview.model.select import SelectionError, select
+from p2pview.session import Session, UsageError, open_session, session_for
+from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
+from p2pview.views.explain import explain_view
+from p2pview.views.matrix_table import matrix_view, matrix_width
+
+#: Bundled topology shown when this host has no PCIe tree worth showing.
+DEMO_TOPOLOGY = "switch-acs-iommu"
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem to report in one line, exit status 2."""
+
+
+def _console(width: int | None = None) -> Console:
+    """Stdout console; never narrower than ``width``, nor than 120 columns into a pipe."""
+    console = Console(highlight=False)
+    wanted = max(width or 0, 0 if console.is_terminal else 120)
+    if wanted > console.width:
+        console = Console(highlight=False, width=wanted)
+    return console
+
+
+def _add_source(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    help_text = (
+        "a topology file (.toml/.json), a bundled topology name, a directory holding a"
+        " gathered sysfs tree (DIR/sys/bus/pci/devices), a .tar.gz/.tar.bz2 of one, or / for"
+        " this host"
+    )
+    if optional:
+        p.add_argument(
+            "source", nargs="?", default="/", metavar="SOURCE", help=help_text + " (default: /)"
+        )
+    else:
+        p.add_argument("source", metavar="SOURCE", help=help_text)
+
+
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--kernel",
+        metavar="X.Y",
+        help="kernel release to model (6.12, 5.15.0-91-generic, next); default: the"
+        " source's own kernel, else 6.12",
+    )
+    p.add_argument(
+        "--cpu",
+        metavar="VENDOR:FAMILY",
+        help="replace the CPU: amd:0x19, intel:6, hygon:0x18, or an arch such as arm64",
+    )
+    p.add_argument(
+        "--cmdline",
+        metavar="STRING",
+        help="replace the kernel command line, e.g. 'pci=disable_acs_redir=0000:02:00.0'",
+    )
+    p.add_argument(
+        "--iommu",
+        choices=("on", "off"),
+        help="on: ACS as an IOMMU driver leaves it (RR|CR on every function with ACS);"
+        " off: ACS back to the firmware values the source records",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used for ``--help`` in README)."""
+    parser = argparse.ArgumentParser(
+        prog="p2pview",
+        description="Explore Linux PCIe peer-to-peer DMA: which device pairs the kernel's"
+        " P2PDMA code allows, and why.",
+    )
+    parser.add_argument("--version", action="version", version=f"p2pview {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("matrix", help="map type and distance for every device pair")
+    _add_source(p, optional=True)
+    _add_engine(p)
+    p.add_argument(
+        "--providers",
+        metavar="SEL",
+        help="rows: BDFs, vendor:device, kinds"
+        " (nvme, gpu, nic, devices, endpoint, p2pmem, bridge, all) or subtree:BDF,"
+        " comma-separated",
+    )
+    p.add_argument("--clients", metavar="SEL", help="columns, same syntax as --providers")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("explain", help="why the kernel decides one pair the way it does")
+    _add_source(p)
+    p.add_argument(
+        "provider", metavar="PROVIDER", help="BDF, vendor:device or label of the memory's owner"
+    )
+    p.add_argument("client", metavar="CLIENT", help="BDF, vendor:device or label of the DMA master")
+    _add_engine(p)
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+
+    p = sub.add_parser(
+        "find", help="which p2pmem provider pci_p2pmem_find_many() picks for clients"
+    )
+    _add_source(p)
+    p.add_argument("clients", metavar="CLIENT", nargs="+", help="BDF, vendor:device or label")
+    _add_engine(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("topologies", help="list the bundled topologies")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("convert", help="write any SOURCE as a p2pview topology file")
+    _add_source(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        required=True,
+        help="output file (.toml, or .json for JSON); - for stdout",
+    )
+    p.add_argument("--format", choices=("toml", "json"), help="default: from the file name")
+
+    p = sub.add_parser("profiles", help="list the kernel eras p2pview models")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _session(args: argparse.Namespace) -> Session:
+    return open_session(
+        args.source, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline, iommu=args.iommu
+    )
+
+
+def _resolve(session: Session, spec: str) -> BDF:
+    try:
+        return session.topology.resolve(spec)
+    except KeyError as exc:
+        raise CliError(
+            f"{session.topology.source or session.topology.name}: {exc.args[0]}"
+        ) from None
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    """``p2pview matrix``."""
+    session = _session(args)
+    from p2pview.jsonreport import matrix_document
+
+    try:
+        providers = select(session.topology, args.providers)
+        clients = select(session.topology, args.clients)
+    except SelectionError as exc:
+        raise CliError(str(exc)) from None
+    matrix = pair_matrix(session.state, providers, clients)
+    if args.json:
+        _print_json(matrix_document(session, matrix))
+        return 0
+    console = _console(matrix_width(session, matrix))
+    console.print(matrix_view(session, matrix))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``p2pview explain``."""
+    session = _session(args)
+    provider = _resolve(session, args.provider)
+    client = _resolve(session, args.client)
+    verdict = calc_map_type_and_dist(session.state, provider, client)
+    if args.json:
+        from p2pview.jsonreport import verdict_document
+
+        _print_json(verdict_document(session, verdict))
+        return 0
+    # soft_wrap: kernel messages stay one line each, as in dmesg, whatever the width.
+    _console().print(explain_view(session, verdict), soft_wrap=True)
+    return 0
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    """``p2pview find``: ``pci_p2pmem_find_many()`` for the given clients."""
+    session = _session(args)
+    clients = [_resolve(session, c) for c in args.clients]
+    found = pci_p2pmem_find_many(session.state, clients)
+    if args.json:
+        _print_json(
+            {
+                "clients": [str(c) for c in clients],
+                "best_distance": found.best,
+                "tied": [str(b) for b in found.tied],
+                "candidates": [{"provider": str(p), "distance": d} for p, d in found.candidates],
+            }
+        )
+        return 0
+    console = _console()
+    if not found.candidates:
+        console.print("No published p2pmem provider in this topology (p2pmem/published = 1).")
+        return 0
+    table = Table(title="pci_p2pdma_distance_many() per published provider")
+    table.add_column("provider")
+    table.add_column("total distance", justify="right")
+    for provider, total in found.candidates:
+        style = "bold green" if provider in found.tied else ("red" if total < 0 else "")
+        table.add_row(Text(str(provider), style=style), Text(str(total), style=style))
+    console.print(table)
+    if not found.tied:
+        console.print("pci_p2pmem_find_many() returns NULL: no provider reaches every client.")
+    elif len(found.tied) == 1:
+        console.print(f"pci_p2pmem_find_many() returns {found.tied[0]} (distance {found.best}).")
+    else:
+        tied = ", ".join(str(b) for b in found.tied)
+        console.print(
+            f"{len(found.tied)} providers tie at distance {found.best}: {tied}; the kernel picks"
+            " one at random."
+        )
+    for provider in found.tied[:1]:
+        many = pci_p2pdma_distance_many(session.state, provider, clients)
+        for msg in many.messages:
+            console.print(Text(f"  {msg.dmesg()}"))
+    return 0
+
+
+def cmd_topologies(args: argparse.Namespace) -> int:
+    """``p2pview topologies``."""
+    items = bundled_topologies()
+    if args.json:
+        _print_json([{"name": t.name, "title": t.title, "path": str(t.path)} for t in items])
+        return 0
+    table = Table(title="Bundled topologies (use the name as SOURCE)", show_lines=False)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("what it imitates and shows")
+    for t in items:
+        table.add_row(t.name, t.title)
+    _console().print(table)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """``p2pview convert SOURCE -o FILE``."""
+    loaded = load_source(args.source)
+    fmt = args.format or ("json" if str(args.output).endswith(".json") else "toml")
+    topo = loaded.topology
+    header = f"Written by p2pview {__version__} convert from {args.source}"
+    text = to_json(topo) if fmt == "json" else to_toml(topo, header)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"{args.output}: {exc.strerror or exc}") from None
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """``p2pview profiles``."""
+    if args.json:
+        _print_json(
+            [
+                {
+                    "key": p.key,
+                    "title": p.title,
+                    "int_distance": p.int_distance,
+                    "host_bridge_dev": None
+                    if p.host_bridge_dev is None
+                    else p.host_bridge_dev.value,
+                    "cpu_check": p.cpu_check,
+                    "whitelist_warning": p.whitelist_warning,
+                    "acs_list_size": p.acs_list_size,
+                    "sources": p.sources,
+                    "caveats": list(p.caveats),
+                }
+                for p in PROFILES
+            ]
+        )
+        return 0
+    table = Table(title="Kernel eras modelled (--kernel X.Y picks the era holding X.Y)")
+    for col in ("era", "result", "whitelist device", "AMD Zen CPU check", "source"):
+        table.add_column(col)
+    for p in PROFILES:
+        table.add_row(
+            Text(p.title, style="bold"),
+            "int distance" if p.int_distance else "map type + dist",
+            "-"
+            if p.host_bridge_dev is None or (p.int_distance and not p.amd_penalty)
+            else p.host_bridge_dev.value,
+            "yes" if p.cpu_check else "no",
+            p.sources,
+        )
+    _console().print(table)
+    return 0
+
+
+def cmd_default(source: str | None) -> int:
+    """``p2pview [SOURCE]``: the matrix of this host, or of the demo topology."""
+    notes: list[str] = []
+    if source is None:
+        loaded = None
+        try:
+            live = load_source("/")
+            if any(d.is_bridge or d.p2pmem is not None for d in live.topology.devices):
+                loaded = live
+            else:
+                notes.append(
+                    f"this host's PCI tree ({len(live.topology)} functions) has no bridges and"
+                    f" no p2pmem; showing the bundled topology '{DEMO_TOPOLOGY}' instead"
+                )
+        except SourceError as exc:
+            notes.append(f"{exc}; showing the bundled topology '{DEMO_TOPOLOGY}' instead")
+        if loaded is None:
+            loaded = load_source(DEMO_TOPOLOGY)
+    else:
+        loaded = load_source(source)
+    session = session_for(loaded)
+    session.notes[:0] = notes
+    try:
+        shown = select(session.topology, "devices")
+        what = "Storage, GPUs, NICs, accelerators and p2pmem providers"
+    except SelectionError:
+        shown = select(session.topology, "endpoint")
+        what = "Endpoints"
+    matrix = pair_matrix(session.state, shown, shown)
+    console = _console(matrix_width(session, matrix))
+    console.print(matrix_view(session, matrix))
+    console.print(
+        Text(
+            f"\n{what} only; 'p2pview matrix SOURCE' covers every function, 'p2pview explain"
+            " SOURCE PROVIDER CLIENT' tells why, 'p2pview topologies' lists the bundled ones.",
+            style="dim",
+        )
+    )
+    return 0
+
+
+COMMANDS = {
+    "matrix": cmd_matrix,
+    "explain": cmd_explain,
+    "find": cmd_find,
+    "topologies": cmd_topologies,
+    "convert": cmd_convert,
+    "profiles": cmd_profiles,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``p2pview`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
+            if len(args_list) > 1:
+                build_parser().error(f"unknown command {args_list[0]!r}")
+            return cmd_default(args_list[0] if args_list else None)
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return COMMANDS[args.command](args)
+    except (SourceError, VersionError, UsageError, SelectionError, TopologyError, CliError) as exc:
+        print(f"p2pview: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
