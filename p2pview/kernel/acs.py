@@ -382,15 +382,7 @@ def with_iommu_acs(topo: Topology) -> Topology:
     call ``pci_std_enable_acs()`` on every function with an ACS capability,
     endpoints included (kernel notes, item 2).
     """
-    edited = [d.replace(acs=std_enable_acs(d.acs)) for d in topo.devices]
-    return Topology(
-        edited,
-        topo.host_bridges,
-        topo.platform,
-        name=topo.name,
-        description=topo.description,
-        source=topo.source,
-    )
+    return topo.with_devices(d.replace(acs=std_enable_acs(d.acs)) for d in topo.devices)
 
 
 def without_iommu_acs(topo: Topology) -> Topology:
@@ -401,11 +393,4 @@ def without_iommu_acs(topo: Topology) -> Topology:
         if acs.presence is AcsPresence.PRESENT and acs.cap is not None and acs.fw_ctrl is not None:
             acs = Acs.present(acs.cap, acs.fw_ctrl, acs.fw_ctrl)
         edited.append(d.replace(acs=acs))
-    return Topology(
-        edited,
-        topo.host_bridges,
-        topo.platform,
-        name=topo.name,
-        description=topo.description,
-        source=topo.source,
-    )
+    return topo.with_devices(edited)

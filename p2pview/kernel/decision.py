@@ -290,7 +290,6 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
     """
     topo = state.topology
     profile = state.target.profile
-    pdev, cdev = topo[provider], topo[client]
     pchain = topo.upstream_chain(provider)
     cchain = topo.upstream_chain(client)
     cindex = {bdf: i for i, bdf in enumerate(cchain)}
@@ -322,70 +321,21 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
         redirect = [c.device for c in checks if c.redirect]
         assumed = [c.device for c in checks if not c.known]
 
-    messages: list[KernelMessage] = []
-
-    def warn(text: str) -> None:
-        messages.append(KernelMessage("warn", client, cdev.driver, text))
-
-    inferred: list[str] = []
-    whitelist_checks: list[WhitelistCheck] = []
     acs_text = acs_list.printed() if redirect else ""
-
-    if profile.int_distance:
-        return _int_era_verdict(
-            state,
-            provider,
-            client,
-            pchain,
-            cchain,
-            common,
-            dist,
-            checks,
-            redirect,
-            acs_text,
-            acs_list.overflowed,
-            assumed,
-        )
-
-    if common is not None and not redirect:
-        map_type = MapType.BUS_ADDR
-        kind = PathKind.COMMON_UPSTREAM
-        cpu: bool | None = None
+    if common is None:
+        kind = PathKind.NO_COMMON_UPSTREAM
+    elif redirect:
+        kind = PathKind.ACS_REDIRECT
     else:
-        kind = PathKind.ACS_REDIRECT if common is not None else PathKind.NO_COMMON_UPSTREAM
-        acs_redirects = kind is PathKind.ACS_REDIRECT
-        if acs_redirects:
-            warn(f"ACS redirect is set between the client and provider ({provider})")
-            warn(
-                "to disable ACS redirect for this path, add the kernel parameter:"
-                f" pci=disable_acs_redir={acs_text}"
-            )
-        cpu = state.cpu_supports if profile.cpu_check else None
-        if state.cpu_supports:
-            map_type = MapType.THRU_HOST_BRIDGE
-        else:
-            ok, whitelist_checks, wl_messages = host_bridge_whitelist(
-                state, provider, client, warn=acs_redirects
-            )
-            messages.extend(wl_messages)
-            for check in whitelist_checks:
-                lookup = state.host_bridge_devs[check.host_bridge]
-                if lookup.inferred:
-                    inferred.append(lookup.inferred)
-            if ok:
-                map_type = MapType.THRU_HOST_BRIDGE
-            else:
-                map_type = MapType.NOT_SUPPORTED
-                warn(
-                    "cannot be used for peer-to-peer DMA as the client and provider"
-                    f" ({provider}) do not share an upstream bridge or whitelisted host bridge"
-                )
-    del pdev
+        kind = PathKind.COMMON_UPSTREAM
+    outcome = (_int_era_outcome if profile.int_distance else _host_path_outcome)(
+        state, provider, client, kind, dist, acs_text
+    )
     return Verdict(
         provider=provider,
         client=client,
-        map_type=map_type,
-        distance=dist,
+        map_type=outcome.map_type,
+        distance=outcome.distance,
         walk_distance=dist,
         path=kind,
         provider_chain=pchain,
@@ -396,82 +346,103 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
         acs_list_text=acs_text,
         acs_list_truncated=acs_list.overflowed and bool(redirect),
         assumed=tuple(assumed),
-        cpu_supports=cpu,
-        whitelist_checks=tuple(whitelist_checks),
-        messages=tuple(messages),
-        inferred=tuple(inferred),
+        cpu_supports=outcome.cpu_supports,
+        whitelist_checks=tuple(outcome.whitelist_checks),
+        messages=tuple(outcome.messages),
+        inferred=tuple(outcome.inferred),
     )
 
 
-def _int_era_verdict(
-    state: KernelState,
-    provider: BDF,
-    client: BDF,
-    pchain: tuple[BDF, ...],
-    cchain: tuple[BDF, ...],
-    common: BDF | None,
-    dist: int,
-    checks: list[AcsCheck],
-    redirect: list[BDF],
-    acs_text: str,
-    truncated: bool,
-    assumed: list[BDF],
-) -> Verdict:
-    """v4.20-v5.3 ``upstream_bridge_distance()`` and its ``_warn`` wrapper (spec section 3.6)."""
+@dataclass
+class _Outcome:
+    """What the era-specific tail of the decision adds to the walk."""
+
+    map_type: MapType | None
+    distance: int
+    cpu_supports: bool | None = None
+    whitelist_checks: list[WhitelistCheck] = field(default_factory=list)
+    messages: list[KernelMessage] = field(default_factory=list)
+    inferred: list[str] = field(default_factory=list)
+
+    def warn(self, state: KernelState, client: BDF, text: str) -> None:
+        """``pci_warn(client, ...)``."""
+        self.messages.append(KernelMessage("warn", client, state.topology[client].driver, text))
+
+
+def _host_path_outcome(
+    state: KernelState, provider: BDF, client: BDF, kind: PathKind, dist: int, acs_text: str
+) -> _Outcome:
+    """v5.4+: BUS_ADDR, or the host-bridge path with its messages (spec sections 3.1-3.2)."""
+    if kind is PathKind.COMMON_UPSTREAM:
+        return _Outcome(MapType.BUS_ADDR, dist)
     profile = state.target.profile
-    cdev = state.topology[client]
-    messages: list[KernelMessage] = []
-    checks_wl: list[WhitelistCheck] = []
-
-    def warn(text: str) -> None:
-        messages.append(KernelMessage("warn", client, cdev.driver, text))
-
-    if common is None:
-        kind = PathKind.NO_COMMON_UPSTREAM
-        result = -1
-        if profile.amd_penalty:
-            first = _root_complex_whitelist(state, provider)
-            checks_wl.append(first)
-            if first.passed:
-                second = _root_complex_whitelist(state, client)
-                checks_wl.append(second)
-                if second.passed:
-                    result = AMD_PENALTY + dist
-        if result == -1:
-            warn(
-                "cannot be used for peer-to-peer DMA as the client and provider"
-                f" ({provider}) do not share an upstream bridge"
-            )
-    elif redirect:
-        kind = PathKind.ACS_REDIRECT
-        result = -2
-        warn(
-            "cannot be used for peer-to-peer DMA as ACS redirect is set between the client"
-            f" and provider ({provider})"
-        )
-        warn(
+    out = _Outcome(MapType.THRU_HOST_BRIDGE, dist)
+    acs_redirects = kind is PathKind.ACS_REDIRECT
+    if acs_redirects:
+        out.warn(state, client, f"ACS redirect is set between the client and provider ({provider})")
+        out.warn(
+            state,
+            client,
             "to disable ACS redirect for this path, add the kernel parameter:"
-            f" pci=disable_acs_redir={acs_text}"
+            f" pci=disable_acs_redir={acs_text}",
         )
-    else:
-        kind = PathKind.COMMON_UPSTREAM
-        result = dist
-    return Verdict(
-        provider=provider,
-        client=client,
-        map_type=None,
-        distance=result,
-        walk_distance=dist,
-        path=kind,
-        provider_chain=pchain,
-        client_chain=cchain,
-        common=common,
-        acs_checks=tuple(checks),
-        acs_redirect=tuple(redirect),
-        acs_list_text=acs_text,
-        acs_list_truncated=truncated and bool(redirect),
-        assumed=tuple(assumed),
-        cpu_supports=None,
-        whitelist_checks=tuple(checks_wl),
-        messages=tuple(messages),
+    out.cpu_supports = state.cpu_supports if profile.cpu_check else None
+    if state.cpu_supports:
+        return out
+    ok, out.whitelist_checks, wl_messages = host_bridge_whitelist(
+        state, provider, client, warn=acs_redirects
     )
+    out.messages.extend(wl_messages)
+    for check in out.whitelist_checks:
+        lookup = state.host_bridge_devs[check.host_bridge]
+        if lookup.inferred:
+            out.inferred.append(lookup.inferred)
+    if not ok:
+        out.map_type = MapType.NOT_SUPPORTED
+        out.warn(
+            state,
+            client,
+            "cannot be used for peer-to-peer DMA as the client and provider"
+            f" ({provider}) do not share an upstream bridge or whitelisted host bridge",
+        )
+    return out
+
+
+def _int_era_outcome(
+    state: KernelState, provider: BDF, client: BDF, kind: PathKind, dist: int, acs_text: str
+) -> _Outcome:
+    """v4.20-v5.3 ``upstream_bridge_distance()`` and its ``_warn`` wrapper (spec section 3.6)."""
+    if kind is PathKind.COMMON_UPSTREAM:
+        return _Outcome(None, dist)
+    if kind is PathKind.ACS_REDIRECT:
+        out = _Outcome(None, -2)
+        out.warn(
+            state,
+            client,
+            "cannot be used for peer-to-peer DMA as ACS redirect is set between the client"
+            f" and provider ({provider})",
+        )
+        out.warn(
+            state,
+            client,
+            "to disable ACS redirect for this path, add the kernel parameter:"
+            f" pci=disable_acs_redir={acs_text}",
+        )
+        return out
+    out = _Outcome(None, -1)
+    if state.target.profile.amd_penalty:
+        first = _root_complex_whitelist(state, provider)
+        out.whitelist_checks.append(first)
+        if first.passed:
+            second = _root_complex_whitelist(state, client)
+            out.whitelist_checks.append(second)
+            if second.passed:
+                out.distance = AMD_PENALTY + dist
+    if out.distance == -1:
+        out.warn(
+            state,
+            client,
+            "cannot be used for peer-to-peer DMA as the client and provider"
+            f" ({provider}) do not share an upstream bridge",
+        )
+    return out

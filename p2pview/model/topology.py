@@ -317,12 +317,13 @@ class Topology:
 
     # -- what-if edits ------------------------------------------------------
 
-    def _rebuilt(
+    def with_devices(
         self,
         devices: Iterable[PciDevice] | None = None,
         host_bridges: Iterable[HostBridge] | None = None,
         platform: Platform | None = None,
     ) -> Topology:
+        """A new topology with the same name and source, and these parts replaced."""
         return Topology(
             self.devices if devices is None else devices,
             self.host_bridges if host_bridges is None else host_bridges,
@@ -335,7 +336,7 @@ class Topology:
     def with_device(self, bdf: BDF, **changes: object) -> Topology:
         """A new topology with fields of one function changed."""
         dev = self[bdf].replace(**changes)
-        return self._rebuilt(dev if d.bdf == bdf else d for d in self.devices)
+        return self.with_devices(dev if d.bdf == bdf else d for d in self.devices)
 
     def with_acs(self, bdf: BDF, acs: Acs) -> Topology:
         """A new topology with ``bdf``'s ACS capability replaced."""
@@ -365,7 +366,7 @@ class Topology:
 
     def with_platform(self, **changes: object) -> Topology:
         """A new topology with platform fields changed (CPU, kernel, cmdline, ...)."""
-        return self._rebuilt(platform=self.platform.replace(**changes))
+        return self.with_devices(platform=self.platform.replace(**changes))
 
     def with_subtree_moved(self, bdf: BDF, new_parent: Node) -> Topology:
         """A new topology with ``bdf`` and everything below it under ``new_parent``.
@@ -394,7 +395,7 @@ class Topology:
             d.replace(parent=parent_value) if d.bdf == bdf or d.bdf in vfs else d
             for d in self.devices
         ]
-        return self._rebuilt(edited)
+        return self.with_devices(edited)
 
     def replace_meta(self, **changes: str) -> Topology:
         """A copy with ``name``, ``description`` or ``source`` changed."""
