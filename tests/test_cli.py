@@ -254,3 +254,10 @@ def test_default_view_shows_the_p2p_devices(capsys):
     assert code == 0
     assert "17:00.0" not in out  # the host-bridge device is left out of the overview
     assert "1a:00.0 nvme" in out and "Storage, GPUs, NICs" in out
+
+
+def test_dump_formats_not_read_yet_are_named(tmp_path, capsys):
+    dump = tmp_path / "lspci.txt"
+    dump.write_text("00:00.0 Host bridge: Intel Corporation Device 2020\n")
+    code, _, err = run(capsys, "matrix", str(dump))
+    assert code == 2 and "looks like an lspci dump" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,22 @@ class Loaded:
         return self.kind == "live"
 
 
+def _sniff_other_format(path: Path) -> str | None:
+    """Name a dump format p2pview does not read (yet), from the file's first bytes."""
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    stripped = head.lstrip()
+    if stripped.startswith("<?xml") or stripped.startswith("<topology") or "<system" in head:
+        return "an XML topology (hwloc or NCCL)"
+    if "GPU0" in head and ("PIX" in head or "SYS" in head or "SOC" in head):
+        return "an 'nvidia-smi topo -m' matrix"
+    if re.search(r"^[0-9a-f]{2,4}:[0-9a-f]{2}[:.][0-9a-f]", stripped, re.MULTILINE) or "-[" in head:
+        return "an lspci dump"
+    return None
+
+
 def load_source(spec: str | None) -> Loaded:
     """Load SOURCE: a topology file, a bundled name, a sysfs directory or archive, or ``/``.
 
@@ -81,7 +98,16 @@ def load_source(spec: str | None) -> Loaded:
                 description=f"sysfs capture {path.name}",
             )
             return Loaded(topo, "sysfs", report)
-        return Loaded(read_topology_file(path), "file")
+        try:
+            return Loaded(read_topology_file(path), "file")
+        except SourceError:
+            other = _sniff_other_format(path)
+            if other is None:
+                raise
+            raise SourceError(
+                f"{spec}: this looks like {other}, which p2pview does not read yet; it reads"
+                " topology files (TOML/JSON), gathered sysfs trees and archives of them"
+            ) from None
     bundled = bundled_path(spec)
     if bundled is not None:
         return Loaded(read_topology_file(bundled), "bundled")
