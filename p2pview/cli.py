@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ from p2pview.model import BDF, TopologyError
 from p2pview.model.select import SelectionError, select
 from p2pview.session import Session, UsageError, open_session, session_for
 from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
+from p2pview.sources.capture import write_capture
+from p2pview.sources.formats import FORMATS
+from p2pview.sources.sysfs import is_sysfs_root
 from p2pview.views.explain import explain_view
 from p2pview.views.matrix_table import matrix_view, matrix_width
 
@@ -64,6 +69,13 @@ def _add_source(p: argparse.ArgumentParser, optional: bool = False) -> None:
         )
     else:
         p.add_argument("source", metavar="SOURCE", help=help_text)
+    p.add_argument(
+        "--format",
+        metavar="NAME",
+        dest="input_format",
+        help="read SOURCE as this format instead of detecting it from the content"
+        " (see 'p2pview formats')",
+    )
 
 
 def _add_engine(p: argparse.ArgumentParser) -> None:
@@ -143,7 +155,27 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="output file (.toml, or .json for JSON); - for stdout",
     )
-    p.add_argument("--format", choices=("toml", "json"), help="default: from the file name")
+    p.add_argument(
+        "--to", choices=("toml", "json"), help="output format; default: from the file name"
+    )
+
+    p = sub.add_parser(
+        "capture", help="pack this host's PCI tree (sysfs, cpuinfo, cmdline) into a .tar.gz"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="default: p2pview-capture-HOST-DATE.tar.gz in the current directory",
+    )
+    p.add_argument(
+        "--root",
+        metavar="DIR",
+        default="/",
+        help="capture a gathered tree under DIR instead of this host",
+    )
+
+    p = sub.add_parser("formats", help="list the file formats p2pview reads")
 
     p = sub.add_parser("profiles", help="list the kernel eras p2pview models")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -152,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _session(args: argparse.Namespace) -> Session:
     return open_session(
-        args.source, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline, iommu=args.iommu
+        args.source,
+        fmt=args.input_format,
+        kernel=args.kernel,
+        cpu=args.cpu,
+        cmdline=args.cmdline,
+        iommu=args.iommu,
     )
 
 
@@ -264,8 +301,8 @@ def cmd_topologies(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """``p2pview convert SOURCE -o FILE``."""
-    loaded = load_source(args.source)
-    fmt = args.format or ("json" if str(args.output).endswith(".json") else "toml")
+    loaded = load_source(args.source, args.input_format)
+    fmt = args.to or ("json" if str(args.output).endswith(".json") else "toml")
     topo = loaded.topology
     header = f"Written by p2pview {__version__} convert from {args.source}"
     text = to_json(topo) if fmt == "json" else to_toml(topo, header)
@@ -276,6 +313,50 @@ def cmd_convert(args: argparse.Namespace) -> int:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise CliError(f"{args.output}: {exc.strerror or exc}") from None
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    """``p2pview capture``."""
+    root = Path(args.root)
+    if not is_sysfs_root(root):
+        raise CliError(f"{root}: no sys/bus/pci/devices or sys/devices to capture")
+    out = Path(args.output) if args.output else None
+    if out is None:
+        host = (socket.gethostname() or "host").replace("/", "_")
+        out = Path(f"p2pview-capture-{host}-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
+    manifest = write_capture(out, root)
+    console = _console()
+    console.print(
+        f"Wrote {out}: {manifest.functions} PCI functions, kernel {manifest.kernel or '?'},"
+        f" host {manifest.hostname or '?'}."
+    )
+    if not manifest.root:
+        console.print(
+            Text(
+                "Not run as root: config space beyond 64 bytes was not readable, so ACS and"
+                " port types are missing from this capture. Run 'sudo p2pview capture' for a"
+                " complete one.",
+                style="bold yellow",
+            )
+        )
+    console.print(f"Load it anywhere with: p2pview matrix {out}")
+    return 0
+
+
+def cmd_formats(args: argparse.Namespace) -> int:
+    """``p2pview formats``."""
+    table = Table(title="File formats (detected from the content; --format NAME forces one)")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("what")
+    table.add_row(
+        "sysfs",
+        "a directory holding sys/bus/pci/devices (and proc/), or a .tar.gz /"
+        " .tar.bz2 / .tar.xz of one: live captures, hwloc-gather-topology",
+    )
+    for fmt in FORMATS:
+        table.add_row(fmt.name, fmt.description)
+    _console().print(table)
     return 0
 
 
@@ -365,6 +446,8 @@ COMMANDS = {
     "find": cmd_find,
     "topologies": cmd_topologies,
     "convert": cmd_convert,
+    "capture": cmd_capture,
+    "formats": cmd_formats,
     "profiles": cmd_profiles,
 }
 

@@ -91,6 +91,7 @@ def choose_target(loaded: Loaded, kernel: str | None, notes: list[str]) -> Kerne
 def open_session(
     source: str | None,
     *,
+    fmt: str | None = None,
     kernel: str | None = None,
     cpu: str | None = None,
     cmdline: str | None = None,
@@ -101,7 +102,7 @@ def open_session(
     Raises:
         SourceError, VersionError, UsageError: one-line problems for the user.
     """
-    loaded = load_source(source)
+    loaded = load_source(source, fmt)
     return session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline, iommu=iommu)
 
 

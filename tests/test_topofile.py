@@ -119,41 +119,41 @@ def _device(bdf: str, parent: str | None = None, extra: str = "") -> str:
     [
         (
             _device("00:01.0", "00:02.0") + _device("00:02.0", "00:01.0"),
-            "bad.toml: device 0000:00:01.0: parent links form a cycle",
+            "bad.toml: line 1: device 0000:00:01.0: parent links form a cycle",
         ),
         (
             _device("00:01.0") + _device("00:01.0"),
-            "bad.toml: device 0000:00:01.0: duplicate address",
+            "bad.toml: line 4: device 0000:00:01.0: duplicate address",
         ),
         (
             _device("01:00.0", "00:09.0"),
-            "bad.toml: device 0000:01:00.0: parent 0000:00:09.0 does not exist",
+            "bad.toml: line 1: device 0000:01:00.0: parent 0000:00:09.0 does not exist",
         ),
         (
             _device("00:01.0", extra="acs = { cap = 0x5f }\n"),
-            "bad.toml: device[0] (00:01.0).acs: an ACS table needs both cap and ctrl",
+            "bad.toml: line 1: device[0] (00:01.0).acs: an ACS table needs both cap and ctrl",
         ),
         (
             _device("00:01.0", extra='colour = "red"\n'),
-            "bad.toml: device[0] (00:01.0).colour: unknown key",
+            "bad.toml: line 1: device[0] (00:01.0).colour: unknown key",
         ),
         (
             '[[device]]\nbdf = "00:20.0"\nid = "8086:1234"\n',
-            "bad.toml: device[0] (00:20.0).bdf: PCI device 0x20 out of range (0-1f)",
+            "bad.toml: line 1: device[0] (00:20.0).bdf: PCI device 0x20 out of range (0-1f)",
         ),
         (
             '[[device]]\nbdf = "00:01.0"\nid = "zz"\n',
-            "bad.toml: device[0] (00:01.0).id: expected 'vvvv:dddd'",
+            "bad.toml: line 1: device[0] (00:01.0).id: expected 'vvvv:dddd'",
         ),
         (
             "[platform]\ncpu_family = true\n" + _device("00:01.0"),
-            "bad.toml: platform.cpu_family: expected a number, got a boolean",
+            "bad.toml: line 1: platform.cpu_family: expected a number, got a boolean",
         ),
-        ("name = [\n", "bad.toml: invalid TOML"),
+        ("name = [\n", "bad.toml: line 2: invalid TOML"),
         ('name = "x"\n', "bad.toml: device: at least one [[device]] table is needed"),
         (
             _device("00:01.0") + _device("01:00.0", "00:01.0") + _device("02:00.0", "01:00.0"),
-            "bad.toml: device 0000:02:00.0: parent 0000:01:00.0 is not a bridge",
+            "bad.toml: line 9: device 0000:02:00.0: parent 0000:01:00.0 is not a bridge",
         ),
     ],
 )

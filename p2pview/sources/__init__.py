@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from p2pview.model import Topology
 from p2pview.sources.archive import extract_tree, is_tarball
 from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
+from p2pview.sources.formats import by_name, detect, names
 from p2pview.sources.sysfs import ScanReport, is_sysfs_root, read_sysfs
 from p2pview.sources.topofile import SourceError, parse_topology_text, read_topology_file
 from p2pview.sources.topowrite import to_json, to_mapping, to_toml
@@ -49,28 +49,17 @@ class Loaded:
         return self.kind == "live"
 
 
-def _sniff_other_format(path: Path) -> str | None:
-    """Name a dump format p2pview does not read (yet), from the file's first bytes."""
-    try:
-        head = path.read_bytes()[:4096].decode("utf-8", errors="replace")
-    except OSError:
-        return None
-    stripped = head.lstrip()
-    if stripped.startswith("<?xml") or stripped.startswith("<topology") or "<system" in head:
-        return "an XML topology (hwloc or NCCL)"
-    if "GPU0" in head and ("PIX" in head or "SYS" in head or "SOC" in head):
-        return "an 'nvidia-smi topo -m' matrix"
-    if re.search(r"^[0-9a-f]{2,4}:[0-9a-f]{2}[:.][0-9a-f]", stripped, re.MULTILINE) or "-[" in head:
-        return "an lspci dump"
-    return None
+def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
+    """Load SOURCE: a file in any format p2pview reads, a bundled name, a sysfs tree or ``/``.
 
-
-def load_source(spec: str | None) -> Loaded:
-    """Load SOURCE: a topology file, a bundled name, a sysfs directory or archive, or ``/``.
+    ``fmt`` names a file format (see :mod:`p2pview.sources.formats`) and
+    skips detection from content.
 
     Raises:
         SourceError: with one line naming what could not be read and why.
     """
+    if fmt is not None and by_name(fmt) is None:
+        raise SourceError(f"--format {fmt!r}: unknown format (one of: {', '.join(names())})")
     if spec is None or spec == LIVE:
         root = Path(LIVE)
         if not is_sysfs_root(root):
@@ -86,31 +75,42 @@ def load_source(spec: str | None) -> Loaded:
         topo, report = read_sysfs(path)
         return Loaded(topo, "sysfs", report)
     if path.is_file():
-        if is_tarball(path):
+        if fmt is None and is_tarball(path):
             root = extract_tree(path)
             if not is_sysfs_root(root):
                 raise SourceError(f"{spec}: an archive without a sys/ tree inside")
             topo, report = read_sysfs(root)
             stem = path.name.split(".tar")[0]
+            description = topo.description
+            if description.startswith("sysfs of "):
+                description = f"gathered sysfs tree {path.name}"
             topo = topo.replace_meta(
-                name=topo.platform.hostname or stem,
-                source=spec,
-                description=f"sysfs capture {path.name}",
+                name=topo.platform.hostname or stem, source=spec, description=description
             )
             return Loaded(topo, "sysfs", report)
-        try:
-            return Loaded(read_topology_file(path), "file")
-        except SourceError:
-            other = _sniff_other_format(path)
-            if other is None:
-                raise
-            raise SourceError(
-                f"{spec}: this looks like {other}, which p2pview does not read yet; it reads"
-                " topology files (TOML/JSON), gathered sysfs trees and archives of them"
-            ) from None
+        return Loaded(_read_file(path, fmt), "file")
     bundled = bundled_path(spec)
     if bundled is not None:
         return Loaded(read_topology_file(bundled), "bundled")
     raise SourceError(
         f"{spec}: no such file or directory, and not a bundled topology (see 'p2pview topologies')"
     )
+
+
+def _read_file(path: Path, fmt: str | None) -> Topology:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: offset {exc.start}: not UTF-8 text") from None
+    chosen = by_name(fmt) if fmt is not None else detect(text)
+    if chosen is None:
+        # Nothing recognised it: report it as a (malformed) topology file,
+        # whose parser names the line at fault.
+        return parse_topology_text(text, str(path))
+    if chosen.parse is None:
+        raise SourceError(f"{path}: {chosen.description}: {chosen.not_a_topology}")
+    return chosen.parse(text, str(path))

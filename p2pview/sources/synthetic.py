@@ -8,7 +8,9 @@ Downstream Ports. The layout is a deterministic function of the seed.
 
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
 
 from p2pview.model import BDF, Acs, P2pMem, PciDevice, PcieType, Platform, Topology
 
@@ -170,3 +172,100 @@ def generate(size: int, seed: int = 0) -> Topology:
         description=f"Generated topology of {size} functions (seed {seed})",
         source=f"generated:{size}",
     )
+
+
+def encode_config(dev: PciDevice, size: int, secondary: int = 0, subordinate: int = 0) -> bytes:
+    """Config space for ``dev`` as the kernel would show it: header, PCIe and ACS capabilities.
+
+    The inverse of :func:`p2pview.sources.configspace.decode` for the fields the
+    model holds; ``size`` is what a reader gets (64 without root, 4096 with).
+    """
+    cfg = bytearray(4096)
+    cfg[0:2] = dev.vendor.to_bytes(2, "little")
+    cfg[2:4] = dev.device.to_bytes(2, "little")
+    cfg[8] = dev.revision & 0xFF
+    cfg[9:12] = dev.class_code.to_bytes(3, "little")
+    header = dev.header_type if dev.header_type is not None else 0
+    cfg[0x0E] = header | (0x80 if dev.multifunction else 0)
+    if header == 1:
+        cfg[0x18], cfg[0x19], cfg[0x1A] = dev.bdf.bus, secondary, subordinate
+    elif dev.subsystem_vendor is not None and dev.subsystem_device is not None:
+        cfg[0x2C:0x2E] = dev.subsystem_vendor.to_bytes(2, "little")
+        cfg[0x2E:0x30] = dev.subsystem_device.to_bytes(2, "little")
+    if dev.pcie_type is not None:
+        cfg[0x06] |= 0x10  # capability list
+        cfg[0x34] = 0x40
+        cfg[0x40:0x44] = bytes([0x10, 0x00, (int(dev.pcie_type) << 4) | 0x2, 0x00])
+        if dev.acs.cap is not None and dev.acs.ctrl is not None:
+            cfg[0x100:0x104] = (0x000D | (1 << 16)).to_bytes(4, "little")
+            cfg[0x104:0x106] = dev.acs.cap.to_bytes(2, "little")
+            cfg[0x106:0x108] = dev.acs.ctrl.to_bytes(2, "little")
+    return bytes(cfg[:size])
+
+
+def write_sysfs_tree(topo: Topology, root: Path, *, privileged: bool = True) -> None:
+    """Write ``topo`` as a gathered sysfs tree under ``root`` (for benchmarks and tests).
+
+    With ``privileged`` False, ``config`` files hold 64 bytes, as a non-root
+    read gives.
+    """
+    devices_dir = root / "sys/devices"
+    bus_dir = root / "sys/bus/pci/devices"
+    bus_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[BDF, Path] = {}
+    for bdf in topo.bdfs:
+        chain = topo.upstream_chain(bdf)
+        top = topo.root_bus_of(bdf)
+        paths[bdf] = devices_dir.joinpath(str(top), *(str(b) for b in reversed(chain)))
+    for bdf, path in paths.items():
+        dev = topo[bdf]
+        path.mkdir(parents=True, exist_ok=True)
+        below = [b.bus for b in topo.subtree(bdf)[1:]]
+        kids = [b.bus for b in topo.children(bdf)]
+        cfg = encode_config(
+            dev,
+            4096 if privileged and dev.pcie_type is not None else 256 if privileged else 64,
+            min(kids, default=0),
+            max(below, default=0),
+        )
+        (path / "config").write_bytes(cfg)
+        values = {
+            "vendor": f"{dev.vendor:#06x}",
+            "device": f"{dev.device:#06x}",
+            "class": f"{dev.class_code:#08x}",
+            "revision": f"{dev.revision:#04x}",
+            "numa_node": str(dev.numa_node if dev.numa_node is not None else -1),
+        }
+        if dev.link.speed:
+            values["current_link_speed"] = dev.link.speed
+            values["current_link_width"] = str(dev.link.width or 0)
+        for name, value in values.items():
+            (path / name).write_text(value + "\n")
+        resource = ["0x0000000000000000 0x0000000000000000 0x0000000000000000"] * 17
+        for bar in dev.bars:
+            flags = 0x200 | (0x2000 if bar.prefetchable else 0) | (0x100000 if bar.is_64bit else 0)
+            resource[bar.index] = f"{bar.start:#018x} {bar.end:#018x} {flags:#018x}"
+        (path / "resource").write_text("\n".join(resource) + "\n")
+        if dev.p2pmem is not None:
+            mem = path / "p2pmem"
+            mem.mkdir(exist_ok=True)
+            (mem / "size").write_text(f"{dev.p2pmem.size}\n")
+            (mem / "available").write_text(f"{dev.p2pmem.available}\n")
+            (mem / "published").write_text(f"{int(dev.p2pmem.published)}\n")
+        if dev.driver:
+            drivers = root / "sys/bus/pci/drivers" / dev.driver
+            drivers.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.relpath(drivers, path), path / "driver")
+        if dev.physfn is not None:
+            os.symlink(os.path.relpath(paths[dev.physfn], path), path / "physfn")
+        os.symlink(os.path.relpath(path, bus_dir), bus_dir / str(bdf))
+    proc = root / "proc"
+    (proc / "sys/kernel").mkdir(parents=True, exist_ok=True)
+    plat = topo.platform
+    (proc / "cpuinfo").write_text(
+        f"processor\t: 0\nvendor_id\t: {plat.cpu_vendor}\ncpu family\t: {plat.cpu_family}\n"
+        f"model name\t: {plat.cpu_model_name or 'generated'}\n\n"
+    )
+    (proc / "cmdline").write_text(plat.cmdline + "\n")
+    (proc / "sys/kernel/osrelease").write_text((plat.kernel or "6.12.0") + "\n")
+    (proc / "sys/kernel/hostname").write_text(f"{topo.name}\n")

@@ -12,6 +12,7 @@ device that vanishes mid-scan is dropped with a note on the topology.
 
 from __future__ import annotations
 
+import json
 import os
 import platform as pyplatform
 import re
@@ -40,6 +41,37 @@ from p2pview.sources.topofile import SourceError
 _BDF_NAME = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 _HB_NAME = re.compile(r"^pci[0-9a-f]{4,8}:[0-9a-f]{2}$")
 
+#: The files the reader opens in a function's directory; a capture keeps exactly these.
+DEVICE_FILES = (
+    "config",
+    "vendor",
+    "device",
+    "subsystem_vendor",
+    "subsystem_device",
+    "class",
+    "revision",
+    "current_link_speed",
+    "current_link_width",
+    "max_link_speed",
+    "max_link_width",
+    "numa_node",
+    "resource",
+    "p2pmem/size",
+    "p2pmem/available",
+    "p2pmem/published",
+)
+#: The symlinks it reads (only their target's last component counts).
+DEVICE_LINKS = ("driver", "iommu_group", "physfn")
+#: Files outside the device tree.
+PROC_FILES = (
+    "proc/cpuinfo",
+    "proc/cmdline",
+    "proc/sys/kernel/osrelease",
+    "proc/sys/kernel/hostname",
+)
+#: The manifest a p2pview capture carries at its top.
+MANIFEST = "p2pview-capture.json"
+
 IORESOURCE_IO = 0x100
 IORESOURCE_MEM = 0x200
 IORESOURCE_PREFETCH = 0x2000
@@ -56,21 +88,36 @@ class ScanReport:
 
 
 class _Files:
-    """Read-only file access under a device directory; records what failed."""
+    """Read-only file access under a device directory; records what failed.
+
+    Plain string paths and ``os.open(O_RDONLY)``: a 2,000-function host means
+    some 30,000 small reads, and pathlib's overhead would be most of the time.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.prefix = str(path) + "/"
         self.notes: list[str] = []
 
-    def text(self, name: str) -> str | None:
+    def raw(self, name: str, limit: int = 4096) -> bytes | None:
         try:
-            with open(self.path / name, encoding="ascii", errors="replace") as fh:
-                return fh.read().strip()
+            fd = os.open(self.prefix + name, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         except OSError as exc:
             self.notes.append(f"{name}: unreadable ({exc.strerror or exc})")
             return None
+        try:
+            return os.read(fd, limit)
+        except OSError as exc:
+            self.notes.append(f"{name}: unreadable ({exc.strerror or exc})")
+            return None
+        finally:
+            os.close(fd)
+
+    def text(self, name: str) -> str | None:
+        data = self.raw(name, 1 << 16)
+        return None if data is None else data.decode("ascii", errors="replace").strip()
 
     def hex(self, name: str) -> int | None:
         raw = self.text(name)
@@ -92,21 +139,14 @@ class _Files:
             self.notes.append(f"{name}: not a number: {raw[:40]!r}")
             return None
 
-    def raw(self, name: str) -> bytes | None:
-        try:
-            with open(self.path / name, "rb") as fh:
-                return fh.read(4096)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            self.notes.append(f"{name}: unreadable ({exc.strerror or exc})")
-            return None
-
     def link_name(self, name: str) -> str | None:
         try:
-            return os.path.basename(os.readlink(self.path / name))
+            return os.path.basename(os.readlink(self.prefix + name))
         except OSError:
             return None
+
+    def is_dir(self, name: str) -> bool:
+        return os.path.isdir(self.prefix + name)
 
 
 def _resolve_in_root(root: Path, link: Path) -> Path | None:
@@ -120,7 +160,7 @@ def _resolve_in_root(root: Path, link: Path) -> Path | None:
     return Path(os.path.normpath(link.parent / target))
 
 
-def _device_dirs(root: Path, report: ScanReport) -> dict[BDF, tuple[Path, BDF | None, RootBus]]:
+def device_dirs(root: Path, report: ScanReport) -> dict[BDF, tuple[Path, BDF | None, RootBus]]:
     """Every PCI function's directory, its parent from the nesting, and its root bus."""
     found: dict[BDF, tuple[Path, BDF | None, RootBus]] = {}
     bus_dir = root / "sys/bus/pci/devices"
@@ -217,7 +257,7 @@ def _bars(files: _Files) -> tuple[Bar, ...]:
 
 
 def _p2pmem(files: _Files) -> P2pMem | None:
-    if not (files.path / "p2pmem").is_dir():
+    if not files.is_dir("p2pmem"):
         return None
     size = files.dec("p2pmem/size")
     available = files.dec("p2pmem/available")
@@ -363,7 +403,7 @@ def iommu_mode(cmdline: str, devices: list[PciDevice], root: Path) -> IommuMode:
 def read_sysfs(root: Path, *, live: bool = False) -> tuple[Topology, ScanReport]:
     """Read the PCI tree under ``root`` (``/`` for this host)."""
     report = ScanReport()
-    dirs = _device_dirs(root, report)
+    dirs = device_dirs(root, report)
     devices: list[PciDevice] = []
     for bdf, (path, parent, _rb) in sorted(dirs.items()):
         dev = _read_device(bdf, path, parent, report)
@@ -412,15 +452,27 @@ def read_sysfs(root: Path, *, live: bool = False) -> tuple[Topology, ScanReport]
         hostname=hostname,
     )
     name = hostname or root.name or "host"
+    description = f"sysfs of {'this host' if live else root}"
+    manifest = _manifest(root)
+    if manifest is not None:
+        who = "as root" if manifest.get("root") else "WITHOUT root (config space cut to 64 bytes)"
+        description = (
+            f"p2pview capture of {manifest.get('hostname') or name}, kernel"
+            f" {manifest.get('kernel')}, taken {manifest.get('date')} {who}"
+            f" by p2pview {manifest.get('p2pview_version')}"
+        )
     topo = Topology(
-        devices,
-        host_bridges,
-        plat,
-        name=name,
-        description=f"sysfs of {'this host' if live else root}",
-        source=str(root),
+        devices, host_bridges, plat, name=name, description=description, source=str(root)
     )
     return topo, report
+
+
+def _manifest(root: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _depth(bdf: BDF, by_bdf: dict[BDF, PciDevice]) -> int:

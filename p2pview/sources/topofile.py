@@ -341,19 +341,78 @@ def topology_from_mapping(data: Mapping[str, Any], path: str) -> Topology:
 
 def parse_topology_text(text: str, path: str) -> Topology:
     """Parse a topology document; JSON if it starts with ``{``, else TOML."""
-    if text.lstrip().startswith("{"):
+    is_json = text.lstrip().startswith("{")
+    if is_json:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SourceError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
-            raise SourceError(f"{path}: the JSON document must be an object")
+            raise SourceError(f"{path}: line 1: the JSON document must be an object")
     else:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise SourceError(f"{path}: invalid TOML: {exc}") from None
-    return topology_from_mapping(data, path)
+            raise SourceError(f"{path}: {_toml_line(str(exc), text)}invalid TOML: {exc}") from None
+    try:
+        return topology_from_mapping(data, path)
+    except SourceError as exc:
+        raise SourceError(_add_line(str(exc), path, text, data, is_json)) from None
+
+
+def _toml_line(message: str, text: str) -> str:
+    m = re.search(r"\(at line (\d+)", message)
+    if m:
+        return f"line {m[1]}: "
+    return f"line {text.count(chr(10)) + 1}: "  # "(at end of document)"
+
+
+_TABLE_RE = re.compile(r"^(device|host_bridge)\[(\d+)\]|^(platform)\b|^device ([0-9a-f:.]+):")
+
+
+def _add_line(message: str, path: str, text: str, data: Mapping[str, Any], is_json: bool) -> str:
+    """Put the line of the table at fault after the file name, when it can be found."""
+    field = message.removeprefix(f"{path}: ")
+    m = _TABLE_RE.match(field)
+    line: int | None = None
+    if m and m[1]:
+        line = _nth_table_line(text, m[1], int(m[2]), is_json)
+    elif m and m[3]:
+        line = _nth_table_line(text, "platform", 0, is_json)
+    elif m and m[4]:
+        devices = data.get("device", [])
+        indexed = list(enumerate(devices if isinstance(devices, list) else []))
+        if "duplicate address" in field:
+            indexed.reverse()  # the second occurrence is the one at fault
+        for index, item in indexed:
+            try:
+                same = isinstance(item, Mapping) and BDF.parse(str(item.get("bdf"))) == BDF.parse(
+                    m[4]
+                )
+            except AddressError:
+                same = False
+            if same:
+                line = _nth_table_line(text, "device", index, is_json)
+                break
+    elif field.startswith("(top level)"):
+        line = 1
+    return f"{path}: line {line}: {field}" if line else message
+
+
+def _nth_table_line(text: str, table: str, n: int, is_json: bool) -> int | None:
+    """Line of the n-th ``[[table]]`` (TOML) or the n-th entry's first key (JSON)."""
+    if is_json:
+        key = {"device": '"bdf"', "host_bridge": '"root"', "platform": '"platform"'}[table]
+    else:
+        key = f"[{table}]" if table == "platform" else f"[[{table}]]"
+    seen = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        found = key in line if is_json else line.strip().startswith(key)
+        if found:
+            if seen == n:
+                return number
+            seen += 1
+    return None
 
 
 def read_topology_file(path: Path) -> Topology:

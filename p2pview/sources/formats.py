@@ -1,0 +1,59 @@
+"""The file formats p2pview reads, and detection from content.
+
+Detection never trusts the file name: each format has a ``sniff`` test on the
+first bytes of the text, tried in the order of :data:`FORMATS` (the most
+specific first). ``--format NAME`` skips detection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from p2pview.model import Topology
+from p2pview.sources.topofile import looks_like_topology, parse_topology_text
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """A readable file format.
+
+    ``parse`` is ``None`` for formats that are not topologies (an
+    ``nvidia-smi topo -m`` matrix is a labelling, read by ``p2pview compare``).
+    """
+
+    name: str
+    description: str
+    sniff: Callable[[str], bool]
+    parse: Callable[[str, str], Topology] | None
+    #: For formats without ``parse``: what to do with such a file instead.
+    not_a_topology: str = ""
+
+
+FORMATS: tuple[Format, ...] = (
+    Format(
+        "topology",
+        "p2pview topology file (TOML, or JSON with the same schema)",
+        looks_like_topology,
+        parse_topology_text,
+    ),
+)
+
+
+def by_name(name: str) -> Format | None:
+    """The format called ``name``."""
+    return next((f for f in FORMATS if f.name == name), None)
+
+
+def detect(text: str) -> Format | None:
+    """The first format whose sniff test accepts ``text``."""
+    head = text[:65536]
+    for fmt in FORMATS:
+        if fmt.sniff(head):
+            return fmt
+    return None
+
+
+def names() -> list[str]:
+    """Every format name, for ``--format`` choices."""
+    return [f.name for f in FORMATS]
