@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from p2pview import __version__
+from p2pview.compare import compare, comparison_document
 from p2pview.kernel import (
     PROFILES,
     VersionError,
@@ -34,7 +35,9 @@ from p2pview.session import Session, UsageError, open_session, session_for
 from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
 from p2pview.sources.capture import write_capture
 from p2pview.sources.formats import FORMATS
+from p2pview.sources.nvsmi import read_nvsmi_topo
 from p2pview.sources.sysfs import is_sysfs_root
+from p2pview.views.compare_view import compare_view, compare_width
 from p2pview.views.explain import explain_view
 from p2pview.views.matrix_table import matrix_view, matrix_width
 
@@ -140,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_source(p)
     p.add_argument("clients", metavar="CLIENT", nargs="+", help="BDF, vendor:device or label")
+    _add_engine(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser(
+        "compare", help="put 'nvidia-smi topo -m' labels beside the kernel's P2PDMA verdicts"
+    )
+    _add_source(p)
+    p.add_argument(
+        "topo_m",
+        metavar="TOPO_M",
+        help="a file holding 'nvidia-smi topo -m' output (optionally followed by"
+        " 'nvidia-smi --query-gpu=index,pci.bus_id --format=csv' output, to match GPUs by"
+        " address)",
+    )
     _add_engine(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -281,6 +298,17 @@ def cmd_find(args: argparse.Namespace) -> int:
         many = pci_p2pdma_distance_many(session.state, provider, clients)
         for msg in many.messages:
             console.print(Text(f"  {msg.dmesg()}"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``p2pview compare SOURCE TOPO_M``."""
+    session = _session(args)
+    comparison = compare(session, read_nvsmi_topo(args.topo_m))
+    if args.json:
+        _print_json(comparison_document(session, comparison))
+        return 0
+    _console(compare_width(comparison)).print(compare_view(session, comparison))
     return 0
 
 
@@ -444,6 +472,7 @@ COMMANDS = {
     "matrix": cmd_matrix,
     "explain": cmd_explain,
     "find": cmd_find,
+    "compare": cmd_compare,
     "topologies": cmd_topologies,
     "convert": cmd_convert,
     "capture": cmd_capture,

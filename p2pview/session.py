@@ -141,10 +141,15 @@ def session_for(
     session = Session(loaded, topo, target, prepare(topo, target), notes)
     unknown = session.unknown_acs
     if unknown:
+        if loaded.kind in ("live", "sysfs"):
+            why = "config space read without root gives 64 bytes"
+            fix = "Run as root, or load a capture made as root."
+        else:
+            why = "this format does not record ACS"
+            fix = "Load a sysfs capture made as root ('sudo p2pview capture') for exact answers."
         notes.append(
-            f"ACS could not be read on {len(unknown)} function(s) (config space read without"
-            " root gives 64 bytes): p2pview assumes no ACS redirect there and marks the"
-            " verdicts that depend on it with '*'. Run as root, or load a capture made as root."
+            f"ACS unknown on {len(unknown)} function(s) ({why}): p2pview assumes no ACS"
+            f" redirect there and marks the verdicts that depend on it with '*'. {fix}"
         )
     if loaded.report.vanished:
         notes.append(

@@ -254,3 +254,25 @@ def test_default_view_shows_the_p2p_devices(capsys):
     assert code == 0
     assert "17:00.0" not in out  # the host-bridge device is left out of the overview
     assert "1a:00.0 nvme" in out and "Storage, GPUs, NICs" in out
+
+
+def test_compare_command(capsys):
+    base = DATA / "nvidia-smi"
+    code, out, _ = run(
+        capsys,
+        "compare",
+        str(base / "k80-3x-supermicro.reconstruction.toml"),
+        str(base / "nccl-issue19-supermicro-3xK80.topo.txt"),
+        "--json",
+    )
+    assert code == 0
+    doc = json.loads(out)
+    pair = next(p for p in doc["pairs"] if (p["a"], p["b"]) == ("GPU0", "GPU1"))
+    assert (pair["nvidia"], pair["p2pview_label"], pair["map_type"]) == ("PIX", "PIX", "BUS_ADDR")
+    assert doc["summary"]["unexpected"] == 0
+
+
+def test_a_topo_m_matrix_is_not_a_topology(capsys):
+    topo_m = str(DATA / "nvidia-smi/nccl-issue19-supermicro-3xK80.topo.txt")
+    code, _, err = run(capsys, "matrix", topo_m)
+    assert code == 2 and "p2pview compare SOURCE FILE" in err

@@ -11,6 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from p2pview.model import Topology
+from p2pview.sources.hwloc import (
+    parse_hwloc_xml,
+    parse_lstopo_console,
+    sniff_hwloc_xml,
+    sniff_lstopo_console,
+)
+from p2pview.sources.nccl import parse_nccl_xml, sniff_nccl_xml
+from p2pview.sources.nvsmi import sniff_nvsmi_topo
 from p2pview.sources.topofile import looks_like_topology, parse_topology_text
 
 
@@ -32,10 +40,37 @@ class Format:
 
 FORMATS: tuple[Format, ...] = (
     Format(
+        "hwloc-xml",
+        "hwloc XML (lstopo --of xml), formats 1.x, 2.x, 3.x: tree, IDs, link bandwidth,"
+        " NUMA; no ACS",
+        sniff_hwloc_xml,
+        parse_hwloc_xml,
+    ),
+    Format(
+        "nccl-xml",
+        "NCCL/RCCL topology dump (NCCL_TOPO_DUMP_FILE): the PCI tree as NCCL saw it",
+        sniff_nccl_xml,
+        parse_nccl_xml,
+    ),
+    Format(
+        "lstopo",
+        "lstopo -v text: tree, IDs, link bandwidth; no ACS",
+        sniff_lstopo_console,
+        parse_lstopo_console,
+    ),
+    Format(
         "topology",
         "p2pview topology file (TOML, or JSON with the same schema)",
         looks_like_topology,
         parse_topology_text,
+    ),
+    Format(
+        "nvidia-smi",
+        "'nvidia-smi topo -m' matrix (a labelling of GPU/NIC pairs, not a topology)",
+        sniff_nvsmi_topo,
+        None,
+        not_a_topology="compare it with a topology of the same machine:"
+        " p2pview compare SOURCE FILE",
     ),
 )
 

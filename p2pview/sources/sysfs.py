@@ -267,7 +267,7 @@ def _p2pmem(files: _Files) -> P2pMem | None:
     return P2pMem(size=size or 0, available=available or 0, published=bool(published))
 
 
-def _infer_pcie_type(dev: PciDevice, parent: PciDevice | None) -> PcieType | None:
+def infer_pcie_type(dev: PciDevice, parent: PciDevice | None) -> PcieType | None:
     """A port type from class and position, for functions whose capability was unreadable."""
     if dev.is_bridge and (dev.class_code >> 8) == 0x0604:
         if parent is None:
@@ -336,7 +336,7 @@ def _read_device(bdf: BDF, path: Path, parent: BDF | None, report: ScanReport) -
         physfn=BDF.parse(physfn) if physfn and _BDF_NAME.match(physfn) else None,
         driver=files.link_name("driver"),
         numa_node=numa if numa is not None and numa >= 0 else None,
-        iommu_group=int(group) if group and group.isdigit() else None,
+        iommu_group=int(group) if group and group.isascii() and group.isdigit() else None,
         link=link,
         bars=_bars(files),
         p2pmem=_p2pmem(files),
@@ -426,7 +426,7 @@ def read_sysfs(root: Path, *, live: bool = False) -> tuple[Topology, ScanReport]
         dev = by_bdf[bdf]
         if dev.pcie_type is None and dev.acs.presence.value == "unknown":
             above = by_bdf.get(dev.parent) if dev.parent else None
-            guess = _infer_pcie_type(dev, above)
+            guess = infer_pcie_type(dev, above)
             if guess is not None:
                 by_bdf[bdf] = dev.replace(pcie_type=guess, pcie_type_inferred=True)
     devices = [by_bdf[b] for b in sorted(by_bdf)]

@@ -400,19 +400,25 @@ def _add_line(message: str, path: str, text: str, data: Mapping[str, Any], is_js
 
 
 def _nth_table_line(text: str, table: str, n: int, is_json: bool) -> int | None:
-    """Line of the n-th ``[[table]]`` (TOML) or the n-th entry's first key (JSON)."""
+    """Line of the n-th ``[[table]]`` (TOML) or the n-th entry's first key (JSON).
+
+    Falls back to the line that assigns the array inline (``device = [...]``)
+    or, failing that, the first line naming the table.
+    """
+    lines = text.splitlines()
     if is_json:
         key = {"device": '"bdf"', "host_bridge": '"root"', "platform": '"platform"'}[table]
+        hits = [i for i, line in enumerate(lines, 1) if key in line]
     else:
-        key = f"[{table}]" if table == "platform" else f"[[{table}]]"
-    seen = 0
-    for number, line in enumerate(text.splitlines(), 1):
-        found = key in line if is_json else line.strip().startswith(key)
-        if found:
-            if seen == n:
-                return number
-            seen += 1
-    return None
+        brackets = r"\[\s*" if table == "platform" else r"\[\[\s*"
+        header = re.compile(rf"^\s*{brackets}[\"']?{table}[\"']?\s*\]")
+        hits = [i for i, line in enumerate(lines, 1) if header.match(line)]
+    if n < len(hits):
+        return hits[n]
+    inline = re.compile(rf"^\s*[\"']?{table}[\"']?\s*=")
+    named = [i for i, line in enumerate(lines, 1) if inline.match(line)]
+    named = named or [i for i, line in enumerate(lines, 1) if table in line]
+    return named[0] if named else None
 
 
 def read_topology_file(path: Path) -> Topology:
