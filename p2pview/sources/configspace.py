@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from p2pview.model import Acs, PcieType
+from p2pview.model import Acs, Link, PcieType
 
 PCI_CAP_ID_EXP = 0x10
 PCI_EXT_CAP_ID_ACS = 0x000D
@@ -181,4 +181,124 @@ def decode(cfg: bytes) -> ConfigInfo:
         subordinate_bus=subord,
         has_sriov=has_sriov,
         notes=tuple(notes),
+    )
+
+
+# -- helpers for dump readers (lspci -x) ----------------------------------------
+
+#: ``PCI_EXP_LNKSTA_CLS`` / ``PCI_EXP_LNKCAP_SLS`` values as sysfs prints them
+#: (``pci_speed_string()``), so that link speeds read the same from every source.
+LINK_SPEEDS = {
+    1: "2.5 GT/s PCIe",
+    2: "5.0 GT/s PCIe",
+    3: "8.0 GT/s PCIe",
+    4: "16.0 GT/s PCIe",
+    5: "32.0 GT/s PCIe",
+    6: "64.0 GT/s PCIe",
+}
+
+_NO_LINK = (PcieType.RC_END, PcieType.RC_EC)
+
+
+def bridge_bus_numbers(cfg: bytes) -> tuple[int, int, int] | None:
+    """``(primary, secondary, subordinate)`` of a PCI-PCI (type 1) or CardBus (type 2) header.
+
+    Both header layouts keep the three bus numbers at 0x18-0x1A (the CardBus
+    header calls the secondary one the CardBus bus number). ``None`` for other
+    header types or when the dump stops before 0x1B.
+    """
+    if len(cfg) < 0x1B or _u8(cfg, 0x0E) & 0x7F not in (1, 2):
+        return None
+    return _u8(cfg, 0x18), _u8(cfg, 0x19), _u8(cfg, 0x1A)
+
+
+def ext_capability_walk_truncated(cfg: bytes) -> bool:
+    """Whether the extended capability list runs past the end of ``cfg``.
+
+    True when a next pointer points beyond the data, or the ACS capability's
+    registers are cut off: a dump cut short inside the extended space
+    (neither 256 nor 4096 bytes) can hide a capability that the device has.
+    256-byte dumps hold no extended space at all and are not "truncated" in
+    this sense.
+    """
+    if len(cfg) <= 0x100 or len(cfg) >= 0x1000:
+        return False
+    if len(cfg) < 0x104:
+        return True
+    pos = 0x100
+    header = _u32(cfg, pos)
+    ttl = _EXT_TTL
+    while ttl > 0 and header not in (0, 0xFFFFFFFF):
+        if header & 0xFFFF == PCI_EXT_CAP_ID_ACS and pos + 8 > len(cfg):
+            return True  # the ACS registers are cut off
+        pos = (header >> 20) & 0xFFC
+        if pos < 0x100:
+            return False
+        if pos + 4 > len(cfg):
+            return True
+        header = _u32(cfg, pos)
+        ttl -= 1
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class SriovInfo:
+    """The SR-IOV capability fields that place the virtual functions.
+
+    VF ``n`` (0-based) has routing ID ``pf_rid + first_offset + n * stride``
+    (SR-IOV spec 3.3.9/3.3.10); ``vf_device`` is the VF Device ID that VFs
+    report instead of reading their own (all-ones) ID registers.
+    """
+
+    enabled: bool
+    total_vfs: int
+    num_vfs: int
+    first_offset: int
+    stride: int
+    vf_device: int
+
+    def vf_routing_ids(self, pf_rid: int) -> tuple[int, ...]:
+        """Routing IDs (``bus << 8 | devfn``) of the enabled VFs; empty when disabled."""
+        if not self.enabled or self.num_vfs == 0 or self.first_offset == 0:
+            return ()
+        stride = self.stride if self.num_vfs > 1 else 0
+        rids = (pf_rid + self.first_offset + n * stride for n in range(self.num_vfs))
+        return tuple(rid for rid in rids if rid <= 0xFFFF)
+
+
+def sriov_info(cfg: bytes) -> SriovInfo | None:
+    """Decode the SR-IOV extended capability, or ``None`` when there is none."""
+    pos = find_ext_capability(cfg, PCI_EXT_CAP_ID_SRIOV)
+    if pos is None or pos + 0x1C > len(cfg):
+        return None
+    return SriovInfo(
+        enabled=bool(_u16(cfg, pos + 0x08) & 0x0001),
+        total_vfs=_u16(cfg, pos + 0x0E),
+        num_vfs=_u16(cfg, pos + 0x10),
+        first_offset=_u16(cfg, pos + 0x14),
+        stride=_u16(cfg, pos + 0x16),
+        vf_device=_u16(cfg, pos + 0x1A),
+    )
+
+
+def pcie_link(cfg: bytes) -> Link | None:
+    """Current and maximum link speed and width from the PCIe capability.
+
+    ``LnkCap`` (cap + 0x0C) gives the maximum, ``LnkSta`` (cap + 0x12) the
+    current state; speeds use sysfs's strings. ``None`` for conventional PCI,
+    root-complex integrated functions (no link) and short dumps.
+    """
+    exp = find_capability(cfg, PCI_CAP_ID_EXP)
+    if exp is None or exp + 0x14 > len(cfg):
+        return None
+    kind = (_u16(cfg, exp + 2) & 0x00F0) >> 4
+    if kind in _NO_LINK:
+        return None
+    lnkcap = _u32(cfg, exp + 0x0C)
+    lnksta = _u16(cfg, exp + 0x12)
+    return Link(
+        speed=LINK_SPEEDS.get(lnksta & 0xF, "Unknown"),
+        width=(lnksta >> 4) & 0x3F,
+        max_speed=LINK_SPEEDS.get(lnkcap & 0xF, "Unknown"),
+        max_width=(lnkcap >> 4) & 0x3F,
     )

@@ -17,6 +17,14 @@ from p2pview.sources.hwloc import (
     sniff_hwloc_xml,
     sniff_lstopo_console,
 )
+from p2pview.sources.lspci import (
+    parse_lspci_hex,
+    parse_lspci_tree,
+    parse_lspci_verbose,
+    sniff_lspci_hex,
+    sniff_lspci_tree,
+    sniff_lspci_verbose,
+)
 from p2pview.sources.nccl import parse_nccl_xml, sniff_nccl_xml
 from p2pview.sources.nvsmi import sniff_nvsmi_topo
 from p2pview.sources.topofile import looks_like_topology, parse_topology_text
@@ -71,6 +79,25 @@ FORMATS: tuple[Format, ...] = (
         None,
         not_a_topology="compare it with a topology of the same machine:"
         " p2pview compare SOURCE FILE",
+    ),
+    # hex before verbose: a -vvxxxx dump passes both tests.
+    Format(
+        "lspci-hex",
+        "lspci -xxx/-xxxx/-vvxxxx dump (what lspci -F reads): config space, ACS, tree",
+        sniff_lspci_hex,
+        parse_lspci_hex,
+    ),
+    Format(
+        "lspci-tree",
+        "lspci -tv/-tvnn tree: names and parent links only (ACS unknown)",
+        sniff_lspci_tree,
+        parse_lspci_tree,
+    ),
+    Format(
+        "lspci-verbose",
+        "lspci -vvv/-vvvnn text: Bus: lines, PCIe port types, ACSCap/ACSCtl",
+        sniff_lspci_verbose,
+        parse_lspci_verbose,
     ),
 )
 

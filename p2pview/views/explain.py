@@ -9,7 +9,7 @@ from rich.tree import Tree
 from p2pview.kernel import MapType, PathKind, Verdict
 from p2pview.model import BDF, RootBus, acs_bit_names
 from p2pview.session import Session
-from p2pview.views.names import bdf_text, role
+from p2pview.views.names import LABEL_WIDTH, bdf_text, role
 
 RESULT_STYLE = {
     MapType.BUS_ADDR: "bold green",
@@ -18,11 +18,14 @@ RESULT_STYLE = {
 }
 
 
-def _describe(session: Session, bdf: BDF) -> str:
+def _describe(session: Session, bdf: BDF, *, short: bool = False) -> str:
     dev = session.topology[bdf]
     what = role(dev)
     driver = None if dev.is_bridge else dev.driver
-    extra = [x for x in (dev.label, driver) if x and x != what]
+    label = dev.label
+    if short and label and len(label) > LABEL_WIDTH:
+        label = label[: LABEL_WIDTH - 1] + "…"
+    extra = [x for x in (label, driver) if x and x != what]
     return f"{dev.ids} {what}" + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -47,7 +50,7 @@ def chain_tree(session: Session, verdict: Verdict) -> list[Tree]:
 
     def label(bdf: BDF) -> Text:
         text = Text(bdf_text(topo, bdf), style="bold")
-        text.append(f"  {_describe(session, bdf)}", style="")
+        text.append(f"  {_describe(session, bdf, short=True)}", style="")
         eff = session.state.acs[bdf]
         check = checks.get(bdf)
         if eff.redirect:

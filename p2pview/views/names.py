@@ -37,10 +37,15 @@ def role(dev: PciDevice) -> str:
     return kind.value
 
 
+#: Longest label a table row shows (lspci and hwloc names run to 60 characters).
+LABEL_WIDTH = 24
+
+
 def short_label(dev: PciDevice) -> str:
-    """A few words for a table row: the label if any, else the role."""
+    """A few words for a table row: the label if any (cut to fit), else the role."""
     if dev.label:
-        return dev.label
+        text = dev.label
+        return text if len(text) <= LABEL_WIDTH else text[: LABEL_WIDTH - 1] + "…"
     kind = kind_of(dev)
     if kind in (Kind.BRIDGE, Kind.HOST, Kind.OTHER):
         return role(dev)
