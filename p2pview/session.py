@@ -14,18 +14,9 @@ from dataclasses import dataclass, field
 from p2pview.kernel import DEFAULT_KERNEL, KernelState, KernelTarget, VersionError, prepare
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
 from p2pview.model import AcsPresence, IommuMode, Platform, Topology
+from p2pview.model.platform import cpu_vendor_id
 from p2pview.sources import Loaded, load_source
 
-_CPU_VENDORS = {
-    "amd": "AuthenticAMD",
-    "authenticamd": "AuthenticAMD",
-    "intel": "GenuineIntel",
-    "genuineintel": "GenuineIntel",
-    "hygon": "HygonGenuine",
-    "hygongenuine": "HygonGenuine",
-    "zhaoxin": "CentaurHauls",
-    "centaurhauls": "CentaurHauls",
-}
 _ARCHES = {
     "arm64": "aarch64",
     "aarch64": "aarch64",
@@ -54,7 +45,7 @@ def parse_cpu(spec: str, base: Platform) -> Platform:
             f"--cpu {spec!r}: expected VENDOR:FAMILY (amd:0x19, intel:6, hygon:0x18) or an"
             " architecture (arm64, ppc64le, riscv64)"
         )
-    vendor = _CPU_VENDORS.get(m[1].lower(), m[1])
+    vendor = cpu_vendor_id(m[1])
     family = int(m[2], 0) if m[2].startswith("0x") else int(m[2], 10)
     return base.replace(arch="x86_64", cpu_vendor=vendor, cpu_family=family, cpu_model_name=None)
 

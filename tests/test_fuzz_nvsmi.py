@@ -12,6 +12,7 @@ import re
 from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import mutated_lines
 
 from p2pview.compare import compare
 from p2pview.session import open_session
@@ -38,45 +39,8 @@ VOCABULARY = [
 FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@st.composite
-def mutated_matrix(draw: st.DrawFn) -> str:
-    lines = draw(st.sampled_from(SEEDS)).splitlines(keepends=True)
-    for _ in range(draw(st.integers(1, 6))):
-        if not lines:
-            break
-        i = draw(st.integers(0, len(lines) - 1))
-        action = draw(
-            st.sampled_from(["drop", "dup", "flip", "cut", "garbage", "swap", "token", "split"])
-        )
-        if action == "drop":
-            del lines[i]
-        elif action == "dup":
-            lines.insert(i, lines[i])
-        elif action == "flip" and lines[i]:
-            j = draw(st.integers(0, len(lines[i]) - 1))
-            ch = draw(st.characters(codec="utf-8", exclude_categories=["Cs"]))
-            lines[i] = lines[i][:j] + ch + lines[i][j + 1 :]
-        elif action == "cut":
-            lines = lines[:i]
-        elif action == "garbage":
-            lines.insert(i, draw(st.text(max_size=40)) + "\n")
-        elif action == "swap":
-            j = draw(st.integers(0, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-        elif action == "token":
-            tokens = re.split(r"(\s+)", lines[i])
-            if tokens:
-                k = draw(st.integers(0, len(tokens) - 1))
-                tokens[k] = draw(st.sampled_from(VOCABULARY))
-                lines[i] = "".join(tokens)
-        elif action == "split" and lines[i]:
-            j = draw(st.integers(0, len(lines[i]) - 1))
-            lines[i : i + 1] = [lines[i][:j] + "\n", lines[i][j:]]
-    return "".join(lines)
-
-
 @FUZZ
-@given(mutated_matrix())
+@given(mutated_lines(SEEDS, VOCABULARY))
 def test_parser_raises_only_source_errors_naming_the_line(text):
     sniff_nvsmi_topo(text)
     try:
@@ -99,7 +63,7 @@ def _session(name: str):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_matrix(), st.sampled_from(["hgx-8gpu", "epyc-2s", "desktop-intel"]))
+@given(mutated_lines(SEEDS, VOCABULARY), st.sampled_from(["hgx-8gpu", "epyc-2s", "desktop-intel"]))
 def test_whatever_parses_can_be_compared(text, source):
     try:
         matrix = parse_nvsmi_topo(text, PATH)

@@ -15,6 +15,7 @@ from pathlib import Path
 from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import mutated_lines
 
 from p2pview.sources import SourceError, bundled_topologies, load_source, parse_topology_text
 from p2pview.sources.archive import extract_tree
@@ -27,34 +28,8 @@ SEEDS.append(to_json(load_source("multifunction-acs").topology))
 FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@st.composite
-def mutated_text(draw: st.DrawFn, seeds: list[str]) -> str:
-    lines = draw(st.sampled_from(seeds)).splitlines(keepends=True)
-    for _ in range(draw(st.integers(1, 6))):
-        if not lines:
-            break
-        i = draw(st.integers(0, len(lines) - 1))
-        action = draw(st.sampled_from(["drop", "dup", "flip", "cut", "garbage", "swap"]))
-        if action == "drop":
-            del lines[i]
-        elif action == "dup":
-            lines.insert(i, lines[i])
-        elif action == "flip" and lines[i]:
-            j = draw(st.integers(0, len(lines[i]) - 1))
-            ch = draw(st.characters(codec="utf-8", exclude_categories=["Cs"]))
-            lines[i] = lines[i][:j] + ch + lines[i][j + 1 :]
-        elif action == "cut":
-            lines = lines[:i]
-        elif action == "garbage":
-            lines.insert(i, draw(st.text(max_size=40)) + "\n")
-        elif action == "swap":
-            j = draw(st.integers(0, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-    return "".join(lines)
-
-
 @FUZZ
-@given(mutated_text(SEEDS))
+@given(mutated_lines(SEEDS))
 def test_topology_files(text):
     try:
         parse_topology_text(text, "fuzz.toml")

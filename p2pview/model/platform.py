@@ -6,6 +6,23 @@ import shlex
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+#: Short and long CPU vendor names -> ``/proc/cpuinfo``'s ``vendor_id``.
+CPU_VENDOR_IDS = {
+    "amd": "AuthenticAMD",
+    "authenticamd": "AuthenticAMD",
+    "intel": "GenuineIntel",
+    "genuineintel": "GenuineIntel",
+    "hygon": "HygonGenuine",
+    "hygongenuine": "HygonGenuine",
+    "zhaoxin": "CentaurHauls",
+    "centaurhauls": "CentaurHauls",
+}
+
+
+def cpu_vendor_id(name: str) -> str:
+    """``vendor_id`` for a vendor name (``amd``, ``Intel`` ...); unknown names unchanged."""
+    return CPU_VENDOR_IDS.get(name.strip().lower(), name)
+
 
 class IommuMode(StrEnum):
     """How DMA from devices is translated."""

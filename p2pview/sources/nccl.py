@@ -62,6 +62,7 @@ from p2pview.model import (
     RootBus,
     Topology,
 )
+from p2pview.model.platform import cpu_vendor_id
 from p2pview.sources.hwloc import (
     XmlElement,
     attr_error,
@@ -73,17 +74,6 @@ from p2pview.sources.topofile import SourceError
 
 __all__ = ["cpu_family_from_nccl", "parse_nccl_xml", "sniff_nccl_xml"]
 
-#: ``<cpu vendor>`` as NCCL (CPUID leaf 0) or some RCCL builds (short names) write it.
-_VENDORS = {
-    "amd": "AuthenticAMD",
-    "authenticamd": "AuthenticAMD",
-    "intel": "GenuineIntel",
-    "genuineintel": "GenuineIntel",
-    "hygon": "HygonGenuine",
-    "hygongenuine": "HygonGenuine",
-    "zhaoxin": "CentaurHauls",
-    "centaurhauls": "CentaurHauls",
-}
 #: ``<cpu arch>`` as NCCL writes it -> ``uname -m``.
 _ARCHES = {"x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64", "ppc64": "ppc64le"}
 
@@ -231,7 +221,7 @@ def _platform(walk: _NcclWalk, cpus: list[XmlElement]) -> tuple[Platform, list[s
     if first is None:
         return Platform(arch="unknown", cpu_vendor="unknown", cpu_family=0), notes
     raw_vendor = first.attrib.get("vendor", "").strip()
-    vendor = _VENDORS.get(raw_vendor.lower(), raw_vendor or "unknown")
+    vendor = cpu_vendor_id(raw_vendor) if raw_vendor else "unknown"
     familyid = walk.int_attr(first, "familyid")
     family = cpu_family_from_nccl(familyid) if familyid is not None and familyid >= 0 else 0
     raw_arch = first.attrib.get("arch", "").strip()
