@@ -21,6 +21,7 @@ from rich.text import Text
 
 from p2pview import __version__
 from p2pview.compare import compare, comparison_document
+from p2pview.iosim import DmaMode, Scenario, quick_scenario, read_scenario, simulate, trace_document
 from p2pview.kernel import (
     PROFILES,
     VersionError,
@@ -33,13 +34,16 @@ from p2pview.model import BDF, TopologyError
 from p2pview.model.select import SelectionError, select
 from p2pview.session import Session, UsageError, open_session, session_for
 from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
+from p2pview.sources.bundled import bundled_scenario_path, bundled_scenarios
 from p2pview.sources.capture import write_capture
 from p2pview.sources.formats import FORMATS
 from p2pview.sources.nvsmi import read_nvsmi_topo
 from p2pview.sources.sysfs import is_sysfs_root
+from p2pview.sources.topofile import parse_int
 from p2pview.views.compare_view import compare_view, compare_width
 from p2pview.views.explain import explain_view
 from p2pview.views.matrix_table import matrix_view, matrix_width
+from p2pview.views.trace_view import trace_view
 
 #: Bundled topology shown when this host has no PCIe tree worth showing.
 DEMO_TOPOLOGY = "switch-acs-iommu"
@@ -159,6 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_engine(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("trace", help="step one O_DIRECT I/O through GUP, bios, map_sg and DMA")
+    p.add_argument(
+        "scenario",
+        metavar="SCENARIO|SOURCE",
+        help="a scenario file or bundled scenario name ('p2pview scenarios'); with --provider,"
+        " --client and --size, any SOURCE",
+    )
+    p.add_argument("--provider", metavar="BDF", help="whose p2pmem the buffer is mmap'd from")
+    p.add_argument("--client", metavar="BDF", help="the NVMe function whose namespace is read")
+    p.add_argument("--size", metavar="N", help="bytes of the I/O (128K, 1M, 1G accepted)")
+    p.add_argument("--offset", metavar="N", default="0", help="where in the buffer the I/O starts")
+    p.add_argument("--write", action="store_true", help="pwrite from the buffer instead of pread")
+    p.add_argument(
+        "--iommu",
+        action="store_true",
+        help="DMA through the IOMMU (dma-iommu), with the ACS an IOMMU driver enables",
+    )
+    p.add_argument("--kernel", metavar="X.Y", help="release (6.2+; 5.17-series for the v5 series)")
+    p.add_argument("--cpu", metavar="VENDOR:FAMILY", help="replace the CPU (as for matrix)")
+    p.add_argument("--cmdline", metavar="STRING", help="replace the kernel command line")
+    p.add_argument("--json", action="store_true", help="the full event list and every scatterlist")
+
+    p = sub.add_parser("scenarios", help="list the bundled O_DIRECT scenarios")
 
     p = sub.add_parser("topologies", help="list the bundled topologies")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -309,6 +337,78 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _print_json(comparison_document(session, comparison))
         return 0
     _console(compare_width(comparison)).print(compare_view(session, comparison))
+    return 0
+
+
+def _trace_scenario(args: argparse.Namespace) -> Scenario:
+    quick = args.provider or args.client or args.size
+    if quick:
+        if not (args.provider and args.client and args.size):
+            raise CliError("trace SOURCE needs --provider, --client and --size together")
+        loaded = load_source(args.scenario)
+        topo = loaded.topology
+        try:
+            provider, client = topo.resolve(args.provider), topo.resolve(args.client)
+            size, offset = parse_int(args.size, sizes=True), parse_int(args.offset, sizes=True)
+        except (KeyError, ValueError) as exc:
+            raise CliError(f"{args.scenario}: {exc.args[0] if exc.args else exc}") from None
+        return quick_scenario(
+            args.scenario, provider, client, size, offset=offset, write=args.write,
+            iommu=args.iommu, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
+        )  # fmt: skip
+    path = Path(args.scenario)
+    if not path.is_file():
+        bundled = bundled_scenario_path(args.scenario)
+        if bundled is None:
+            raise CliError(
+                f"{args.scenario}: not a scenario file or bundled scenario (see 'p2pview"
+                " scenarios'); to trace a topology give --provider, --client and --size"
+            )
+        path = bundled
+    scenario = read_scenario(path)
+    changes: dict[str, Any] = {}
+    if args.kernel:
+        changes["kernel"] = args.kernel
+    if args.cpu:
+        changes["cpu"] = args.cpu
+    if args.cmdline is not None:
+        changes["cmdline"] = args.cmdline
+    if args.iommu:
+        changes["dma"] = DmaMode.IOMMU
+    if args.write:
+        changes["write"] = True
+    return scenario.replace(**changes) if changes else scenario
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """``p2pview trace``."""
+    scenario = _trace_scenario(args)
+    session = open_session(
+        scenario.source,
+        kernel=scenario.kernel,
+        cpu=scenario.cpu,
+        cmdline=scenario.cmdline,
+        iommu="on" if scenario.dma is DmaMode.IOMMU else None,
+    )
+    trace = simulate(scenario, session.topology, session.state)
+    if args.json:
+        _print_json(trace_document(trace))
+        return 0
+    _console().print(trace_view(trace), soft_wrap=True)
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """``p2pview scenarios``."""
+    table = Table(title="Bundled O_DIRECT scenarios (p2pview trace NAME)")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("topology", no_wrap=True)
+    table.add_column("what it shows")
+    for name, path in bundled_scenarios():
+        sc = read_scenario(path)
+        first = sc.description.strip().splitlines()[0] if sc.description.strip() else ""
+        table.add_row(name, Path(sc.source).stem, first)
+    _console().print(table)
     return 0
 
 
@@ -476,6 +576,8 @@ COMMANDS = {
     "topologies": cmd_topologies,
     "convert": cmd_convert,
     "capture": cmd_capture,
+    "trace": cmd_trace,
+    "scenarios": cmd_scenarios,
     "formats": cmd_formats,
     "profiles": cmd_profiles,
 }

@@ -1,5 +1,43 @@
-"""Layer 4: the O_DIRECT data-path simulator (GUP, bio merge, map_sg, DMA mapping).
+"""Layer 4: the O_DIRECT data-path simulator.
 
-It steps one I/O through the kernel's stages as a sequence of events; it may
-import the model, the sources and the kernel decision engine, never a face.
+One I/O whose user buffer may be P2P memory, stepped through mmap, GUP, bio
+building, splitting, request merging, blk_rq_map_sg, the DMA mapping, the
+nvme PRPs/SGL, the device's TLPs, completion and munmap, as the chosen kernel
+release does it. Each stage is a function from state to state plus events.
 """
+
+from p2pview.iosim.datapath import DataPath, datapath_for
+from p2pview.iosim.scenario import (
+    BufferKind,
+    BufferSegment,
+    DmaMode,
+    Iovec,
+    QueueLimits,
+    Scenario,
+    TargetKind,
+    quick_scenario,
+    read_scenario,
+)
+from p2pview.iosim.simulate import Stepper, Trace, simulate, trace_document
+from p2pview.iosim.state import STAGE_TITLES, STAGES, SimState
+
+__all__ = [
+    "STAGES",
+    "STAGE_TITLES",
+    "BufferKind",
+    "BufferSegment",
+    "DataPath",
+    "DmaMode",
+    "Iovec",
+    "QueueLimits",
+    "Scenario",
+    "SimState",
+    "Stepper",
+    "TargetKind",
+    "Trace",
+    "datapath_for",
+    "quick_scenario",
+    "read_scenario",
+    "simulate",
+    "trace_document",
+]

@@ -50,3 +50,25 @@ def bundled_path(name: str) -> Path | None:
         return None
     path = topologies_dir() / f"{stem}.toml"
     return path if path.is_file() else None
+
+
+def scenarios_dir() -> Path:
+    """The directory holding the bundled O_DIRECT scenarios."""
+    return topologies_dir() / "scenarios"
+
+
+def bundled_scenarios() -> list[tuple[str, Path]]:
+    """Every bundled scenario's name and file, by name."""
+    folder = scenarios_dir()
+    if not folder.is_dir():
+        return []
+    return [(p.stem, p) for p in sorted(folder.glob("*.toml"), key=lambda p: p.stem)]
+
+
+def bundled_scenario_path(name: str) -> Path | None:
+    """The file of the bundled scenario ``name`` (with or without ``.toml``)."""
+    stem = name.removesuffix(".toml")
+    if not stem or "/" in stem or stem.startswith("."):
+        return None
+    path = scenarios_dir() / f"{stem}.toml"
+    return path if path.is_file() else None

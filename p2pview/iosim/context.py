@@ -1,0 +1,170 @@
+"""What stays fixed while one I/O is simulated: topology, kernel, providers, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from p2pview.iosim.datapath import DataPath, datapath_for
+from p2pview.iosim.scenario import BufferKind, QueueLimits, Scenario, TargetKind
+from p2pview.kernel import KernelState, Verdict, calc_map_type_and_dist
+from p2pview.kernel.busaddr import U64, bar_bus_address
+from p2pview.model import BDF, Bar, BarKind, PciDevice, Topology
+from p2pview.sources.topofile import SourceError
+
+
+class ScenarioError(SourceError):
+    """A scenario that does not fit its topology (one line, naming what is wrong)."""
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """Where a provider's p2pmem lives (spec section 4.4), and how sure that is."""
+
+    bdf: BDF
+    pgmap: int
+    bar: int | None
+    region_start: int
+    region_size: int
+    bus_offset: int
+    pool_size: int
+    available: int
+    published: bool
+    notes: tuple[str, ...] = ()
+
+    def bus_address(self, phys: int) -> int:
+        """``pci_bus_address`` of CPU address ``phys`` in this region (the correct sum)."""
+        return (phys + self.bus_offset) & U64
+
+
+@dataclass
+class SimContext:
+    """The fixed inputs of a simulation and the verdicts it looked up."""
+
+    scenario: Scenario
+    topology: Topology
+    kstate: KernelState
+    datapath: DataPath
+    providers: dict[BDF, ProviderInfo]
+    limits: QueueLimits
+    queue_p2pdma: bool
+    client: PciDevice
+    verdicts: dict[BDF, Verdict] = field(default_factory=dict)
+
+    def verdict(self, provider: BDF) -> Verdict:
+        """``calc_map_type_and_dist(provider, client)``, computed once (the xarray cache)."""
+        if provider not in self.verdicts:
+            self.verdicts[provider] = calc_map_type_and_dist(self.kstate, provider, self.client.bdf)
+        return self.verdicts[provider]
+
+
+def _pick_bar(dev: PciDevice, size: int, wanted: int | None) -> tuple[Bar | None, str | None]:
+    """The scenario's BAR, the p2pmem record's, or the smallest prefetchable BAR that fits."""
+    by_index = {b.index: b for b in dev.bars}
+    if wanted is not None:
+        return by_index.get(wanted), None
+    if dev.p2pmem is not None and dev.p2pmem.bar is not None:
+        return by_index.get(dev.p2pmem.bar), (
+            "the BAR holding p2pmem was inferred" if dev.p2pmem.bar_inferred else None
+        )
+    fits = [
+        b
+        for b in dev.bars
+        if b.kind is BarKind.MEM and b.prefetchable and b.index <= 5 and b.size >= size
+    ]
+    if not fits:
+        return None, None
+    bar = min(fits, key=lambda b: (b.size, b.index))
+    return bar, (
+        f"sysfs does not say which BAR holds p2pmem: took BAR{bar.index}, the smallest"
+        " prefetchable memory BAR that can hold p2pmem/size (inferred)"
+    )
+
+
+def _provider(topo: Topology, bdf: BDF, pgmap: int, scenario: Scenario) -> ProviderInfo:
+    if bdf not in topo:
+        raise ScenarioError(
+            f"{scenario.path or scenario.name}: provider {bdf} is not in the topology"
+        )
+    dev = topo[bdf]
+    segs = [s for s in scenario.buffer if s.provider == bdf]
+    wanted_bar = next((s.bar for s in segs if s.bar is not None), None)
+    region = next((s.region_address for s in segs if s.region_address is not None), None)
+    region_bus = next(
+        (s.region_bus_address for s in segs if s.region_bus_address is not None), None
+    )
+    mem = dev.p2pmem
+    needs_pool = any(s.kind in (BufferKind.P2PMEM, BufferKind.NVME_CMB) for s in segs)
+    if needs_pool and mem is None and region is None:
+        raise ScenarioError(
+            f"{scenario.path or scenario.name}: {bdf} has no p2pmem (no CMB registered with"
+            " pci_p2pdma_add_resource()); it cannot provide P2P memory"
+        )
+    size = mem.size if mem is not None else sum(s.size for s in segs)
+    notes: list[str] = []
+    bar, note = _pick_bar(dev, size, wanted_bar)
+    if note:
+        notes.append(note)
+    hb = topo.host_bridge(bdf)
+    if region is not None:
+        start = region
+        bus = region_bus if region_bus is not None else (region - hb.mem_offset) & U64
+    elif bar is not None:
+        start = bar.start
+        bus = bar_bus_address(bar, hb)
+    else:
+        raise ScenarioError(
+            f"{scenario.path or scenario.name}: {bdf}: the source records no memory BAR that"
+            " can hold its p2pmem; give region_address in the scenario's [[buffer]]"
+        )
+    pool = mem.size if mem is not None else size
+    available = mem.available if mem is not None else pool
+    return ProviderInfo(
+        bdf=bdf,
+        pgmap=pgmap,
+        bar=None if bar is None else bar.index,
+        region_start=start,
+        region_size=pool,
+        bus_offset=(bus - start) & U64,
+        pool_size=pool,
+        available=available,
+        published=True if mem is None else mem.published,
+        notes=tuple(notes),
+    )
+
+
+def make_context(scenario: Scenario, topology: Topology, kstate: KernelState) -> SimContext:
+    """Resolve the scenario against its topology and kernel."""
+    where = scenario.path or scenario.name
+    if scenario.client not in topology:
+        raise ScenarioError(f"{where}: client {scenario.client} is not in the topology")
+    kernel_text = scenario.kernel or str(kstate.target.version)
+    datapath = datapath_for(kernel_text)
+    providers: dict[BDF, ProviderInfo] = {}
+    for seg in scenario.buffer:
+        if seg.provider is not None and seg.provider not in providers:
+            providers[seg.provider] = _provider(
+                topology, seg.provider, len(providers) + 1, scenario
+            )
+    limits = scenario.limits
+    if limits.max_segments is None:
+        limits = replace(limits, max_segments=datapath.nvme_max_segments)
+    if scenario.target is TargetKind.NVME:
+        limits = replace(limits, max_sectors_kb=min(limits.max_sectors_kb, datapath.nvme_max_hw_kb))
+    if limits.p2pdma is not None:
+        queue_p2pdma = limits.p2pdma
+    else:
+        # nvme sets the queue flag when its DMA ops can do P2P (v6.2+, and the
+        # v5 series); other queues never do [spec section 7.3].
+        queue_p2pdma = scenario.target is TargetKind.NVME and (
+            datapath.allocate_file or datapath.series
+        )
+    return SimContext(
+        scenario=scenario,
+        topology=topology,
+        kstate=kstate,
+        datapath=datapath,
+        providers=providers,
+        limits=limits,
+        queue_p2pdma=queue_p2pdma,
+        client=topology[scenario.client],
+    )

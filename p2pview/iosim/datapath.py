@@ -1,0 +1,166 @@
+"""What each kernel release does on the O_DIRECT data path with a P2P buffer.
+
+The switches follow the spec's section 7 and the project's data-path notes
+(block/bio.c, block/blk-merge.c, mm/gup.c, kernel/dma/direct.c,
+drivers/iommu/dma-iommu.c and drivers/nvme/host/pci.c as read in v6.0-v6.5-era
+and newest copies). Each field names its source and confidence; the faces show
+the confidence beside the step that depends on it.
+
+Userspace P2PDMA exists from v6.2 (``p2pmem/allocate``). Before that, only the
+out-of-tree v5 series (Logan Gunthorpe, base v5.17-rc1) let O_DIRECT use P2P
+memory, through an mmap of ``/dev/nvmeX``; ask for it with a kernel string
+containing ``series`` (``5.17-series``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from p2pview.kernel.version import KernelVersion
+
+
+class Mapping(StrEnum):
+    """How nvme-pci maps a request's data."""
+
+    #: v5.17 and the v5 series: blk_rq_map_sg(), then pci_p2pdma_map_sg_attrs()
+    #: when the first page is P2P, else dma_map_sg_attrs().
+    P2PDMA_MAP_SG = "pci_p2pdma_map_sg_attrs"
+    #: v6.0-v6.16: blk_rq_map_sg() and dma_map_sgtable().
+    MAP_SG = "dma_map_sgtable"
+    #: v6.17+: blk_rq_dma_map_iter_start()/next(), no scatterlist.
+    ITER = "blk_rq_dma_map_iter"
+
+
+class BioRule(StrEnum):
+    """Where a page from another pgmap is kept apart (spec section 7.4)."""
+
+    #: v6.2-v6.16: page_is_mergeable() refuses, the page starts a new bvec.
+    NEW_BVEC = "new bvec"
+    #: v6.17+: bio_add_page() refuses, the page starts a new bio (REQ_NOMERGE).
+    NEW_BIO = "new bio"
+    #: before v6.2 (and the v5 series before its 18/24): no pgmap check at all.
+    NONE = "no pgmap check"
+
+
+@dataclass(frozen=True, slots=True)
+class DataPath:
+    """The data-path behaviour of one kernel release."""
+
+    version: KernelVersion
+    series: bool
+    #: ``p2pmem/allocate`` exists (v6.2, 7e9c7ef83d78) [read].
+    allocate_file: bool
+    #: FOLL_PCI_P2PDMA exists, and its value (0x100000 in the v5 series and
+    #: v6.2; 1 << 10 from the v6.3 GUP flag renumbering [inferred release]).
+    foll_pci_p2pdma: int | None
+    #: v6.3+ iov_iter_extract_pages() pins (FOLL_PIN); v6.2 takes references.
+    pins: bool
+    bio_rule: BioRule
+    #: biovec_phys_mergeable() also checks the pgmap (the 2026 fix; mainline
+    #: v7.1 and several stable series [inferred]).
+    cross_bio_pgmap_check: bool
+    mapping: Mapping
+    #: SG_DMA_BUS_ADDRESS lives in page_link (0x04, v5 series) or dma_flags (0x1, v6.0+).
+    bus_flag_in_page_link: bool
+    #: v6.5 renamed sg_is_dma_bus_address() to sg_dma_is_bus_address() [read].
+    new_sg_helper_names: bool
+    #: v6.16 dma-direct switch form: THRU entries get no dma_address (fixed by
+    #: 560000d619ef, 7.0-stable / 7.1 [inferred]) [read in the first switch form].
+    direct_thru_unmapped: bool
+    #: v6.16-v6.18-rc7: BUS_ADDR entries get no sg_dma_len (d0d08f4bd7f6) [read].
+    direct_bus_no_len: bool
+    #: v5.16+ bus address = phys + bus_offset (before: minus) [read].
+    bus_offset_added: bool
+    #: nvme-pci NVME_MAX_SEGS / max transfer (127 and 4 MiB up to v6.2, 128 and
+    #: 8 MiB from v6.3 [inferred], 256 segments from v6.17 [read, release inferred]).
+    nvme_max_segments: int
+    nvme_max_hw_kb: int
+    #: nvme_pci_use_sgls() averages over phys segments (v6.2) or mapped entries (v6.3+).
+    sgl_by_mapped_entries: bool
+    #: errno for a NOT_SUPPORTED pair at DMA-map time (spec section 7.12).
+    unsupported_errno: str
+
+    @property
+    def foll_name(self) -> str:
+        """``FOLL_PCI_P2PDMA`` with its value in this release."""
+        if self.foll_pci_p2pdma is None:
+            return "FOLL_PCI_P2PDMA (absent)"
+        return f"FOLL_PCI_P2PDMA ({self.foll_pci_p2pdma:#x})"
+
+    @property
+    def bus_helper(self) -> str:
+        """The helper that marks a bus-address entry."""
+        return "sg_dma_mark_bus_address()"
+
+    @property
+    def is_bus_helper(self) -> str:
+        """The helper that tests the mark."""
+        return "sg_dma_is_bus_address()" if self.new_sg_helper_names else "sg_is_dma_bus_address()"
+
+    @property
+    def title(self) -> str:
+        """``6.12`` or ``5.17 + v5 series``."""
+        return f"{self.version} + v5 series" if self.series else str(self.version)
+
+
+def datapath_for(kernel: str) -> DataPath:
+    """The data path of a kernel release string (``6.12``, ``5.17-series``, ``next``)."""
+    version = KernelVersion.parse(kernel)
+    series = "series" in kernel.lower()
+    v = (999, 0) if version.is_next else version.series
+
+    def at_least(major: int, minor: int) -> bool:
+        return v >= (major, minor)
+
+    if series:
+        return DataPath(
+            version=version,
+            series=True,
+            allocate_file=False,
+            foll_pci_p2pdma=0x100000,
+            pins=False,
+            bio_rule=BioRule.NEW_BVEC,
+            cross_bio_pgmap_check=False,
+            mapping=Mapping.MAP_SG,
+            bus_flag_in_page_link=True,
+            new_sg_helper_names=False,
+            direct_thru_unmapped=False,
+            direct_bus_no_len=False,
+            bus_offset_added=True,
+            nvme_max_segments=127,
+            nvme_max_hw_kb=4096,
+            sgl_by_mapped_entries=False,
+            unsupported_errno="EREMOTEIO",
+        )
+    return DataPath(
+        version=version,
+        series=False,
+        allocate_file=at_least(6, 2),
+        foll_pci_p2pdma=(0x400 if at_least(6, 3) else 0x100000) if at_least(6, 2) else None,
+        pins=at_least(6, 3),
+        bio_rule=(
+            BioRule.NEW_BIO
+            if at_least(6, 17)
+            else BioRule.NEW_BVEC
+            if at_least(6, 2)
+            else BioRule.NONE
+        ),
+        cross_bio_pgmap_check=at_least(7, 1),
+        mapping=(
+            Mapping.ITER
+            if at_least(6, 17)
+            else Mapping.MAP_SG
+            if at_least(6, 0)
+            else Mapping.P2PDMA_MAP_SG
+        ),
+        bus_flag_in_page_link=False,
+        new_sg_helper_names=at_least(6, 5),
+        direct_thru_unmapped=at_least(6, 16) and not at_least(7, 1),
+        direct_bus_no_len=at_least(6, 16) and not at_least(6, 18),
+        bus_offset_added=at_least(5, 16),
+        nvme_max_segments=256 if at_least(6, 17) else 128 if at_least(6, 3) else 127,
+        nvme_max_hw_kb=8192 if at_least(6, 3) else 4096,
+        sgl_by_mapped_entries=at_least(6, 3),
+        unsupported_errno="EINVAL" if at_least(6, 17) else "EREMOTEIO",
+    )

@@ -1,0 +1,183 @@
+"""nvme-pci's data pointer: PRPs or SGL descriptors (spec section 7.11, notes item 7).
+
+``nvme_map_data()`` skips both single-segment fast paths for P2P pages;
+``nvme_pci_use_sgls()`` picks SGLs on an I/O queue of an SGL-capable controller
+when the average segment is at least ``sgl_threshold`` (32 KiB), averaging
+over the request's physical segments (v6.2) or the mapped entries (v6.3+).
+``nvme_pci_setup_prps()``: PRP1 is the first address; PRP2 the next page, or a
+PRP list from the 256-byte pool (up to 32 entries) or the page pool (511 data
+entries per 4 KiB page, the last slot chaining to the next). An entry that
+does not end on a controller page mid-list is "Invalid SGL for payload" and
+BLK_STS_IOERR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from p2pview.iosim.context import SimContext
+from p2pview.iosim.objects import PAGE_SIZE, Event, NvmeCommand, Result, SgTable
+from p2pview.iosim.scenario import TargetKind
+from p2pview.iosim.state import SimState
+
+CTRL_PAGE = 4096
+#: Addresses the simulated dma_pools hand out (illustrative, host memory).
+SMALL_POOL_BASE = 0x7FFF_0000
+PAGE_POOL_BASE = 0x7FE0_0000
+
+
+def _entries(sg: SgTable) -> tuple[np.ndarray, np.ndarray]:
+    n = sg.nents if sg.nents is not None else len(sg)
+    return sg.dma_address[:n], sg.dma_length[:n]
+
+
+def _use_sgl(ctx: SimContext, sg: SgTable, nr_phys_segments: int, payload: int) -> bool:
+    setup = ctx.scenario.nvme
+    if not setup.sgl or not setup.sgl_threshold:
+        return False
+    nseg = (sg.nents or len(sg)) if ctx.datapath.sgl_by_mapped_entries else nr_phys_segments
+    avg = -(-payload // max(nseg, 1))
+    return avg >= setup.sgl_threshold
+
+
+def _prps(
+    addrs: np.ndarray, lens: np.ndarray, payload: int
+) -> tuple[int, int | None, np.ndarray, str | None, str | None]:
+    """PRP1, PRP2, the list entries, the pool, and an error if the list is invalid."""
+    k = 0
+    dma_addr, dma_len = int(addrs[0]), int(lens[0])
+    prp1 = dma_addr
+    offset = dma_addr & (CTRL_PAGE - 1)
+    length = payload - (CTRL_PAGE - offset)
+    if length <= 0:
+        return prp1, None, np.zeros(0, dtype=np.int64), None, None
+    dma_len -= CTRL_PAGE - offset
+    if dma_len:
+        dma_addr += CTRL_PAGE - offset
+    else:
+        k += 1
+        dma_addr, dma_len = int(addrs[k]), int(lens[k])
+    if length <= CTRL_PAGE:
+        return prp1, dma_addr, np.zeros(0, dtype=np.int64), None, None
+    entries: list[int] = []
+    while True:
+        entries.append(dma_addr)
+        dma_len -= CTRL_PAGE
+        dma_addr += CTRL_PAGE
+        length -= CTRL_PAGE
+        if length <= 0:
+            break
+        if dma_len > 0:
+            continue
+        if dma_len < 0 or k + 1 >= len(addrs):
+            return prp1, None, np.asarray(entries, dtype=np.int64), None, "bad_sgl"
+        k += 1
+        dma_addr, dma_len = int(addrs[k]), int(lens[k])
+    pool = (
+        "prp_small_pool (256 bytes)" if len(entries) <= 256 // 8 else "prp_page_pool (4 KiB pages)"
+    )
+    return prp1, -1, np.asarray(entries, dtype=np.int64), pool, None
+
+
+def stage_nvme(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
+    """Build each request's PRPs or SGL from the mapped addresses."""
+    events: list[Event] = []
+    if ctx.scenario.target is not TargetKind.NVME:
+        events.append(
+            Event(
+                "nvme",
+                "queue_rq()",
+                "not an nvme queue: the driver builds its own descriptors from the mapped entries",
+            )
+        )
+        return state.next("nvme"), events
+    commands: list[NvmeCommand] = []
+    small_next, page_next = SMALL_POOL_BASE, PAGE_POOL_BASE
+    failed: Result | None = None
+    for rq, sg, mapping in zip(state.requests, state.sgls, state.mappings, strict=True):
+        addrs, lens = _entries(sg)
+        payload = rq.size
+        if mapping.stale:
+            events.append(
+                Event(
+                    "nvme",
+                    "nvme_pci_setup_prps()",
+                    f"request {rq.index}: entries"
+                    f" {list(mapping.stale)} carry dma_address 0 (the v6.16 dma-direct"
+                    " THRU bug): the controller is pointed at bus address 0",
+                    (f"prp:{rq.index}",),
+                    level="error",
+                    confidence="inferred",
+                )
+            )
+        if _use_sgl(ctx, sg, rq.nr_phys_segments, payload):
+            descs = tuple((int(a), int(n), "data block") for a, n in zip(addrs, lens, strict=True))
+            in_cmd = len(descs) == 1
+            commands.append(NvmeCommand(rq.index, True, sgl=descs, sgl_in_command=in_cmd))
+            where = (
+                "one data block descriptor in the command"
+                if in_cmd
+                else (
+                    f"{len(descs)} data block descriptors in a list from the"
+                    f" {'small' if len(descs) <= 16 else 'page'} pool, a Last Segment"
+                    " descriptor in the command"
+                )
+            )
+            if rq.index < 4:
+                events.append(
+                    Event(
+                        "nvme",
+                        "nvme_pci_setup_sgls()",
+                        f"request {rq.index}: SGL: {where}",
+                        (f"prp:{rq.index}",),
+                    )
+                )
+            continue
+        prp1, prp2, entries, pool, error = _prps(addrs, lens, payload)
+        if error:
+            events.append(
+                Event(
+                    "nvme",
+                    "nvme_pci_setup_prps()",
+                    f"request {rq.index}: an entry"
+                    ' ends inside a controller page mid-list: WARN "Invalid SGL for'
+                    ' payload", BLK_STS_IOERR',
+                    (f"prp:{rq.index}",),
+                    level="error",
+                    dmesg=(f"WARNING: Invalid SGL for payload:{payload} nents:{sg.nents}",),
+                )
+            )
+            commands.append(
+                NvmeCommand(rq.index, False, prp1, None, entries, None, status="BLK_STS_IOERR")
+            )
+            failed = Result("EIO", "nvme", 0, "error")
+            break
+        if prp2 == -1:
+            if pool and pool.startswith("prp_small"):
+                prp2 = small_next
+                small_next += 256
+            else:
+                prp2 = page_next
+                page_next += PAGE_SIZE * (1 + len(entries) // 511)
+        commands.append(NvmeCommand(rq.index, False, prp1, prp2, entries, pool))
+        if rq.index < 4:
+            if not len(entries):
+                text = f"request {rq.index}: PRP1 {prp1:#x}" + (
+                    f", PRP2 {prp2:#x} (the second page)" if prp2 is not None else ""
+                )
+            else:
+                text = (
+                    f"request {rq.index}: PRP1 {prp1:#x}, PRP2 {prp2:#x} -> a PRP list of"
+                    f" {len(entries)} entries ({int(entries[0]):#x} ... {int(entries[-1]):#x})"
+                    f" from {pool}"
+                )
+            events.append(Event("nvme", "nvme_pci_setup_prps()", text, (f"prp:{rq.index}",)))
+    if len(state.requests) > 4:
+        events.append(
+            Event(
+                "nvme",
+                "nvme_queue_rq()",
+                f"... and {len(state.requests) - 4} more requests built the same way",
+            )
+        )
+    return state.next("nvme", commands=tuple(commands), result=failed or state.result), events

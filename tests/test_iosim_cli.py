@@ -1,0 +1,191 @@
+"""``p2pview trace`` and the bundled scenarios, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from p2pview.cli import main
+from p2pview.sources.bundled import bundled_scenarios
+
+EXPECTED = {
+    "cmb-read-bus-addr": ("ok", None, 131072),
+    "thru-iommu": ("ok", None, 65536),
+    "eremoteio-dma-map": ("error", "EREMOTEIO", 0),
+    "eremoteio-gup": ("error", "EREMOTEIO", 0),
+    "readv-mixed": ("ok", None, 16384),
+    "adjacent-cmbs": ("ok", None, 16384),
+    "v5-series-nvme-mmap": ("ok", None, 131072),
+    "swiotlb-hang": ("hang", None, 0),
+}
+
+
+def trace_json(capsys, *args):
+    assert main(["trace", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_at_least_six_bundled_scenarios():
+    names = {name for name, _ in bundled_scenarios()}
+    assert len(names) >= 6 and set(EXPECTED) <= names
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bundled_scenario_outcomes(capsys, name):
+    doc = trace_json(capsys, name)
+    outcome, errno, nbytes = EXPECTED[name]
+    assert doc["result"] == {
+        "errno": errno,
+        "stage": doc["result"]["stage"],
+        "bytes": nbytes,
+        "outcome": outcome,
+    }
+
+
+def test_trace_json_shape(capsys):
+    doc = trace_json(capsys, "readv-mixed")
+    assert set(doc) >= {"scenario", "providers", "steps", "events", "result", "final_sg"}
+    assert [s["stage"] for s in doc["steps"]][:3] == ["mmap", "ptes", "gup"]
+    entry = doc["final_sg"][0]
+    assert set(entry) >= {
+        "page_pfn",
+        "offset",
+        "length",
+        "dma_address",
+        "dma_length",
+        "bus_address",
+        "provider",
+    }
+    assert [e["bus_address"] for e in doc["final_sg"]] == [True, False, False]
+    assert (
+        doc["final_sg"][0]["provider"] == "0000:1a:00.0" and doc["final_sg"][1]["provider"] is None
+    )
+    maps = [s for s in doc["steps"] if s["stage"] in ("map_sg", "dma_map")]
+    assert len(maps) == 2 and all("scatterlists" in s for s in maps)
+    assert all({"function", "text", "touched", "confidence"} <= set(e) for e in doc["events"])
+
+
+def test_trace_quick_form(capsys):
+    doc = trace_json(
+        capsys,
+        "switch-nvme",
+        "--provider",
+        "1a:00.0",
+        "--client",
+        "1b:00.0",
+        "--size",
+        "128K",
+        "--kernel",
+        "6.2",
+    )
+    assert doc["result"]["bytes"] == 131072
+    assert doc["final_sg"][0]["dma_address"] == 0x383FE0000000
+    assert doc["providers"]["0000:1a:00.0"]["map_type"] == "BUS_ADDR"
+
+
+def test_trace_iommu_flag_turns_acs_on(capsys):
+    doc = trace_json(
+        capsys,
+        "switch-nvme",
+        "--provider",
+        "1a:00.0",
+        "--client",
+        "1b:00.0",
+        "--size",
+        "64K",
+        "--iommu",
+    )
+    assert doc["providers"]["0000:1a:00.0"]["map_type"] == "THRU_HOST_BRIDGE"
+    assert doc["final_sg"][0]["bus_address"] is False
+
+
+def test_trace_table_output(capsys):
+    assert main(["trace", "cmb-read-bus-addr"]) == 0
+    out = capsys.readouterr().out
+    assert "final scatterlist" in out and "SG_DMA_BUS_ADDRESS" in out
+    assert "Result: pread returns 131072" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["trace", "no-such-scenario"], "not a scenario file or bundled scenario"),
+        (
+            ["trace", "switch-nvme", "--provider", "1a:00.0"],
+            "needs --provider, --client and --size",
+        ),
+        (
+            [
+                "trace",
+                "switch-nvme",
+                "--provider",
+                "1c:00.0",
+                "--client",
+                "1b:00.0",
+                "--size",
+                "4K",
+            ],
+            "has no p2pmem",
+        ),
+    ],
+)
+def test_trace_errors(capsys, args, message):
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_scenarios_listing(capsys):
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    assert "adjacent-cmbs" in out and "switch-nvme" in out
+
+
+def test_installed_package_finds_bundled_scenarios(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "p2pview", "trace", "readv-mixed", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["result"]["bytes"] == 16384
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            'topology = "switch-nvme"\n[[buffer]]\nkind = "p2pmem"\nprovider = "1a:00.0"\nsize = "4K"\n'
+            "[target]\n",
+            "target.client: missing",
+        ),
+        (
+            'topology = "switch-nvme"\n[[buffer]]\nkind = "cmb"\nsize = "4K"\n[target]\nclient = "1b:00.0"\n',
+            "buffer[0].kind: one of p2pmem",
+        ),
+        (
+            'topology = "switch-nvme"\n[[buffer]]\nkind = "ram"\nsize = "4K"\ncolour = 1\n'
+            '[target]\nclient = "1b:00.0"\n',
+            "buffer[0].colour: unknown key",
+        ),
+        (
+            'topology = "switch-nvme"\n[[buffer]]\nkind = "ram"\nsize = "4K"\n[io]\nlength = "8K"\n'
+            '[target]\nclient = "1b:00.0"\n',
+            "io.length: 8192 exceeds the 4096-byte buffer",
+        ),
+    ],
+)
+def test_scenario_file_errors(tmp_path, capsys, body, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    assert main(["trace", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"p2pview: error: {path}: ") and message in err
