@@ -163,12 +163,14 @@ def test_installed_package_finds_bundled_scenarios(tmp_path):
     ("body", "message"),
     [
         (
-            'topology = "switch-nvme"\n[[buffer]]\nkind = "p2pmem"\nprovider = "1a:00.0"\nsize = "4K"\n'
+            'topology = "switch-nvme"\n[[buffer]]\nkind = "p2pmem"\nprovider = "1a:00.0"\n'
+            'size = "4K"\n'
             "[target]\n",
             "target.client: missing",
         ),
         (
-            'topology = "switch-nvme"\n[[buffer]]\nkind = "cmb"\nsize = "4K"\n[target]\nclient = "1b:00.0"\n',
+            'topology = "switch-nvme"\n[[buffer]]\nkind = "cmb"\nsize = "4K"\n[target]\n'
+            'client = "1b:00.0"\n',
             "buffer[0].kind: one of p2pmem",
         ),
         (

@@ -277,3 +277,32 @@ def test_pre_62_has_no_allocate_file():
     t = run(tv1(), scenario((p2p("01:00.0", 128 * KiB),), "01:00.0", kernel="6.1"))
     assert (t.result.errno, t.result.stage) == ("ENOENT", "mmap")
     assert ACS_ON  # the fixture's Root Port keeps ACS on; it never matters for the own-CMB path
+
+
+def test_stepper_goes_back_and_forth():
+    from p2pview.iosim import Stepper
+
+    stepper = Stepper(tv12())
+    assert stepper.step.stage == "mmap" and not stepper.back()
+    assert stepper.forward() and stepper.step.stage == "ptes"
+    assert stepper.to("dma_map") and stepper.step.state.sgls[0].nents == 1
+    assert stepper.back() and stepper.step.stage == "map_sg"
+    assert stepper.step.state.sgls[0].dma_address.tolist() == [-1]  # not mapped yet here
+    while stepper.forward():
+        pass
+    assert stepper.step.stage == "munmap"
+
+
+def test_v5_series_marks_page_link():
+    from iosim_fixtures import B
+
+    from p2pview.iosim.objects import SG_PAGE_LINK_BUS_ADDRESS
+    from p2pview.iosim.scenario import BufferKind, BufferSegment
+
+    seg = BufferSegment(BufferKind.NVME_CMB, 64 * KiB, provider=B("01:00.0"))
+    t = run(tv1(), scenario((seg,), "01:00.0", kernel="5.17-series"))
+    (sg,) = step(t, "dma_map").state.sgls
+    assert int(sg.page_link[0]) & SG_PAGE_LINK_BUS_ADDRESS and int(sg.dma_flags[0]) == 0
+    assert "0x100000" in " ".join(e.text for e in step(t, "gup").events)
+    mainline = run(tv1(), scenario((seg,), "01:00.0", kernel="5.17"))
+    assert (mainline.result.errno, mainline.result.stage) == ("ENODEV", "mmap")

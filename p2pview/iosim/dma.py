@@ -108,7 +108,9 @@ def map_sg(ctx: SimContext, state: SimState, request_index: int) -> SgTable:
                 if int(pgmap[-1][-1]) != pg:
                     spans.append(sum(len(p) for p in phys) - 1)
         single = (bv.offset + bv.length) <= PAGE_SIZE
-        if single[start:].all():
+        if start >= len(bv):
+            pass  # the bio's only vector joined the entry before it
+        elif single[start:].all():
             phys.append(bv.phys[start:])
             off.append(bv.offset[start:])
             length.append(bv.length[start:])

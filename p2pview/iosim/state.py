@@ -42,7 +42,7 @@ STAGE_TITLES = {
     "bio": "bio building and page merging",
     "split": "bio split to queue limits",
     "request": "request formation and merging",
-    "map_sg": "blk_rq_map_sg (scatterlist)",
+    "map_sg": "blk_rq_map_sg (or the v6.17+ DMA iterator)",
     "dma_map": "DMA mapping",
     "nvme": "nvme PRP list / SGL",
     "device_dma": "device DMA (TLPs)",
