@@ -32,7 +32,7 @@ from p2pview.kernel import (
 from p2pview.kernel.many import pci_p2pdma_distance_many
 from p2pview.model import BDF, TopologyError
 from p2pview.model.select import SelectionError, select
-from p2pview.session import Session, UsageError, open_session, session_for
+from p2pview.session import Session, UsageError, open_session
 from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
 from p2pview.sources.bundled import bundled_scenario_path, bundled_scenarios
 from p2pview.sources.capture import write_capture
@@ -44,9 +44,6 @@ from p2pview.views.compare_view import compare_view, compare_width
 from p2pview.views.explain import explain_view
 from p2pview.views.matrix_table import matrix_view, matrix_width
 from p2pview.views.trace_view import trace_view
-
-#: Bundled topology shown when this host has no PCIe tree worth showing.
-DEMO_TOPOLOGY = "switch-acs-iommu"
 
 EXIT_USAGE = 2
 
@@ -119,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"p2pview {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("tui", help="the interactive explorer (what plain 'p2pview [SOURCE]' runs)")
+    p.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        metavar="SOURCE",
+        help="as for matrix; default: this host, or a bundled demo topology when this host has"
+        " no PCIe tree worth showing",
+    )
+    p.add_argument("--kernel", metavar="X.Y", help="kernel release to model")
+    p.add_argument("--cpu", metavar="VENDOR:FAMILY", help="replace the CPU")
+    p.add_argument("--cmdline", metavar="STRING", help="replace the kernel command line")
 
     p = sub.add_parser("matrix", help="map type and distance for every device pair")
     _add_source(p, optional=True)
@@ -527,48 +537,20 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_default(source: str | None) -> int:
-    """``p2pview [SOURCE]``: the matrix of this host, or of the demo topology."""
-    notes: list[str] = []
-    if source is None:
-        loaded = None
-        try:
-            live = load_source("/")
-            if any(d.is_bridge or d.p2pmem is not None for d in live.topology.devices):
-                loaded = live
-            else:
-                notes.append(
-                    f"this host's PCI tree ({len(live.topology)} functions) has no bridges and"
-                    f" no p2pmem; showing the bundled topology '{DEMO_TOPOLOGY}' instead"
-                )
-        except SourceError as exc:
-            notes.append(f"{exc}; showing the bundled topology '{DEMO_TOPOLOGY}' instead")
-        if loaded is None:
-            loaded = load_source(DEMO_TOPOLOGY)
-    else:
-        loaded = load_source(source)
-    session = session_for(loaded)
-    session.notes[:0] = notes
-    try:
-        shown = select(session.topology, "devices")
-        what = "Storage, GPUs, NICs, accelerators and p2pmem providers"
-    except SelectionError:
-        shown = select(session.topology, "endpoint")
-        what = "Endpoints"
-    matrix = pair_matrix(session.state, shown, shown)
-    console = _console(matrix_width(session, matrix))
-    console.print(matrix_view(session, matrix))
-    console.print(
-        Text(
-            f"\n{what} only; 'p2pview matrix SOURCE' covers every function, 'p2pview explain"
-            " SOURCE PROVIDER CLIENT' tells why, 'p2pview topologies' lists the bundled ones.",
-            style="dim",
-        )
-    )
+def cmd_tui(args: argparse.Namespace) -> int:
+    """``p2pview [SOURCE]``: the interactive explorer."""
+    from p2pview.tui import TuiArgs, make_app
+
+    app = make_app(TuiArgs(args.source, args.kernel, args.cpu, args.cmdline))
+    app.run()
+    if app.load_error:
+        print(f"p2pview: error: {app.load_error}", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 
 COMMANDS = {
+    "tui": cmd_tui,
     "matrix": cmd_matrix,
     "explain": cmd_explain,
     "find": cmd_find,
@@ -586,11 +568,11 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``p2pview`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (
+        args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")
+    ):
+        args_list = ["tui", *args_list]  # plain 'p2pview [SOURCE] [options]'
     try:
-        if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
-            if len(args_list) > 1:
-                build_parser().error(f"unknown command {args_list[0]!r}")
-            return cmd_default(args_list[0] if args_list else None)
         parser = build_parser()
         args = parser.parse_args(args_list)
         if args.command is None:

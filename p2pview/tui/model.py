@@ -1,0 +1,244 @@
+"""What the TUI shows, apart from how: the loaded host, what-if edits, selections.
+
+Plain Python (no Textual): the screens read it and call its edit methods; the
+app bumps a version counter after every change so that each screen redraws.
+Every edit builds a new immutable topology and a new engine state; the
+original stays for comparison ("changed against the original").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from p2pview.iosim import Scenario, Trace, simulate
+from p2pview.kernel import PairMatrix, Verdict, calc_map_type_and_dist, pair_matrix
+from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
+from p2pview.model import BDF, Acs, AcsPresence, IommuMode, RootBus, Topology
+from p2pview.session import Session, session_for
+from p2pview.sources import Loaded, SourceError, load_source, to_toml
+from p2pview.sources.bundled import bundled_scenario_path
+
+#: Shown when this host has no PCIe tree worth showing (no bridge, no p2pmem).
+DEMO_TOPOLOGY = "switch-acs-iommu"
+
+
+def worth_showing(topology: Topology) -> bool:
+    """A tree with a bridge or a p2pmem provider (a VM's flat bus is not)."""
+    return any(d.is_bridge or d.p2pmem is not None for d in topology.devices)
+
+
+def load_default(source: str | None) -> tuple[Loaded, list[str]]:
+    """Load SOURCE; with none, this host if it has a PCIe tree, else the demo topology."""
+    notes: list[str] = []
+    if source is not None:
+        return load_source(source), notes
+    try:
+        live = load_source("/")
+    except SourceError as exc:
+        notes.append(f"{exc}; showing the bundled topology '{DEMO_TOPOLOGY}'")
+        return load_source(DEMO_TOPOLOGY), notes
+    if worth_showing(live.topology):
+        return live, notes
+    notes.append(
+        f"this host's PCI tree ({len(live.topology)} functions) has no bridges and no p2pmem;"
+        f" showing the bundled topology '{DEMO_TOPOLOGY}' instead"
+    )
+    return load_source(DEMO_TOPOLOGY), notes
+
+
+@dataclass
+class Overrides:
+    """Platform changes the user asked for (``None``: the source's own)."""
+
+    kernel: str | None = None
+    cpu: str | None = None
+    cmdline: str | None = None
+
+
+@dataclass
+class TuiModel:
+    """The loaded source, the current what-if state and the user's selections."""
+
+    loaded: Loaded
+    overrides: Overrides
+    initial_overrides: Overrides
+    original: Session
+    session: Session
+    matrix: PairMatrix
+    original_matrix: PairMatrix
+    notes: list[str] = field(default_factory=list)
+    edits: list[str] = field(default_factory=list)
+    history: list[tuple[Topology, Overrides, list[str]]] = field(default_factory=list)
+    #: The function selected in the tree, and the peer its verdict is shown against.
+    selected: BDF | None = None
+    peer: BDF | None = None
+    #: The pair the explain screen shows.
+    pair: tuple[BDF, BDF] | None = None
+    #: The stepper's scenario and trace.
+    scenario: Scenario | None = None
+    trace: Trace | None = None
+    source_spec: str | None = None
+
+    # -- building ------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        source: str | None,
+        *,
+        kernel: str | None = None,
+        cpu: str | None = None,
+        cmdline: str | None = None,
+    ) -> TuiModel:
+        """Load a source (this host, else the demo) and boot the engine on it."""
+        loaded, notes = load_default(source)
+        overrides = Overrides(kernel, cpu, cmdline)
+        session = session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline)
+        matrix = pair_matrix(session.state)
+        model = cls(
+            loaded=loaded,
+            overrides=overrides,
+            initial_overrides=overrides,
+            original=session,
+            session=session,
+            matrix=matrix,
+            original_matrix=matrix,
+            notes=[*notes, *session.notes],
+            source_spec=source,
+        )
+        model._default_selection()
+        return model
+
+    def _default_selection(self) -> None:
+        topo = self.topology
+        providers = [d.bdf for d in topo.devices if d.p2pmem is not None]
+        endpoints = [d.bdf for d in topo.devices if not d.is_bridge]
+        self.selected = providers[0] if providers else (endpoints[0] if endpoints else None)
+        others = [b for b in endpoints if b != self.selected]
+        self.peer = others[0] if others else self.selected
+        if self.selected is not None and self.peer is not None:
+            self.pair = (self.selected, self.peer)
+
+    @property
+    def topology(self) -> Topology:
+        """The topology as edited."""
+        return self.session.topology
+
+    @property
+    def original_topology(self) -> Topology:
+        """The topology as loaded."""
+        return self.original.topology
+
+    def verdict(self, provider: BDF, client: BDF) -> Verdict:
+        """The current verdict for a pair."""
+        return calc_map_type_and_dist(self.session.state, provider, client)
+
+    def original_verdict(self, provider: BDF, client: BDF) -> Verdict | None:
+        """The verdict before any edit (``None`` when the pair did not exist)."""
+        topo = self.original_topology
+        if provider not in topo or client not in topo:
+            return None
+        return calc_map_type_and_dist(self.original.state, provider, client)
+
+    def changed_cells(self) -> np.ndarray:
+        """Cells of :attr:`matrix` whose map type or distance differs from the original."""
+        a, b = self.matrix, self.original_matrix
+        if a.providers != b.providers or a.clients != b.clients:
+            return np.ones(a.map_code.shape, dtype=np.bool_)
+        changed: np.ndarray = (a.map_code != b.map_code) | (a.distance != b.distance)
+        return changed
+
+    # -- what-if edits -----------------------------------------------------------
+
+    def _apply(self, topology: Topology, overrides: Overrides, what: str) -> None:
+        self.history.append((self.topology, self.overrides, list(self.edits)))
+        loaded = Loaded(topology, self.loaded.kind, self.loaded.report)
+        ov = overrides
+        self.session = session_for(loaded, kernel=ov.kernel, cpu=ov.cpu, cmdline=ov.cmdline)
+        self.overrides = overrides
+        self.matrix = pair_matrix(self.session.state)
+        self.edits.append(what)
+        self.trace = None
+
+    def undo(self) -> bool:
+        """Take the last edit back."""
+        if not self.history:
+            return False
+        topology, overrides, edits = self.history.pop()
+        loaded = Loaded(topology, self.loaded.kind, self.loaded.report)
+        ov = overrides
+        self.session = session_for(loaded, kernel=ov.kernel, cpu=ov.cpu, cmdline=ov.cmdline)
+        self.overrides = overrides
+        self.matrix = pair_matrix(self.session.state)
+        self.edits = edits
+        self.trace = None
+        return True
+
+    def reset(self) -> None:
+        """Back to the topology as loaded."""
+        self.history.clear()
+        self.edits.clear()
+        self.session = self.original
+        self.overrides = self.initial_overrides
+        self.matrix = self.original_matrix
+        self.trace = None
+
+    def toggle_acs_bit(self, bdf: BDF, bit: int) -> None:
+        """Flip one ACS Control bit (RR 0x4, CR 0x8, EC 0x20 ...) of a function with ACS."""
+        dev = self.topology[bdf]
+        if dev.acs.presence is not AcsPresence.PRESENT or dev.acs.cap is None:
+            raise ValueError(f"{bdf} has no ACS capability to edit")
+        ctrl = (dev.acs.ctrl or 0) ^ bit
+        acs = Acs.present(dev.acs.cap, ctrl, dev.acs.fw_ctrl)
+        self._apply(self.topology.with_acs(bdf, acs), self.overrides,
+                    f"ACS Control of {bdf} -> {ctrl:#06x}")  # fmt: skip
+
+    def set_iommu(self, on: bool) -> None:
+        """IOMMU on: ACS as an IOMMU driver enables it; off: ACS back to firmware values."""
+        topo = with_iommu_acs(self.topology) if on else without_iommu_acs(self.topology)
+        mode = IommuMode.TRANSLATED if on else IommuMode.OFF
+        topo = topo.with_platform(iommu=mode)
+        self._apply(topo, self.overrides, f"IOMMU {'on' if on else 'off'}")
+
+    def set_cmdline(self, cmdline: str) -> None:
+        """Replace the kernel command line (disable_acs_redir=, config_acs= ...)."""
+        self._apply(self.topology, replace(self.overrides, cmdline=cmdline),
+                    f"command line: {cmdline or '(empty)'}")  # fmt: skip
+
+    def set_cpu(self, spec: str) -> None:
+        """Replace the CPU (``amd:0x19``, ``intel:6``, ``arm64``)."""
+        self._apply(self.topology, replace(self.overrides, cpu=spec), f"CPU: {spec}")
+
+    def set_kernel(self, kernel: str) -> None:
+        """Model another kernel release."""
+        self._apply(self.topology, replace(self.overrides, kernel=kernel), f"kernel: {kernel}")
+
+    def set_host_bridge_ids(self, root: RootBus, vendor: int, device: int) -> None:
+        """Give a root bus's first function other IDs (what the whitelist checks)."""
+        topo = self.topology.with_host_bridge_ids(root, vendor, device)
+        self._apply(topo, self.overrides, f"host bridge {root} IDs -> {vendor:04x}:{device:04x}")
+
+    def save(self, path: Path) -> None:
+        """Write the edited topology as a TOML topology file."""
+        topo = self.topology  # the session already carries the CPU and command line
+        if self.overrides.kernel is not None:
+            topo = topo.with_platform(kernel=self.overrides.kernel)
+        header = "Saved from the p2pview TUI after these what-if edits:\n" + "\n".join(
+            f"  - {e}" for e in self.edits
+        )
+        path.write_text(to_toml(topo, header), encoding="utf-8")
+
+    # -- the I/O stepper -----------------------------------------------------------
+
+    def run_scenario(self, scenario: Scenario) -> Trace:
+        """Simulate ``scenario`` on the current (edited) topology and kernel."""
+        self.scenario = scenario
+        self.trace = simulate(scenario, self.topology, self.session.state)
+        return self.trace
+
+    def bundled_scenario(self, name: str) -> Path | None:
+        """The file of a bundled scenario."""
+        return bundled_scenario_path(name)

@@ -1,0 +1,39 @@
+"""What every main screen shares: the model, and a redraw when it changes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.screen import Screen
+
+from p2pview.tui.model import TuiModel
+
+if TYPE_CHECKING:
+    from p2pview.tui.app import P2PViewApp
+
+
+class ModelScreen(Screen[None]):
+    """A main screen (one per mode). Subclasses implement :meth:`refresh_model`."""
+
+    @property
+    def p2p_app(self) -> P2PViewApp:
+        """The app, typed."""
+        return cast("P2PViewApp", self.app)
+
+    @property
+    def model(self) -> TuiModel:
+        """The loaded model (screens exist only once it is loaded)."""
+        model = self.p2p_app.model
+        assert model is not None
+        return model
+
+    def on_mount(self) -> None:
+        """Redraw whenever the model changes (what-if edits, reload, selections)."""
+        self.watch(self.app, "model_version", self._model_changed, init=False)
+        self.refresh_model()
+
+    def _model_changed(self, _version: int) -> None:
+        self.refresh_model()
+
+    def refresh_model(self) -> None:
+        """Redraw from :attr:`model`."""
