@@ -9,6 +9,7 @@ from p2pview.model import Topology
 from p2pview.sources.archive import extract_tree, is_tarball
 from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
 from p2pview.sources.formats import by_name, detect, names
+from p2pview.sources.synthetic import generate
 from p2pview.sources.sysfs import ScanReport, is_sysfs_root, read_sysfs
 from p2pview.sources.topofile import SourceError, parse_topology_text, read_topology_file
 from p2pview.sources.topowrite import to_json, to_mapping, to_toml
@@ -92,6 +93,17 @@ def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
     bundled = bundled_path(spec)
     if bundled is not None:
         return Loaded(read_topology_file(bundled), "bundled")
+    if spec.startswith("generated:"):
+        # generated:N[:SEED] - a synthetic topology of N functions (benchmarks, scale tests)
+        parts = spec.split(":")
+        try:
+            size = int(parts[1])
+            seed = int(parts[2]) if len(parts) > 2 else 0
+        except (IndexError, ValueError):
+            raise SourceError(f"{spec}: expected generated:N or generated:N:SEED") from None
+        if not 1 <= size <= 1 << 20:
+            raise SourceError(f"{spec}: N must be between 1 and 1048576")
+        return Loaded(generate(size, seed), "generated")
     raise SourceError(
         f"{spec}: no such file or directory, and not a bundled topology (see 'p2pview topologies')"
     )
