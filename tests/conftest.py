@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -6,3 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 DATA = Path(__file__).parent / "data"
+
+# Device names in TUI tests and snapshots come from the bundled pci.ids subset,
+# not from whatever /usr/share/misc/pci.ids the test host happens to have.
+os.environ.setdefault("P2PVIEW_PCI_IDS", "bundled")

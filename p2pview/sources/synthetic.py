@@ -12,10 +12,12 @@ import os
 import random
 from pathlib import Path
 
-from p2pview.model import BDF, Acs, P2pMem, PciDevice, PcieType, Platform, Topology
+from p2pview.model import BDF, Acs, Bar, P2pMem, PciDevice, PcieType, Platform, Topology
 
 _ACS_ON = Acs.present(0x005F, 0x001D, 0x0000)
 _ACS_OFF = Acs.present(0x005F, 0x0000)
+#: Where generated CMBs start (above 4 GiB, as firmware places 64-bit BARs).
+_CMB_BASE = 0x3800_0000_0000
 
 
 class _Builder:
@@ -25,6 +27,7 @@ class _Builder:
         self.devices: list[PciDevice] = []
         self.domain = -1
         self.next_bus = 0
+        self.next_cmb = 0
 
     def full(self) -> bool:
         return len(self.devices) >= self.size
@@ -44,6 +47,14 @@ class _Builder:
         if kind < 0.5:
             bdf = BDF(self.domain, bus, slot, 0)
             mem = P2pMem(1 << 21, 1 << 21, True) if self.rng.random() < 0.5 else None
+            # A CMB is a prefetchable 64-bit BAR holding the p2pmem (BAR 2 on
+            # most controllers); each gets its own 2 MiB slot high in the
+            # address space so that the I/O simulator can place chunks in it.
+            bars: tuple[Bar, ...] = ()
+            if mem is not None:
+                start = _CMB_BASE + self.next_cmb * mem.size
+                self.next_cmb += 1
+                bars = (Bar(2, start, mem.size, prefetchable=True, is_64bit=True),)
             self.add(
                 PciDevice(
                     bdf,
@@ -54,6 +65,7 @@ class _Builder:
                     pcie_type=PcieType.ENDPOINT,
                     driver="nvme",
                     p2pmem=mem,
+                    bars=bars,
                 )
             )
         elif kind < 0.75:

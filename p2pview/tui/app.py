@@ -10,6 +10,7 @@ watches it and redraws.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +74,14 @@ class P2PViewApp(App[None]):
         "whatif": WhatIfScreen,
         "stepper": StepperScreen,
     }
+    # "?" and "q" come first so that an 80-column footer, which cuts from the
+    # right, still shows them; the screen keys 1-5 follow.
     BINDINGS = [
-        *(Binding(key, f"show('{mode}')", label) for mode, key, label, _ in SCREENS),
         Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        *(Binding(key, f"show('{mode}')", label) for mode, key, label, _ in SCREENS),
         Binding("r", "reload", "Reload", show=False),
         Binding("d", "toggle_theme", "Light/dark", show=False),
-        Binding("q", "quit", "Quit"),
     ]
 
     model_version: reactive[int] = reactive(0)
@@ -88,6 +91,8 @@ class P2PViewApp(App[None]):
         self.args = args or TuiArgs()
         self.model: TuiModel | None = None
         self.load_error: str | None = None
+        #: Set by a first ``r`` that would drop what-if edits.
+        self._reload_armed = False
 
     # -- loading ------------------------------------------------------------------
 
@@ -97,7 +102,7 @@ class P2PViewApp(App[None]):
         with Middle(), Center():
             yield LoadingIndicator(id="loading")
             yield Static("Loading ...", id="progress")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Start loading."""
@@ -116,6 +121,17 @@ class P2PViewApp(App[None]):
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
             return
         self.post_message(ModelLoaded(model))
+
+    async def loaded(self) -> None:
+        """Wait until the load worker has delivered a model or failed.
+
+        For headless drivers (tests, screenshots, benchmarks, the demo): just
+        after ``run_test`` starts, the worker may not have started yet, so
+        ``workers.wait_for_complete()`` alone can return before anything loaded.
+        """
+        while self.model is None and self.load_error is None:
+            await asyncio.sleep(0.005)
+        await self.workers.wait_for_complete()
 
     def on_load_progress(self, message: LoadProgress) -> None:
         """Show what the worker is doing."""
@@ -148,6 +164,7 @@ class P2PViewApp(App[None]):
 
     def model_changed(self) -> None:
         """Call after every change to the model: every screen redraws."""
+        self._reload_armed = False
         self.model_version += 1
         if self.model is not None:
             target = self.model.session.target
@@ -172,7 +189,22 @@ class P2PViewApp(App[None]):
         self.push_screen(HelpScreen(screen))
 
     def action_reload(self) -> None:
-        """Read the source again (this host's /sys when it is live)."""
+        """Read the source again (this host's /sys when it is live).
+
+        A reload starts from the source as read, so it drops what-if edits;
+        with edits in place the first ``r`` only warns and a second one reloads.
+        """
+        edits = len(self.model.edits) if self.model is not None else 0
+        if edits and not self._reload_armed:
+            self._reload_armed = True
+            self.notify(
+                f"Reloading drops {edits} what-if edit(s). Press r again to reload, "
+                "or w on the What-if screen to save them first.",
+                severity="warning",
+                timeout=6,
+            )
+            return
+        self._reload_armed = False
         self.notify("Reloading ...")
         self.load()
 

@@ -17,6 +17,7 @@ from p2pview.iosim import Scenario, Trace, simulate
 from p2pview.kernel import PairMatrix, Verdict, calc_map_type_and_dist, pair_matrix
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
 from p2pview.model import BDF, Acs, AcsPresence, IommuMode, RootBus, Topology
+from p2pview.model.select import select
 from p2pview.session import Session, session_for
 from p2pview.sources import Loaded, SourceError, load_source, to_toml
 from p2pview.sources.bundled import bundled_scenario_path
@@ -113,12 +114,20 @@ class TuiModel:
         return model
 
     def _default_selection(self) -> None:
+        """Start on a pair a user would ask about: a provider and a DMA-capable peer.
+
+        The peer is the first storage/GPU/NIC/accelerator function other than the
+        provider (not a host bridge's own function or a chipset device), so the
+        first verdict shown is about two devices that would really do P2P DMA.
+        """
         topo = self.topology
         providers = [d.bdf for d in topo.devices if d.p2pmem is not None]
         endpoints = [d.bdf for d in topo.devices if not d.is_bridge]
         self.selected = providers[0] if providers else (endpoints[0] if endpoints else None)
+        likely = set(select(topo, "devices")) if endpoints else set()
         others = [b for b in endpoints if b != self.selected]
-        self.peer = others[0] if others else self.selected
+        peers = [b for b in others if b in likely]
+        self.peer = peers[0] if peers else (others[0] if others else self.selected)
         if self.selected is not None and self.peer is not None:
             self.pair = (self.selected, self.peer)
 
@@ -154,10 +163,13 @@ class TuiModel:
     # -- what-if edits -----------------------------------------------------------
 
     def _apply(self, topology: Topology, overrides: Overrides, what: str) -> None:
-        self.history.append((self.topology, self.overrides, list(self.edits)))
+        # Boot the engine on the edit first: a rejected edit (an unknown kernel,
+        # a CPU string the model cannot parse) must leave model and history alone.
         loaded = Loaded(topology, self.loaded.kind, self.loaded.report)
         ov = overrides
-        self.session = session_for(loaded, kernel=ov.kernel, cpu=ov.cpu, cmdline=ov.cmdline)
+        session = session_for(loaded, kernel=ov.kernel, cpu=ov.cpu, cmdline=ov.cmdline)
+        self.history.append((self.topology, self.overrides, list(self.edits)))
+        self.session = session
         self.overrides = overrides
         self.matrix = pair_matrix(self.session.state)
         self.edits.append(what)
@@ -235,9 +247,9 @@ class TuiModel:
 
     def run_scenario(self, scenario: Scenario) -> Trace:
         """Simulate ``scenario`` on the current (edited) topology and kernel."""
-        self.scenario = scenario
-        self.trace = simulate(scenario, self.topology, self.session.state)
-        return self.trace
+        trace = simulate(scenario, self.topology, self.session.state)
+        self.scenario, self.trace = scenario, trace  # only together: they must match
+        return trace
 
     def bundled_scenario(self, name: str) -> Path | None:
         """The file of a bundled scenario."""

@@ -23,7 +23,8 @@ GLOBAL_KEYS = """\
 def _keys_of(screen: Screen[object]) -> str:
     rows = []
     for binding in screen.BINDINGS:
-        if isinstance(binding, Binding) and binding.show:
+        # Every key, including those the footer leaves out for want of room.
+        if isinstance(binding, Binding):
             rows.append(f"| `{binding.key_display or binding.key}` | {binding.description} |")
     if not rows:
         return ""

@@ -1,24 +1,413 @@
-"""The matrix screen (being built)."""
+"""The matrix screen: map type and distance of every pair in view, one cell each.
+
+Rows are providers (the memory), columns clients (the DMA master), as in
+``p2pview matrix``. A filter picks both sides with the CLI's selections
+(:mod:`p2pview.model.select`); the view slices the model's all-pairs matrix by
+index (no copy), and only computes ``pair_matrix()`` for the selection (in a
+thread worker) when a function is missing from it.
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Footer, Header, Static
+from collections.abc import Callable
 
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Footer, Header, Input, Static
+
+from p2pview.kernel import PairMatrix, pair_matrix
+from p2pview.model import BDF, Topology
+from p2pview.model.select import KIND_TERMS, SelectionError
+from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.widgets.matrix_data import (
+    ASSUMED_MARK,
+    CHANGED_MARK,
+    PRESETS,
+    Bools,
+    MatrixFilter,
+    MatrixView,
+    bdf_namer,
+    changed_against,
+    parse_filter,
+    resolve_filter,
+    result_style,
+    result_text,
+    slice_indices,
+    verdict_reason,
+)
+from p2pview.tui.widgets.matrix_grid import MatrixGrid
+from p2pview.views.names import short_label
+
+HELP = f"""\
+Every **provider** (row: the memory) x **client** (column: the DMA master) pair
+in view, as the kernel's `calc_map_type_and_dist()` decides it.
+
+| cell | means |
+|---|---|
+| `B4` | BUS_ADDR, distance 4: a common upstream bridge and no ACS redirect |
+| `T6` | THRU_HOST_BRIDGE: through the host bridge (whitelisted, or an AMD Zen CPU) |
+| `X6` | NOT_SUPPORTED: DMA mapping fails with -EREMOTEIO |
+| `4` `-1` `-2` | v4.20-v5.3 return an int: the distance, no common bridge, ACS redirect |
+| `{ASSUMED_MARK}` | assumed no ACS redirect on a function whose ACS could not be read |
+| `{CHANGED_MARK}` | changed by what-if edits against the topology as loaded |
+| `PIX` ... `SYS` | with `n`: NVIDIA's `nvidia-smi topo -m` label (`SYS?`: NODE possible too) |
+
+The lines below the grid tell the highlighted pair's verdict and why;
+`enter` (or a second click on the cell) opens its full explanation.
+
+**Moving**: arrows one cell; `pageup` `pagedown` a screen of rows;
+`ctrl+pageup` `ctrl+pagedown` a screen of columns; `home` `end` the first and
+last column; `ctrl+home` `ctrl+end` the top left and bottom right cell.
+
+**Filters**: `f` cycles Endpoints, P2P devices (storage, GPUs, NICs,
+accelerators, p2pmem providers), p2pmem providers x all, Everything. `/` types
+one: `SEL` for both sides, or `SEL x SEL` for providers x clients. A `SEL` is a
+comma-separated list of kinds ({", ".join(KIND_TERMS)}), BDFs, `vendor:device`
+(`10de:*`: any device of a vendor), labels, or `subtree:BDF`; for example
+`p2pmem x gpu,nic` or `subtree:0000:17:02.0`.
+
+`l` hides or shows the legend.
+"""
+
+
+#: Lines of the status area (the highlighted pair) at most.
+STATUS_MAX_HEIGHT = 5
+
+
+def full_label(topo: Topology, bdf: BDF) -> str:
+    """The function's label whole (the grid cuts it), else what it is."""
+    dev = topo[bdf]
+    return dev.label or short_label(dev)
+
+
+class ViewComputed(Message):
+    """A filter's matrix, computed off the UI thread."""
+
+    def __init__(self, view: MatrixView, generation: int) -> None:
+        super().__init__()
+        self.view = view
+        self.generation = generation
 
 
 class MatrixScreen(ModelScreen):
-    """The matrix screen."""
+    """Providers x clients: map type, distance, marks; a filter; the explanation on enter."""
 
-    HELP = "The matrix screen."
+    HELP = HELP
+    AUTO_FOCUS = "#matrix-grid"
+
+    BINDINGS = [
+        Binding("f", "next_filter", "Filter"),
+        Binding("slash", "type_filter", "Select", key_display="/"),
+        Binding("n", "toggle_nv", "NVIDIA"),
+        Binding("l", "toggle_legend", "Legend", show=False),
+        Binding("escape", "close_filter", "Close the filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter: MatrixFilter = PRESETS[0]
+        self._preset = 0
+        self._built_for: tuple[TuiModel, PairMatrix] | None = None
+        self._pair_seen: tuple[BDF, BDF] | None = None
+        self._changed: Bools | None = None
+        self._generation = 0
+        self._computing = False
+        self._status_height = 0
+        self._namer: tuple[Topology, Callable[[BDF], str]] | None = None
 
     def compose(self) -> ComposeResult:
-        """Layout."""
+        """Title line, the grid, the highlighted pair, the legend, the filter prompt."""
         yield Header()
-        yield Static(id="body")
-        yield Footer()
+        yield Static(id="matrix-title")
+        yield MatrixGrid(id="matrix-grid")
+        yield Static(id="matrix-status")
+        yield Static(id="matrix-legend")
+        with Vertical(id="matrix-filter-bar"):
+            yield Static(
+                Content.assemble(
+                    ("Filter ", "bold $text-accent"),
+                    "providers x clients, or one selection for both",
+                    ("  (enter applies, esc cancels)", "$foreground-muted"),
+                ),
+                id="matrix-filter-hint",
+            )
+            yield Input(placeholder="e.g. p2pmem x gpu,nic", id="matrix-filter", compact=True)
+        yield Footer(compact=True)
+
+    @property
+    def grid(self) -> MatrixGrid:
+        """The matrix widget."""
+        return self.query_one("#matrix-grid", MatrixGrid)
+
+    @property
+    def _filter_bar(self) -> Vertical:
+        return self.query_one("#matrix-filter-bar", Vertical)
+
+    # -- model changes -------------------------------------------------------------
 
     def refresh_model(self) -> None:
-        """Redraw."""
-        self.query_one("#body", Static).update(f"{self.model.topology.name}: matrix")
+        """Rebuild the view when the matrix changed, else follow the model's pair."""
+        model = self.model
+        built = self._built_for
+        if built is not None and built[0] is model and built[1] is model.matrix:
+            if model.pair != self._pair_seen:  # another screen picked a pair
+                self._pair_seen = model.pair
+                self._follow_pair(model.pair)
+            self._show_status()
+            return
+        self._built_for = (model, model.matrix)
+        self._pair_seen = model.pair
+        self._changed = changed_against(model.matrix, model.original_matrix)
+        cursor = model.pair if built is None else None
+        if not self._apply(self.filter, cursor=cursor, quiet=built is not None):
+            for index, preset in enumerate(PRESETS):  # a reload can leave a filter empty
+                if self._apply(preset, cursor=cursor, quiet=True):
+                    self._preset = index
+                    break
+
+    def _follow_pair(self, pair: tuple[BDF, BDF] | None) -> None:
+        """Put the cursor on ``pair`` when it is in view."""
+        grid = self.grid
+        view = grid.view
+        if pair is None or view is None or grid.cursor_pair == pair:
+            return
+        row, col = view.row_of(pair[0]), view.col_of(pair[1])
+        if row is not None and col is not None:
+            grid.move_cursor(row, col)
+
+    def _apply(
+        self, wanted: MatrixFilter, cursor: tuple[BDF, BDF] | None = None, quiet: bool = False
+    ) -> bool:
+        """Show ``wanted``; False (and a notice) when a term names nothing."""
+        model = self.model
+        try:
+            providers, clients = resolve_filter(model.topology, wanted)
+        except SelectionError as exc:
+            if not quiet:
+                self.notify(str(exc), title="Filter", severity="warning")
+            return False
+        self.filter = wanted
+        self._generation += 1
+        indices = slice_indices(model.matrix, providers, clients)
+        if indices is None:
+            self._computing = True
+            self._show_title()
+            self._compute(wanted, providers, clients, self._generation)
+            return True
+        self._computing = False
+        rows, cols = indices
+        view = MatrixView(model.topology, model.matrix, rows, cols, self._changed, wanted)
+        self._show(view, cursor)
+        return True
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="matrix")
+    def _compute(
+        self,
+        wanted: MatrixFilter,
+        providers: tuple[BDF, ...],
+        clients: tuple[BDF, ...],
+        generation: int,
+    ) -> None:
+        """``pair_matrix()`` for a selection the model's matrix does not hold."""
+        model = self.model
+        matrix = pair_matrix(model.session.state, providers, clients)
+        changed = changed_against(matrix, model.original_matrix)
+        view = MatrixView.whole(model.topology, matrix, changed, wanted)
+        self.post_message(ViewComputed(view, generation))
+
+    def on_view_computed(self, message: ViewComputed) -> None:
+        """Show a computed view unless another filter came since."""
+        if message.generation == self._generation:
+            self._computing = False
+            self._show(message.view, None)
+
+    def _show(self, view: MatrixView, cursor: tuple[BDF, BDF] | None) -> None:
+        grid = self.grid
+        grid.empty_text = f"No pair in view: the filter '{view.filter.spec}' leaves one side empty."
+        grid.set_view(view, cursor)
+        self._show_title()
+        self._show_legend()
+        self._show_status()
+
+    # -- text around the grid -----------------------------------------------------------
+
+    def _show_title(self) -> None:
+        view = self.grid.view
+        wanted = self.filter
+        parts: list[str | tuple[str, str]] = [(wanted.title, "bold $text-accent")]
+        if self._computing or view is None:
+            parts.append(("  computing ...", "$foreground-muted"))
+        else:
+            parts += [
+                ("  providers ", "$foreground-muted"),
+                f"{wanted.providers} ({view.n_rows})",
+                (" x clients ", "$foreground-muted"),
+                f"{wanted.clients} ({view.n_cols})",
+            ]
+            changed = view.count_changed()
+            if changed:
+                parts.append((f"  {changed} changed {CHANGED_MARK}", "$text-warning"))
+        self.query_one("#matrix-title", Static).update(Content.assemble(*parts))
+
+    def _show_status(self) -> None:
+        pair = self.grid.cursor_pair
+        if pair is None:
+            self._set_status(Content.assemble(("f: next filter, /: type one", "$foreground-muted")))
+            return
+        model = self.model
+        topo = model.topology
+        if self._namer is None or self._namer[0] is not topo:
+            self._namer = (topo, bdf_namer(topo))
+        name = self._namer[1]
+        provider, client = pair
+        verdict = model.verdict(provider, client)
+        parts: list[str | tuple[str, str]] = [
+            ("provider ", "$foreground-muted"),
+            (name(provider), "bold"),
+            " ",
+            (full_label(topo, provider), "$foreground-muted"),
+            ("  client ", "$foreground-muted"),
+            (name(client), "bold"),
+            " ",
+            (full_label(topo, client), "$foreground-muted"),
+            "\n",
+            (result_text(verdict), result_style(verdict)),
+            ": ",
+            verdict_reason(name, verdict),
+        ]
+        if self.grid.show_nv and self.grid.nv_labels is not None:
+            parts += ["\nNVIDIA: ", (self.grid.nv_labels.short(provider, client), "bold")]
+        if self._changed is not None:
+            before = model.original_verdict(provider, client)
+            if before is None:
+                parts += ["\n", (f"{CHANGED_MARK} new pair (not in the original)", "$text-warning")]
+            elif (before.map_type, before.distance) != (verdict.map_type, verdict.distance):
+                parts += [
+                    "\n",
+                    (f"{CHANGED_MARK} was ", "$text-warning"),
+                    (result_text(before), result_style(before)),
+                    (" before the what-if edits", "$text-warning"),
+                ]
+        self._set_status(Content.assemble(*parts))
+
+    def _set_status(self, content: Content) -> None:
+        """Update the status lines; a layout pass only when their height changes."""
+        status = self.query_one("#matrix-status", Static)
+        width = status.content_region.width or max(1, self.size.width - 2)
+        height = max(1, min(STATUS_MAX_HEIGHT, len(content.wrap(width))))
+        if height != self._status_height:
+            self._status_height = height
+            status.styles.height = height
+        status.update(content, layout=False)
+
+    def _show_legend(self) -> None:
+        view = self.grid.view
+        int_era = view is not None and view.int_era
+        parts: list[str | tuple[str, str]]
+        if int_era:
+            parts = [
+                ("n", "$text-success bold"),
+                " distance  ",
+                ("-1", "$text-error bold"),
+                " no common bridge  ",
+                ("-2", "$text-error bold"),
+                " ACS redirect  ",
+            ]
+        else:
+            parts = [
+                ("B", "$text-success bold"),
+                " BUS_ADDR  ",
+                ("T", "$text-warning"),
+                " THRU_HOST_BRIDGE  ",
+                ("X", "$text-error bold"),
+                " NOT_SUPPORTED  ",
+            ]
+        parts += [(ASSUMED_MARK, "bold"), " ACS assumed  ", (CHANGED_MARK, "bold"), " changed"]
+        if self.grid.show_nv:
+            parts += [
+                "\nNVIDIA: ",
+                ("PIX", "$text-primary"),
+                " one switch  ",
+                ("PXB", "$text-primary"),
+                " bridges  ",
+                ("PHB", "$text-primary"),
+                " host bridge  ",
+                ("NODE", "$text-primary"),
+                " host bridges  ",
+                ("SYS", "$text-primary"),
+                " NUMA nodes",
+            ]
+        self.query_one("#matrix-legend", Static).update(Content.assemble(*parts))
+
+    def on_matrix_grid_cell_highlighted(self, _message: MatrixGrid.CellHighlighted) -> None:
+        """The status line follows the cursor."""
+        self._show_status()
+
+    def on_matrix_grid_cell_selected(self, message: MatrixGrid.CellSelected) -> None:
+        """Open the explanation of the pair."""
+        self.model.pair = self._pair_seen = (message.provider, message.client)
+        self.p2p_app.model_changed()
+        self.app.switch_mode("explain")
+
+    # -- actions -------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``escape`` only while the filter prompt is open (hidden otherwise); ``n`` on cells."""
+        if action == "close_filter":
+            return self._filter_bar.display
+        if action == "toggle_nv" and self.grid.cursor_pair is None:
+            return None
+        return True
+
+    def action_next_filter(self) -> None:
+        """The next preset that names something here."""
+        for step in range(1, len(PRESETS) + 1):
+            index = (self._preset + step) % len(PRESETS)
+            if self._apply(PRESETS[index], quiet=True):
+                self._preset = index
+                return
+            self.notify(f"{PRESETS[index].title}: none here, skipped", timeout=3)
+
+    def action_type_filter(self) -> None:
+        """Open the filter prompt."""
+        prompt = self.query_one("#matrix-filter", Input)
+        prompt.value = self.filter.spec
+        self._filter_bar.display = True
+        prompt.focus()
+        self.refresh_bindings()
+
+    def action_close_filter(self) -> None:
+        """Close the filter prompt without applying it."""
+        self._filter_bar.display = False
+        self.grid.focus()
+        self.refresh_bindings()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Apply the typed filter; a bad one keeps the prompt open."""
+        if event.input.id != "matrix-filter":
+            return
+        event.stop()
+        try:
+            wanted = parse_filter(event.value)
+        except ValueError as exc:
+            self.notify(str(exc), title="Filter", severity="warning")
+            return
+        if self._apply(wanted):
+            self.action_close_filter()
+
+    def action_toggle_nv(self) -> None:
+        """NVIDIA labels beside the kernel's, or not."""
+        grid = self.grid
+        grid.set_nv_labels(not grid.show_nv)
+        self._show_legend()
+        self._show_status()
+
+    def action_toggle_legend(self) -> None:
+        """Hide or show the legend."""
+        legend = self.query_one("#matrix-legend", Static)
+        legend.display = not legend.display

@@ -1,24 +1,629 @@
-"""The stepper screen (being built)."""
+"""The I/O stepper: one O_DIRECT I/O through GUP, bios, map_sg, DMA mapping and the TLPs.
+
+Pick a bundled scenario (or build one in a form); it is simulated against the
+current topology and engine state in a thread worker, and the trace is then
+stepped forward and back, stage by stage. The pipeline shows every stage, the
+current one lit and the failing one marked with its errno; the panels show the
+user buffer, bios and bvecs, the scatterlist with its DMA addresses, the nvme
+PRPs or SGL and the TLP path on the tree, with what the step changed lit; the
+log shows the step's kernel functions, dmesg lines and confidence tags.
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Footer, Header, Static
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from typing import ClassVar
 
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import (
+    ContentSwitcher,
+    Footer,
+    Header,
+    OptionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.widgets.option_list import Option, OptionDoesNotExist
+
+from p2pview.iosim import Scenario, Trace
+from p2pview.iosim.context import make_context
+from p2pview.model import IommuMode
+from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.widgets.stepper_changes import StepChanges, step_changes
+from p2pview.tui.widgets.stepper_form import (
+    FormValues,
+    KernelPrompt,
+    ScenarioForm,
+    default_values,
+)
+from p2pview.tui.widgets.stepper_panels import PANELS, STAGE_PANEL, strip_line
+from p2pview.tui.widgets.stepper_render import (
+    ERROR,
+    MUTED,
+    TITLE,
+    WARN,
+    events_view,
+    failure_mark,
+    lines,
+    pipeline,
+    scenario_header,
+    status_line,
+    step_title,
+)
+from p2pview.tui.widgets.stepper_scenarios import ScenarioChoice, scenario_choices
+from p2pview.tui.widgets.stepper_widgets import WidthView
+
+#: The picker's option that opens the form.
+FORM_OPTION = "__form__"
+
+
+class TraceReady(Message):
+    """The worker finished simulating (``trace`` is None when it failed)."""
+
+    def __init__(
+        self, run: int, scenario: Scenario, trace: Trace | None, error: str | None
+    ) -> None:
+        super().__init__()
+        self.run = run
+        self.scenario = scenario
+        self.trace = trace
+        self.error = error
+
+
+def _changed_panels(changes: StepChanges) -> set[str]:
+    """The panels whose content the step changed (their tabs are lit)."""
+    out = set()
+    if changes.regions or changes.pools or changes.pages or changes.error_pages:
+        out.add("buffer")
+    if changes.bios or changes.requests:
+        out.add("bios")
+    if changes.sg or changes.mappings or changes.unmapped:
+        out.add("sg")
+    if changes.commands:
+        out.add("nvme")
+    if changes.tlps:
+        out.add("tlp")
+    return out
 
 
 class StepperScreen(ModelScreen):
-    """The stepper screen."""
+    """Step one O_DIRECT I/O through the kernel, stage by stage."""
 
-    HELP = "The stepper screen."
+    HELP = """\
+Step one O_DIRECT I/O whose user buffer may be P2P memory through the kernel:
+mmap and the pool, page tables, GUP, bios, splitting, requests, `blk_rq_map_sg`,
+the DMA mapping, the nvme PRPs or SGL, the device's TLPs, completion and munmap.
+
+**Pick** a bundled scenario (those written for this topology come first; others
+run only when the functions they name exist here) or **build** one in a form:
+provider (a p2pmem pool, or RAM), client (NVMe, or any function as a queue
+without P2PDMA), size, offset, read or write, DMA mode, kernel. The I/O is
+simulated on the *current* topology and engine state: what-if edits re-run it.
+
+**Pipeline**: every stage; the current one lit, the stage where the I/O stopped
+marked with its errno, stages skipped after a mapping error struck through.
+
+**Panels** (the one the stage is about opens by itself; the tabs of panels
+the step changed are lit): the user buffer as a strip of pages coloured by pgmap (the
+I/O's pages marked under it), the pools' `p2pmem/available`; bios, bvecs and
+requests; the scatterlist (page, offset, length, `dma_address`, `dma_length`,
+`SG_END` / `SG_DMA_BUS_ADDRESS` / page_link BUS, entries that span two pgmaps)
+with the bus-address or IOVA ranges; PRP1/PRP2 and the PRP list, or SGL
+descriptors; the TLP path on the client's and provider's chains, hops lit and
+the turn marked. What the step changed is highlighted.
+
+**Events**: the step's kernel functions, dmesg lines, and tags such as
+[recalled] or [inferred] where the simulator is less than sure.
+
+Large I/Os show the first requests and entries with a count of the rest.
+
+| key | does |
+|---|---|
+| `→` `n` / `←` `b` | next / previous stage |
+| `home` / `end` | the first stage / the last one the I/O reached |
+| `e` | the stage where the I/O failed |
+| `v` | the next panel |
+| `s` / `escape` | the scenario list / back to the trace |
+| `f` | build a scenario in a form (`ctrl+r` runs it) |
+| `k` | another kernel's data path for this I/O |
+| `up` `down` `pgup` `pgdn` | scroll the focused panel; `tab` moves to the events |
+"""
+
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (160, "-wide"),
+    ]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left,b", "step(-1)", "Back", key_display="←", priority=True),
+        Binding("right,n", "step(1)", "Next", key_display="→", priority=True),
+        Binding("home", "first", "First stage", show=False, priority=True),
+        Binding("end", "last", "Last stage", show=False, priority=True),
+        Binding("e", "failure", "Where it failed", show=False),
+        Binding("v", "next_panel", "Panel"),
+        Binding("s", "pick", "Scenario"),
+        Binding("f", "form", "Form", show=False),
+        Binding("k", "kernel", "Kernel", show=False),
+        Binding("escape", "back", "Back to the trace", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scenario: Scenario | None = None
+        self._origin = ""
+        self._trace: Trace | None = None
+        self._index = 0
+        self._run = 0
+        self._keep_stage: str | None = None
+        self._changes: dict[int, StepChanges] = {}
+        self._choices: list[ScenarioChoice] = []
+        self._choices_for: object = None
+        self._form_values: FormValues | None = None
+        self._panel: str | None = None
+        self._keys_state: tuple[bool, ...] = ()
+        #: The last scenario that ran, its origin note and its trace.
+        self._last_good: tuple[Scenario, str, Trace] | None = None
+
+    # -- layout ------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        """Layout."""
+        """The picker and the stepper, one shown at a time."""
         yield Header()
-        yield Static(id="body")
-        yield Footer()
+        with ContentSwitcher(initial="stepper-picker", id="stepper-views"):
+            with Vertical(id="stepper-picker"):
+                yield Static(id="stepper-picker-title")
+                yield OptionList(id="stepper-choices")
+                yield Static(id="stepper-choice-detail")
+            with Vertical(id="stepper-steps"):
+                yield Static(id="stepper-scenario")
+                yield Static(id="stepper-pipeline")
+                yield WidthView(id="stepper-strip")
+                with Container(id="stepper-body"):
+                    with TabbedContent(id="stepper-panels"):
+                        for panel, title, _build in PANELS:
+                            with (
+                                TabPane(title, id=f"panel-{panel}"),
+                                VerticalScroll(classes="stepper-scroll"),
+                            ):
+                                yield WidthView(id=f"view-{panel}")
+                    with VerticalScroll(id="stepper-events"):
+                        yield Static(id="stepper-events-text")
+                yield Static(id="stepper-status")
+        yield Footer(compact=True)
+
+    # -- the model ---------------------------------------------------------------
 
     def refresh_model(self) -> None:
-        """Redraw."""
-        self.query_one("#body", Static).update(f"{self.model.topology.name}: stepper")
+        """Re-list the scenarios; re-run the I/O when the topology or engine changed."""
+        model = self.model
+        self._refresh_choices()
+        if self._scenario is None and model.scenario is not None and self._run == 0:
+            self._scenario = model.scenario  # run elsewhere before this screen opened
+        if self._scenario is None:
+            self._show_picker()
+            return
+        if self._trace is not None and model.trace is self._trace:
+            self._redraw(follow=False)
+            return
+        keep = self._trace.steps[self._index].stage if self._trace is not None else None
+        self._start(self._scenario, self._origin, keep_stage=keep)
+
+    @property
+    def _session_kernel(self) -> str:
+        return str(self.model.session.target.version)
+
+    @property
+    def _iommu_on(self) -> bool:
+        return self.model.topology.platform.iommu is IommuMode.TRANSLATED
+
+    # -- running a scenario ------------------------------------------------------
+
+    def _start(self, scenario: Scenario, origin: str, keep_stage: str | None = None) -> None:
+        """Simulate ``scenario`` in a worker; the result arrives as :class:`TraceReady`."""
+        self._scenario = scenario
+        self._origin = origin
+        self._keep_stage = keep_stage
+        self._run += 1
+        busy = Content.styled(f"Simulating {scenario.name} ...", MUTED)
+        self._status(busy)
+        if not self._showing_steps:
+            self.query_one("#stepper-choice-detail", Static).update(busy)
+        self._simulate(self._run, scenario, self.model)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="stepper")
+    def _simulate(self, run: int, scenario: Scenario, model: TuiModel) -> None:
+        """Run the simulator off the UI thread (up to a second for a 1 GiB I/O)."""
+        try:
+            trace = model.run_scenario(scenario)
+        except Exception as exc:  # any failure is one line for the user, never a crash
+            self.post_message(TraceReady(run, scenario, None, str(exc) or type(exc).__name__))
+            return
+        self.post_message(TraceReady(run, scenario, trace, None))
+
+    def on_trace_ready(self, message: TraceReady) -> None:
+        """Show the new trace (at the stage shown before a re-run), or why it failed."""
+        if message.run != self._run:
+            return  # an older run finished after a newer one started
+        if message.trace is None:
+            error = message.error or "failed"
+            self.notify(f"{message.scenario.name}: {error}", severity="error", timeout=8)
+            if self._last_good is not None and self.model.trace is self._last_good[2]:
+                # The trace shown before is still the model's: escape goes back to it.
+                self._scenario, self._origin, self._trace = self._last_good
+            else:
+                self._scenario, self._trace = None, None
+                self._changes.clear()
+            self._show_picker(error=f"Cannot run {message.scenario.name}: {error}")
+            return
+        trace = message.trace
+        self._last_good = (message.scenario, self._origin, trace)
+        self._trace = trace
+        self._changes.clear()
+        index = 0
+        if self._keep_stage is not None:
+            stages = [s.stage for s in trace.steps]
+            if self._keep_stage in stages:
+                index = stages.index(self._keep_stage)
+            else:
+                index = len(stages) - 1
+        self._index = index
+        self._panel = None
+        self._show_steps()
+        self._redraw(follow=True)
+
+    # -- the picker --------------------------------------------------------------
+
+    def _refresh_choices(self) -> None:
+        topo = self.model.topology
+        if self._choices_for is topo:
+            return
+        self._choices_for = topo
+        self._choices = scenario_choices(topo)
+        options: list[Option | None] = []
+        own = [c for c in self._choices if c.fits]
+        others = [c for c in self._choices if not c.fits]
+        for choice in own:
+            options.append(self._option(choice))
+        options.append(
+            Option(
+                Content.assemble(
+                    ("Build one in a form …", "bold"),
+                    ("  (f) provider, client, size, read/write, DMA mode, kernel", MUTED),
+                ),
+                id=FORM_OPTION,
+            )
+        )
+        if others:
+            options.append(None)
+            options.extend(self._option(c) for c in others)
+        option_list = self.query_one("#stepper-choices", OptionList)
+        option_list.clear_options()
+        option_list.add_options(options)
+        option_list.highlighted = 0
+        title = (
+            f"Pick an O_DIRECT I/O to step through on {topo.name}"
+            if own
+            else f"No bundled scenario was written for {topo.name}: build one in the form"
+        )
+        option_list.border_title = "Scenarios"
+        self.query_one("#stepper-picker-title", Static).update(
+            Content.assemble(
+                (title, TITLE),
+                ("   enter runs it · f form · escape back to the trace", MUTED),
+            )
+        )
+
+    @staticmethod
+    def _option(choice: ScenarioChoice) -> Option:
+        style = "bold" if choice.runnable else MUTED
+        prompt = Content.assemble((choice.name, style), "  ", (choice.title, ""))
+        if choice.note:
+            prompt = lines([prompt, Content.styled("  ↳ " + choice.note, f"italic {MUTED}")])
+        return Option(prompt, id=choice.name, disabled=not choice.runnable)
+
+    def _show_picker(self, error: str | None = None) -> None:
+        self.query_one("#stepper-views", ContentSwitcher).current = "stepper-picker"
+        detail = self.query_one("#stepper-choice-detail", Static)
+        if error:
+            detail.update(Content.styled(error, ERROR))
+        option_list = self.query_one("#stepper-choices", OptionList)
+        option_list.focus()
+        self._refresh_keys()
+
+    def _show_steps(self) -> None:
+        self.query_one("#stepper-views", ContentSwitcher).current = "stepper-steps"
+        focused = self.focused
+        if focused is None or self.query_one("#stepper-steps") not in focused.ancestors:
+            self.query_one(f"#panel-{STAGE_PANEL['mmap']} .stepper-scroll").focus()
+        self._refresh_keys()
+
+    @property
+    def _showing_steps(self) -> bool:
+        return self.query_one("#stepper-views", ContentSwitcher).current == "stepper-steps"
+
+    @on(OptionList.OptionHighlighted, "#stepper-choices")
+    def _choice_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        detail = self.query_one("#stepper-choice-detail", Static)
+        choice = next((c for c in self._choices if c.name == event.option.id), None)
+        if choice is None:
+            detail.update(
+                Content.styled(
+                    "p2pview trace SOURCE --provider P --client C --size N as a form:"
+                    " the I/O runs on this topology as edited.",
+                    MUTED,
+                )
+            )
+            return
+        parts = [Content.styled(choice.name, TITLE)]
+        if choice.scenario is not None and choice.scenario.description.strip():
+            parts.append(Content(choice.scenario.description.strip()))
+        if choice.note:
+            parts.append(Content.styled(choice.note, WARN if choice.runnable else ERROR))
+        detail.update(lines(parts))
+
+    @on(OptionList.OptionSelected, "#stepper-choices")
+    def _choice_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id == FORM_OPTION:
+            self.action_form()
+            return
+        self.run_bundled(event.option.id or "")
+
+    def run_bundled(self, name: str) -> bool:
+        """Simulate the bundled scenario ``name`` (False when it is not offered here)."""
+        choice = next((c for c in self._choices if c.name == name), None)
+        if choice is None or choice.scenario is None or not choice.runnable:
+            return False
+        origin = "" if choice.fits else f"written for {choice.topology}, run on this topology"
+        self._start(choice.scenario, origin)
+        return True
+
+    def run_scenario(self, scenario: Scenario, origin: str = "") -> None:
+        """Simulate any scenario on the current topology (the form's, or a test's)."""
+        self._start(scenario, origin)
+
+    def show_trace(self, scenario: Scenario, trace: Trace, index: int = 0) -> None:
+        """Show a trace simulated elsewhere (a demo step's) at step ``index``.
+
+        A simulation still running is dropped. Called before the screen is
+        mounted, it only records the trace, so that the first
+        :meth:`refresh_model` redraws it instead of simulating again; call it
+        once more after the mount to bring the steps into view.
+        """
+        self._run += 1  # a TraceReady still to come is stale now
+        self._scenario, self._origin, self._trace = scenario, "", trace
+        self._last_good = (scenario, "", trace)
+        self._changes.clear()
+        self._index = max(0, min(index, len(trace.steps) - 1))
+        self._panel = None
+        if self.is_mounted:
+            self.query_one("#stepper-views", ContentSwitcher).current = "stepper-steps"
+            self._redraw(follow=True)
+            # Focus inside the stage's own panel: focus in another pane would
+            # switch the tabs to that pane when its focus event arrives.
+            panel = STAGE_PANEL.get(trace.steps[self._index].stage, "buffer")
+            self.query_one(f"#panel-{panel} .stepper-scroll").focus()
+
+    # -- drawing -----------------------------------------------------------------
+
+    def _status(self, content: Content) -> None:
+        self.query_one("#stepper-status", Static).update(content)
+
+    def _step_changes(self, index: int) -> StepChanges:
+        assert self._trace is not None
+        changes = self._changes.get(index)
+        if changes is None:
+            changes = self._changes[index] = step_changes(self._trace, index)
+        return changes
+
+    def _redraw(self, follow: bool) -> None:
+        """Draw the current step; with ``follow`` open the panel its stage is about."""
+        trace = self._trace
+        if trace is None:
+            return
+        index = self._index
+        step = trace.steps[index]
+        changes = self._step_changes(index)
+        self.query_one("#stepper-scenario", Static).update(
+            scenario_header(trace, self._session_kernel, self._iommu_on, self._origin)
+        )
+        self.query_one("#stepper-pipeline", Static).update(pipeline(trace, index))
+        self._status(status_line(trace, index))
+        self.query_one("#stepper-events-text", Static).update(events_view(trace, index))
+        events = self.query_one("#stepper-events", VerticalScroll)
+        events.border_title = f"Events of {step_title(trace, index)}"
+        events.scroll_home(animate=False)
+        self.query_one("#stepper-strip", WidthView).show(
+            self._builder(strip_line, trace, index, changes)
+        )
+        for panel, _title, build in PANELS:
+            view = self.query_one(f"#view-{panel}", WidthView)
+            view.show(self._builder(build, trace, index, changes))
+        lit = _changed_panels(changes)
+        tabs = self.query_one("#stepper-panels", TabbedContent)
+        for panel, _title, _build in PANELS:
+            # A class, not a changed label: the tab keeps its width and the underline stays put.
+            tabs.get_tab(f"panel-{panel}").set_class(panel in lit, "-changed")
+        wanted = STAGE_PANEL.get(step.stage, "buffer")
+        if follow and wanted != self._panel:
+            tabs.active = f"panel-{wanted}"
+        self._panel = wanted
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        """Refresh the footer only when a key's availability changed (the footer is costly)."""
+        trace = self._trace
+        state = (
+            self._showing_steps,
+            trace is not None,
+            self._index == 0,
+            trace is not None and self._index == len(trace.steps) - 1,
+            trace is not None and trace.result.stage is not None,
+        )
+        if state != self._keys_state:
+            self._keys_state = state
+            self.refresh_bindings()
+
+    @staticmethod
+    def _builder(
+        build: Callable[[Trace, int, StepChanges, int], Content],
+        trace: Trace,
+        index: int,
+        changes: StepChanges,
+    ) -> Callable[[int], Content]:
+        return lambda width: build(trace, index, changes, width)
+
+    # -- actions -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey out keys that do nothing now (and let them fall through to the focused widget)."""
+        stepping = self._trace is not None and self._showing_steps
+        if action == "step":
+            if not stepping or self._trace is None:
+                return None
+            delta = parameters[0] if parameters else 1
+            last = len(self._trace.steps) - 1
+            if isinstance(delta, int) and delta > 0 and self._index >= last:
+                return None
+            if isinstance(delta, int) and delta < 0 and self._index <= 0:
+                return None
+            return True
+        if action in ("first", "last", "next_panel", "kernel"):
+            return True if stepping else None
+        if action == "failure":
+            failed = self._trace is not None and self._trace.result.stage is not None
+            return True if stepping and failed else None
+        if action == "pick":
+            return True if self._showing_steps else None
+        if action == "back":
+            return True if self._trace is not None and not self._showing_steps else None
+        return True
+
+    def action_step(self, delta: int) -> None:
+        """Forward or back through the stages."""
+        if self._trace is None:
+            return
+        self._index = max(0, min(len(self._trace.steps) - 1, self._index + delta))
+        self._redraw(follow=True)
+
+    def action_first(self) -> None:
+        """The first stage (mmap)."""
+        self._index = 0
+        self._redraw(follow=True)
+
+    def action_last(self) -> None:
+        """The last stage the trace reached."""
+        if self._trace is not None:
+            self._index = len(self._trace.steps) - 1
+            self._redraw(follow=True)
+
+    def action_failure(self) -> None:
+        """The stage where the I/O stopped."""
+        self.goto(self._trace.result.stage if self._trace is not None else None)
+
+    def goto(self, stage: str | None) -> bool:
+        """Show the step of ``stage`` if the trace reached it."""
+        if self._trace is None or stage is None:
+            return False
+        for i, step in enumerate(self._trace.steps):
+            if step.stage == stage:
+                self._index = i
+                self._redraw(follow=True)
+                return True
+        return False
+
+    def action_next_panel(self) -> None:
+        """The next panel (buffer, bios, scatterlist, PRP/SGL, TLP path)."""
+        tabs = self.query_one("#stepper-panels", TabbedContent)
+        ids = [f"panel-{panel}" for panel, _, _ in PANELS]
+        current = ids.index(tabs.active) if tabs.active in ids else -1
+        tabs.active = ids[(current + 1) % len(ids)]
+
+    def action_pick(self) -> None:
+        """Back to the list of scenarios."""
+        self.query_one("#stepper-choice-detail", Static).update("")
+        self._show_picker()
+        option_list = self.query_one("#stepper-choices", OptionList)
+        if self._scenario is not None:
+            with suppress(OptionDoesNotExist):
+                option_list.highlighted = option_list.get_option_index(self._scenario.name)
+
+    def action_back(self) -> None:
+        """From the list back to the trace."""
+        if self._trace is not None:
+            self._show_steps()
+
+    def action_form(self) -> None:
+        """Build a scenario in a form."""
+        model = self.model
+        values = self._form_values or default_values(
+            model.topology,
+            model.selected,
+            model.peer,
+            self._iommu_on,
+            lambda provider, client: model.verdict(provider, client).map_type,
+        )
+
+        def done(result: tuple[Scenario, FormValues] | None) -> None:
+            if result is None:
+                return
+            scenario, values = result
+            self._form_values = values
+            self._start(scenario, "")
+
+        def check(scenario: Scenario) -> None:
+            # The fit of the scenario to the topology (p2pmem, a BAR to hold it), at once.
+            make_context(scenario, model.topology, model.session.state)
+
+        form = ScenarioForm(model.topology, values, self._session_kernel, check)
+        self.app.push_screen(form, done)
+
+    def action_kernel(self) -> None:
+        """Re-run the current scenario with another kernel's data path."""
+        if self._scenario is None:
+            return
+        scenario = self._scenario
+
+        def done(kernel: str | None) -> None:
+            if kernel is None:
+                return
+            keep = self._trace.steps[self._index].stage if self._trace is not None else None
+            self._start(scenario.replace(kernel=kernel or None), self._origin, keep_stage=keep)
+
+        self.app.push_screen(KernelPrompt(scenario.kernel, self._session_kernel), done)
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """The stepper's actions for the command palette."""
+        for choice in self._choices:
+            if choice.runnable and choice.scenario is not None:
+                yield SystemCommand(
+                    f"I/O: run {choice.name}",
+                    choice.title or "a bundled O_DIRECT scenario",
+                    lambda name=choice.name: self._palette_run(name),
+                )
+        yield SystemCommand(
+            "I/O: build a scenario (f)", "Provider, client, size ...", self.action_form
+        )
+        if self._trace is not None:
+            yield SystemCommand("I/O: first stage (home)", "Back to mmap", self.action_first)
+            yield SystemCommand("I/O: last stage (end)", "Where the trace ends", self.action_last)
+            if self._trace.result.stage is not None:
+                mark = failure_mark(self._trace.result)
+                yield SystemCommand(
+                    f"I/O: where it failed (e) {mark}",
+                    "The stage that raised the error",
+                    self.action_failure,
+                )
+            yield SystemCommand(
+                "I/O: kernel for this I/O (k)", "Another kernel's data path", self.action_kernel
+            )
+
+    def _palette_run(self, name: str) -> None:
+        self.run_bundled(name)

@@ -1,0 +1,297 @@
+"""Time the TUI: startup to first frame, and a keypress in the matrix screen.
+
+Usage: python benchmarks/bench_tui.py [--startup generated:1000] [--matrix generated:2000]
+       [--presses 200] [--runs 5] [--size 120x40]
+
+Both run the real app headless with ``App.run_test`` (Textual's test driver,
+no terminal output), so what is timed is Textual plus p2pview: loading,
+compositing, ``render_line``, message handling.
+
+1. **Startup to first frame** (target under 1.5 s on ``generated:1000``): from
+   just before entering ``run_test`` until the load worker has completed, the
+   app has switched to the topology screen, and that screen has been painted
+   (``pilot.pause()`` runs the screen's update, which composites and writes the
+   frame). The first run also pays for importing and compiling the CSS once;
+   the median of the other runs is the steady figure; both are printed.
+2. **Keypress in the matrix** (target under 50 ms on ``generated:2000``):
+   switch to the matrix screen (``2``, the Everything filter so that all
+   2,000 x 2,000 cells are in view), then for each key ``pilot.press(key)``
+   followed by ``pilot.pause()``; the time from the press until the frame is
+   painted. Keys: ``down`` and ``right`` (which scroll once the cursor leaves
+   the screen), ``pagedown``, and ``down`` again with NVIDIA labels on (labels
+   are derived for the newly visible cells). Median, 95th percentile and worst
+   of ``--presses`` presses per key.
+3. For reference, the grid's own share of a frame: ``render_line`` for every
+   line of the widget.
+4. **The I/O stepper** on ``switch-nvme``: a 256 MiB BUS_ADDR read simulated
+   and shown, then every stage stepped through (``run_scenario`` to painted
+   frame, then each step); and every panel of every stage of a 1 GiB scattered
+   RAM readv (262,143 sg entries) built without a screen.
+5. **A what-if edit** on ``--matrix``: one ACS bit toggled, from the key to
+   every screen redrawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from textual import events
+from textual.screen import Screen
+
+from p2pview.iosim import BufferKind, BufferSegment, Iovec, Scenario, quick_scenario, simulate
+from p2pview.model import BDF, AcsPresence
+from p2pview.session import session_for
+from p2pview.sources import load_source
+from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
+from p2pview.tui.screens.matrix import MatrixScreen
+from p2pview.tui.screens.stepper import StepperScreen
+from p2pview.tui.screens.topology import TopologyScreen
+from p2pview.tui.widgets.matrix_data import PRESETS
+from p2pview.tui.widgets.matrix_grid import MatrixGrid
+from p2pview.tui.widgets.stepper_changes import step_changes
+from p2pview.tui.widgets.stepper_panels import PANELS
+from p2pview.tui.widgets.stepper_render import pipeline
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
+async def startup_once(source: str, size: tuple[int, int]) -> float:
+    """Seconds from ``run_test`` to the painted topology screen."""
+    start = time.perf_counter()
+    app = make_app(TuiArgs(source))
+    async with app.run_test(size=size) as pilot:
+        await app.loaded()
+        await pilot.pause()
+        while not isinstance(app.screen, TopologyScreen):
+            await pilot.pause(0.001)
+        took = time.perf_counter() - start
+    return took
+
+
+def _summary(times: list[float]) -> str:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return (
+        f"median {statistics.median(ordered) * 1e3:6.1f} ms, 95% {p95 * 1e3:6.1f} ms,"
+        f" worst {ordered[-1] * 1e3:6.1f} ms"
+    )
+
+
+class FrameClock:
+    """Notes when the app writes a frame.
+
+    Wraps ``App._display``, which the screen calls with each compositor update.
+    """
+
+    def __init__(self, app: P2PViewApp) -> None:
+        self.painted = asyncio.Event()
+        self._display = app._display
+        app._display = self._hook  # type: ignore[method-assign,assignment]  # a timing hook
+
+    def _hook(self, screen: Screen[object], update: object) -> None:
+        self._display(screen, update)  # type: ignore[arg-type]
+        self.painted.set()
+
+
+async def keypresses(source: str, size: tuple[int, int], presses: int) -> dict[str, list[float]]:
+    """Time keys on the matrix screen, both ways (see the module docstring)."""
+    app = make_app(TuiArgs(source))
+    results: dict[str, list[float]] = {}
+    async with app.run_test(size=size) as pilot:
+        await app.loaded()
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MatrixScreen)
+        everything = next(p for p in PRESETS if p.providers == "all")
+        while screen.filter != everything:
+            await pilot.press("f")
+            await app.loaded()
+            await pilot.pause()
+        grid = screen.query_one(MatrixGrid)
+        assert grid.view is not None
+        print(f"matrix view: {grid.view.n_rows} x {grid.view.n_cols} cells")
+        clock = FrameClock(app)
+        driver = app._driver
+        assert driver is not None
+
+        async def to_frame(name: str, key: str) -> None:
+            """Key event in, painted frame out (the latency a user sees)."""
+            await pilot.press("ctrl+home")
+            await pilot.pause()
+            times = []
+            view = grid.view
+            assert view is not None
+            for _ in range(presses):
+                at_edge = (
+                    grid.cursor_col >= view.n_cols - 1
+                    if key == "right"
+                    else grid.cursor_row >= view.n_rows - grid.size.height
+                )
+                if at_edge:  # a key that moves nothing paints nothing: start over, untimed
+                    await pilot.press("ctrl+home")
+                    await pilot.pause()
+                clock.painted.clear()
+                event = events.Key(key, None)
+                event.set_sender(app)
+                start = time.perf_counter()
+                driver.send_message(event)
+                await asyncio.wait_for(clock.painted.wait(), 5)
+                times.append(time.perf_counter() - start)
+                await pilot.pause()
+            results[f"{name}: key to frame"] = times
+
+        async def press_pause(name: str, key: str) -> None:
+            """``pilot.press(key)`` then ``pilot.pause()``, as the tests drive the app."""
+            await pilot.press("ctrl+home")
+            await pilot.pause()
+            times = []
+            for _ in range(presses):
+                start = time.perf_counter()
+                await pilot.press(key)
+                await pilot.pause()
+                times.append(time.perf_counter() - start)
+            results[f"{name}: press + pause"] = times
+
+        for key in ("down", "right", "pagedown"):
+            await to_frame(key, key)
+        await pilot.press("n")
+        await pilot.pause()
+        await to_frame("down, NVIDIA labels on", "down")
+        await to_frame("pagedown, NVIDIA labels on", "pagedown")
+        await pilot.press("n")
+        await pilot.pause()
+        await press_pause("down", "down")
+        await press_pause("f24 (bound to nothing)", "f24")
+
+        lines = grid.size.height
+        render = []
+        for _ in range(50):
+            start = time.perf_counter()
+            for y in range(lines):
+                grid.render_line(y)
+            render.append(time.perf_counter() - start)
+        results[f"grid render_line x {lines} lines"] = render
+    return results
+
+
+async def stepper_256mib(size: tuple[int, int]) -> tuple[float, list[float]]:
+    """Seconds to simulate and show a 256 MiB read, then each step forward."""
+    app = make_app(TuiArgs("switch-nvme"))
+    app.animation_level = "none"
+    async with app.run_test(size=size) as pilot:
+        await app.loaded()
+        await pilot.press("5")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, StepperScreen)
+        provider, client = BDF.parse("0000:1a:00.0"), BDF.parse("0000:1b:00.0")
+        scenario = quick_scenario("switch-nvme", provider, client, 256 << 20)
+        start = time.perf_counter()
+        screen.run_scenario(scenario)
+        await app.loaded()
+        await pilot.pause()
+        first = time.perf_counter() - start
+        trace = app.model.trace if app.model else None
+        assert trace is not None
+        steps = []
+        for _ in range(len(trace.steps) - 1):
+            start = time.perf_counter()
+            screen.action_step(1)
+            await pilot.pause()
+            steps.append(time.perf_counter() - start)
+    return first, steps
+
+
+def panels_1gib() -> float:
+    """Seconds to build every stepper panel of every stage of a 1 GiB scattered readv."""
+    size = 1 << 30
+    scenario = Scenario(
+        name="1 GiB of scattered RAM",
+        description="",
+        source="switch-nvme",
+        kernel=None,
+        buffer=(BufferSegment(BufferKind.RAM, size, layout="scattered"),),
+        client=BDF.parse("0000:1b:00.0"),
+        iovecs=(Iovec(0, size),),
+    )
+    session = session_for(load_source("switch-nvme"))
+    trace = simulate(scenario, session.topology, session.state)
+    start = time.perf_counter()
+    for index in range(len(trace.steps)):
+        changes = step_changes(trace, index)
+        for _panel, _title, build in PANELS:
+            build(trace, index, changes, 116)
+        pipeline(trace, index)
+    return time.perf_counter() - start
+
+
+async def whatif_edit(source: str, size: tuple[int, int]) -> float:
+    """Seconds from toggling one ACS bit to every screen redrawn."""
+    app = make_app(TuiArgs(source))
+    app.animation_level = "none"
+    async with app.run_test(size=size) as pilot:
+        await app.loaded()
+        for key in "12345":  # every screen mounted, so every screen redraws
+            await pilot.press(key)
+            await app.loaded()
+            await pilot.pause()
+        await pilot.press("4")
+        await pilot.pause()
+        model = app.model
+        assert model is not None
+        bdf = next(d.bdf for d in model.topology.devices if d.acs.presence is AcsPresence.PRESENT)
+        start = time.perf_counter()
+        model.toggle_acs_bit(bdf, 0x4)
+        app.model_changed()
+        await app.loaded()
+        await pilot.pause()
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--startup", default="generated:1000", help="source for the startup time")
+    parser.add_argument("--matrix", default="generated:2000", help="source for the keypresses")
+    parser.add_argument("--presses", type=int, default=100, help="presses per key")
+    parser.add_argument("--runs", type=int, default=5, help="startups timed")
+    parser.add_argument("--size", default="120x40", help="terminal size, WIDTHxHEIGHT")
+    args = parser.parse_args()
+    size = _size(args.size)
+
+    startups = [asyncio.run(startup_once(args.startup, size)) for _ in range(args.runs)]
+    first, rest = startups[0], startups[1:] or startups
+    print(
+        f"startup to first frame, {args.startup} at {args.size}: first run {first:.3f} s"
+        f" (imports, CSS), then median {statistics.median(rest):.3f} s (target < 1.5 s)"
+    )
+
+    results = asyncio.run(keypresses(args.matrix, size, args.presses))
+    print(f"keypress to painted frame, matrix screen, {args.matrix} at {args.size}:")
+    for name, times in results.items():
+        print(f"  {name:44s} {_summary(times)}")
+    worst_median = max(statistics.median(t) for n, t in results.items() if "to frame" in n)
+    verdict = "ok" if worst_median < 0.05 else "TOO SLOW"
+    print(f"slowest key-to-frame median {worst_median * 1e3:.1f} ms (target < 50 ms): {verdict}")
+
+    first_show, steps = asyncio.run(stepper_256mib(size))
+    print(
+        f"stepper, 256 MiB BUS_ADDR read on switch-nvme: simulated and shown in {first_show:.3f} s,"
+        f" {len(steps)} steps: {_summary(steps)}"
+    )
+    print(f"stepper panels, 1 GiB scattered readv, every stage: {panels_1gib():.3f} s")
+    print(
+        f"what-if ACS toggle on {args.matrix}, all screens redrawn: "
+        f"{asyncio.run(whatif_edit(args.matrix, size)):.3f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

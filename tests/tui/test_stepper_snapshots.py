@@ -1,0 +1,55 @@
+"""Snapshots of the I/O stepper at 120x40 (and the picker, and 80x24)."""
+
+from p2pview.tui.app import TuiArgs, make_app
+
+
+def _at_stage(scenario: str, stage: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        app.animation_level = "none"
+        await app.loaded()
+        await pilot.pause()
+        await pilot.press("5")
+        await pilot.pause()
+        screen = app.screen
+        assert screen.run_bundled(scenario)
+        await app.loaded()
+        await pilot.pause()
+        assert screen.goto(stage)
+        # The footer recomposes after a refresh: let it settle before the picture.
+        for _ in range(3):
+            await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+
+    return run_before
+
+
+def test_stepper_cmb_read_bus_addr_at_dma_map(snap_compare):
+    app = make_app(TuiArgs("switch-nvme"))
+    assert snap_compare(
+        app, terminal_size=(120, 40), run_before=_at_stage("cmb-read-bus-addr", "dma_map")
+    )
+
+
+def test_stepper_readv_mixed_at_map_sg(snap_compare):
+    app = make_app(TuiArgs("switch-nvme"))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=_at_stage("readv-mixed", "map_sg"))
+
+
+def test_stepper_eremoteio_dma_map_at_80x24(snap_compare):
+    app = make_app(TuiArgs("multifunction-acs"))
+    assert snap_compare(
+        app, terminal_size=(80, 24), run_before=_at_stage("eremoteio-dma-map", "dma_map")
+    )
+
+
+def test_stepper_picker(snap_compare):
+    async def run_before(pilot) -> None:
+        await pilot.app.loaded()
+        await pilot.pause()
+        await pilot.press("5")
+        for _ in range(3):
+            await pilot.pause()
+
+    app = make_app(TuiArgs("switch-nvme"))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
