@@ -36,8 +36,8 @@ SHOTS = (
     Shot(
         "whatif",
         "switch-acs-iommu",
-        ("4", "down", "space", "right", "space"),
-        title="What-if: ACS RR and CR cleared on one switch port",
+        ("4", "down", "space", "right", "space", "down", "space", "left", "space"),
+        title="What-if: ACS RR and CR cleared on two switch ports",
     ),
     Shot("stepper-picker", "switch-nvme", ("5",), title="I/O stepper: pick a scenario"),
     Shot(
