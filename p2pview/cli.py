@@ -130,6 +130,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", metavar="VENDOR:FAMILY", help="replace the CPU")
     p.add_argument("--cmdline", metavar="STRING", help="replace the kernel command line")
 
+    p = sub.add_parser(
+        "demo",
+        help="a scripted tour for talks: captions, space/→ next, ← back (see 'demo --list')",
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        default="why-p2p-fails",
+        metavar="NAME",
+        help="a bundled demo or a demo .toml file (default: why-p2p-fails)",
+    )
+    p.add_argument(
+        "--autoplay",
+        type=float,
+        metavar="SECONDS",
+        help="step on by itself every SECONDS (p pauses and resumes)",
+    )
+    p.add_argument("--loop", action="store_true", help="after the last step, start over")
+    p.add_argument("--list", action="store_true", help="list the bundled demos (no TUI)")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the demo to a web browser instead (needs the textual-serve package)",
+    )
+    p.add_argument("--host", default="localhost", help="with --serve: the host to serve on")
+    p.add_argument("--port", type=int, default=8000, help="with --serve: the port (default 8000)")
+
     p = sub.add_parser("matrix", help="map type and distance for every device pair")
     _add_source(p, optional=True)
     _add_engine(p)
@@ -549,8 +576,92 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``p2pview demo [NAME]``: a scripted tour for talks."""
+    from p2pview.tui.demo import DemoError, load_demo, make_demo_app
+
+    if args.list:
+        return _list_demos()
+    if args.autoplay is not None and not args.autoplay > 0:
+        raise CliError(f"--autoplay needs a positive number of seconds, not {args.autoplay:g}")
+    try:
+        # Every step is checked and built before anything is drawn.
+        demo = load_demo(args.name)
+    except DemoError as exc:
+        print(f"p2pview demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.serve:
+        return _serve_demo(args, demo.title)
+    app = make_demo_app(demo, autoplay=args.autoplay, loop=args.loop)
+    app.run()
+    return 0
+
+
+def _list_demos() -> int:
+    """``p2pview demo --list``: name, steps and title of every bundled demo."""
+    import tomllib
+
+    from p2pview.tui.demo import DemoError, bundled_demos
+    from p2pview.tui.demo.script import parse_steps
+
+    table = Table(title="Bundled demos (p2pview demo NAME; without NAME, why-p2p-fails)")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("steps", justify="right")
+    table.add_column("title")
+    for name, path in bundled_demos():
+        try:
+            # Parsing is enough for a title and a count; building every step is not needed.
+            title, specs = parse_steps(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+        except (OSError, tomllib.TOMLDecodeError, DemoError) as exc:
+            table.add_row(name, "-", Text(f"cannot read: {exc}", style="red"))
+            continue
+        table.add_row(name, str(len(specs)), Text(title))
+    _console().print(table)
+    return 0
+
+
+def _demo_command(args: argparse.Namespace) -> str:
+    """The shell command that plays this demo (what the web server runs per browser)."""
+    import shlex
+
+    # A demo file by an absolute path: the server may run it from elsewhere.
+    name = str(Path(args.name).resolve()) if Path(args.name).is_file() else args.name
+    words = [sys.executable, "-m", "p2pview", "demo", name]
+    if args.autoplay is not None:
+        words += ["--autoplay", f"{args.autoplay:g}"]
+    if args.loop:
+        words.append("--loop")
+    return shlex.join(words)
+
+
+def demo_server(args: argparse.Namespace, title: str) -> Any:
+    """A textual-serve ``Server`` that plays the demo of ``args`` in each browser tab.
+
+    Constructing it opens no port; ``serve()`` does.
+    """
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise CliError(
+            "--serve needs the textual-serve package: pip install 'p2pview[serve]'"
+        ) from None
+    return Server(_demo_command(args), host=args.host, port=args.port, title=title)
+
+
+def _serve_demo(args: argparse.Namespace, title: str) -> int:
+    """``p2pview demo --serve``: the demo in a web browser, through textual-serve."""
+    server = demo_server(args, title)
+    print(
+        f"Serving the demo at {server.public_url} (add ?fontsize=24 for a projector; Ctrl+C stops)",
+        file=sys.stderr,
+    )
+    server.serve()
+    return 0
+
+
 COMMANDS = {
     "tui": cmd_tui,
+    "demo": cmd_demo,
     "matrix": cmd_matrix,
     "explain": cmd_explain,
     "find": cmd_find,
