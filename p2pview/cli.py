@@ -32,6 +32,7 @@ from p2pview.kernel import (
 from p2pview.kernel.many import pci_p2pdma_distance_many
 from p2pview.model import BDF, TopologyError
 from p2pview.model.select import SelectionError, select
+from p2pview.qemu import commands as qemu_commands
 from p2pview.session import Session, UsageError, open_session
 from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
 from p2pview.sources.bundled import bundled_scenario_path, bundled_scenarios
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profiles", help="list the kernel eras p2pview models")
     p.add_argument("--json", action="store_true", help="print JSON")
+    qemu_commands.add_parsers(sub)
     return parser
 
 
@@ -674,6 +676,7 @@ COMMANDS = {
     "formats": cmd_formats,
     "profiles": cmd_profiles,
 }
+COMMANDS.update(qemu_commands.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,272 @@
+"""``p2pview qemu`` and ``p2pview verify``: parsers and command functions (plain text output).
+
+Wired into :mod:`p2pview.cli` with ``add_parsers(sub)`` in ``build_parser()`` and
+``COMMANDS.update(qemu_commands.COMMANDS)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from p2pview.kernel import KernelTarget
+from p2pview.qemu.initramfs import GuestBuildError, build_initramfs, build_module
+from p2pview.qemu.machine import DISK_BYTES, ORACLE_KERNEL, Machine, MachineError, build_machine
+from p2pview.qemu.verify import Job, PairResult, VerifyResult, run_jobs
+from p2pview.sources import SourceError, load_source
+
+#: Exit status for usage and input errors (as p2pview.cli).
+EXIT_USAGE = 2
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``qemu`` and ``verify`` sub-commands."""
+    p = sub.add_parser("qemu", help="a QEMU q35 command line reproducing SOURCE, and what differs")
+    p.add_argument("source", metavar="SOURCE", help="topology file, capture or bundled name")
+    p.add_argument(
+        "--cpu",
+        metavar="MODEL",
+        help="QEMU -cpu model (default: EPYC for AMD Zen SOURCEs, else qemu64)",
+    )
+    p.add_argument(
+        "--cmb-mb", type=int, default=16, metavar="N", help="CMB size of each provider NVMe (16)"
+    )
+    p.add_argument(
+        "--kernel-cmdline", default="", metavar="ARGS", help="more guest kernel parameters"
+    )
+    p.add_argument(
+        "--kernel",
+        default=ORACLE_KERNEL,
+        metavar="RELEASE",
+        help=f"kernel release both sides are judged by ({ORACLE_KERNEL}, the oracle kernel)",
+    )
+    p.add_argument("-o", "--output", metavar="DIR", help="write DIR/run.sh and the disk images")
+
+    p = sub.add_parser(
+        "verify", help="boot SOURCE's QEMU machine and check p2pview against its kernel"
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="one or more SOURCEs")
+    p.add_argument(
+        "--kernel", required=True, metavar="IMAGE", help="bzImage or vmlinux (PVH) to boot"
+    )
+    p.add_argument("--qemu", default="qemu-system-x86_64", metavar="BINARY")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="guests booted in parallel")
+    p.add_argument(
+        "--cpu",
+        action="append",
+        metavar="MODEL",
+        help="QEMU -cpu model; repeat to check several (default: as 'p2pview qemu')",
+    )
+    p.add_argument(
+        "--kernel-build",
+        metavar="DIR",
+        help="kernel build tree: adds the p2pdist module (distances for every pair);"
+        " default: IMAGE's sibling build/ if it has Module.symvers",
+    )
+    p.add_argument(
+        "--kernel-cmdline", default="", metavar="ARGS", help="more guest kernel parameters"
+    )
+    p.add_argument("--timeout", type=float, default=600, metavar="S", help="per boot (600)")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="print every pair, not only disagreements"
+    )
+
+
+def _machine(args: argparse.Namespace) -> Machine:
+    loaded = load_source(args.source)
+    return build_machine(
+        loaded.topology,
+        cpu=args.cpu,
+        cmb_mb=args.cmb_mb,
+        kernel=KernelTarget.parse(args.kernel),
+        extra_cmdline=args.kernel_cmdline,
+    )
+
+
+def describe(machine: Machine, command: str) -> str:
+    """The text ``p2pview qemu`` prints."""
+    src = machine.source
+    out = [
+        f"# QEMU machine for {src.name or src.source}"
+        f" (-cpu {machine.cpu}, kernel {machine.kernel.version})"
+    ]
+    out.append(command)
+    out.append("")
+    out.append("BDF map (SOURCE -> guest):")
+    for s, g in sorted(machine.bdf_map.items()):
+        dev = machine.guest[g]
+        mark = "" if s == g else "   (renumbered)"
+        out.append(f"  {s} -> {g}  {dev.ids}{mark}")
+    left_out = [d.bdf for d in src.devices if d.bdf not in machine.bdf_map]
+    for b in left_out:
+        out.append(f"  {b} -> -")
+    out.append("")
+    out.append("Differences from SOURCE:")
+    for d in machine.differences:
+        out.append(f"  [{d.kind}] {d.text}")
+    if not machine.differences:
+        out.append("  none")
+    out.append("")
+    n = len(machine.changes)
+    out.append(
+        f"Verdicts that change ({n} of {machine.pairs_compared} provider/client pairs;"
+        " SOURCE -> guest):"
+    )
+    for c in machine.changes:
+        guest = (
+            ""
+            if (c.provider, c.client) == (c.guest_provider, c.guest_client)
+            else (f"  [guest {c.guest_provider.short()} -> {c.guest_client.short()}]")
+        )
+        out.append(
+            f"  {c.provider.short()} -> {c.client.short()}: {c.source[0]} {c.source[1]}"
+            f" -> {c.guest[0]} {c.guest[1]}{guest}"
+        )
+    if not n:
+        out.append("  none")
+    return "\n".join(out) + "\n"
+
+
+def _write_dir(machine: Machine, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in machine.drives:
+        with open(out / name, "wb") as fh:
+            fh.truncate(DISK_BYTES)
+    args = machine.qemu_args(kernel="$KERNEL", disk_dir="$HERE", qemu="$QEMU")
+    quoted = []
+    for a in args:
+        if a.startswith("$"):
+            quoted.append(f'"{a}"')
+        elif "$HERE" in a:
+            quoted.append('"' + a.replace('"', '\\"') + '"')
+        else:
+            quoted.append(shlex.quote(a))
+    # One "-option value" per line; -initrd only when INITRD is set; EXTRA extends -append.
+    lines: list[str] = []
+    for arg in quoted:
+        if lines and lines[-1].startswith("-") and " " not in lines[-1] and not arg.startswith("-"):
+            lines[-1] += " " + arg
+        else:
+            lines.append(arg)
+    body = " \\\n    ".join(lines)
+    body = body.replace(
+        f"-append {shlex.quote(machine.cmdline)}", f'-append "{machine.cmdline} $EXTRA"'
+    )
+    script = out / "run.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"# QEMU machine reproducing {machine.source.name or machine.source.source}"
+        " (written by 'p2pview qemu').\n"
+        "# Usage: KERNEL=bzImage [INITRD=initrd.gz] [QEMU=qemu-system-x86_64]"
+        " [EXTRA='...'] ./run.sh\n"
+        "set -eu\n"
+        'HERE=$(cd "$(dirname "$0")" && pwd)\n'
+        ': "${KERNEL:?set KERNEL to a bzImage with CONFIG_PCI_P2PDMA}"\n'
+        "QEMU=${QEMU:-qemu-system-x86_64}\n"
+        "EXTRA=${EXTRA:-}\n"
+        'if [ -n "${INITRD:-}" ]; then set -- -initrd "$INITRD"; else set --; fi\n'
+        f'exec {body} \\\n    "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def cmd_qemu(args: argparse.Namespace) -> int:
+    """``p2pview qemu SOURCE``."""
+    try:
+        machine = _machine(args)
+    except (MachineError, SourceError) as exc:
+        print(f"p2pview: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(describe(machine, machine.command_line()))
+    if args.output:
+        script = _write_dir(machine, Path(args.output))
+        print(f"\nWrote {script} and {len(machine.drives)} disk image(s); run: KERNEL=... {script}")
+    return 0
+
+
+def _module_dir(args: argparse.Namespace, image: Path) -> Path | None:
+    if args.kernel_build:
+        return Path(args.kernel_build)
+    sibling = image.parent / "build"
+    return sibling if (sibling / "Module.symvers").is_file() else None
+
+
+def _cell(v: tuple[str, int] | None) -> str:
+    return "-" if v is None else f"{v[0]} {v[1]}"
+
+
+def _kernel_cell(p: PairResult) -> str:
+    kmap = p.kernel_map or ("supported" if p.kernel_supported else "NOT_SUPPORTED")
+    dist = "" if p.kernel_dist is None else f" {p.kernel_dist}"
+    dio = "" if p.dio is None else f" (dio {p.dio})"
+    return f"{kmap}{dist}{dio}"
+
+
+def report(result: VerifyResult, verbose: bool) -> str:
+    """One boot's table."""
+    out = [
+        f"== {result.name} -cpu {result.cpu}: kernel {result.release}, {result.method},"
+        f" {len(result.pairs)} pairs, {result.seconds:.1f} s"
+    ]
+    for note in result.notes:
+        out.append(f"   note: {note}")
+    rows = result.pairs if verbose else result.disagreements
+    if rows:
+        out.append(
+            f"   {'provider':<13} {'client':<13} {'kernel':<36} {'p2pview':<22}"
+            f" {'predicted':<22} agree"
+        )
+    for p in rows:
+        ok = "yes" if p.agrees and p.prediction_agrees else "NO"
+        out.append(
+            f"   {p.provider.short():<13} {p.client.short():<13} {_kernel_cell(p):<36}"
+            f" {_cell(p.engine):<22} {_cell(p.predicted):<22} {ok}"
+        )
+    bad = len(result.disagreements)
+    verdict = f"{bad} disagreement(s)" if bad else ("all agree" if result.pairs else "no pairs")
+    out.append(f"   {verdict}")
+    return "\n".join(out) + "\n"
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``p2pview verify SOURCE... --kernel IMAGE``."""
+    image = Path(args.kernel)
+    if not image.is_file():
+        print(f"p2pview: error: --kernel {image}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    if shutil.which(args.qemu) is None and not os.path.exists(args.qemu):
+        print(
+            f"p2pview: error: {args.qemu}: not found (apt-get install qemu-system-x86)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        build = _module_dir(args, image)
+        module = build_module(build) if build is not None else None
+        initrd = build_initramfs(module)
+    except GuestBuildError as exc:
+        print(f"p2pview: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    cpus: list[str | None] = list(args.cpu) if args.cpu else [None]
+    jobs = [Job(s, c) for s in args.sources for c in cpus]
+    results = run_jobs(jobs, image, initrd, args.qemu, args.jobs, args.timeout, args.kernel_cmdline)
+    failed = 0
+    for res in results:
+        if isinstance(res, VerifyResult):
+            sys.stdout.write(report(res, args.verbose))
+            failed += not res.ok
+        else:
+            print(f"== error: {res}")
+            failed += 1
+    print(f"{len(results) - failed} of {len(results)} machine(s) agree with the kernel")
+    return 1 if failed else 0
+
+
+#: Command name -> function, for p2pview.cli's COMMANDS.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"qemu": cmd_qemu, "verify": cmd_verify}

@@ -1,0 +1,101 @@
+#!/bin/sh
+# /init of the `p2pview verify` initramfs (busybox sh). Prints its results on
+# the serial console between "=====P2PVIEW BEGIN name" / "=====P2PVIEW END name"
+# lines, then powers the machine off. Environment from the kernel command line:
+#   p2pview_nvme=N   how many NVMe namespaces to wait for
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp /cap
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+# Keep the console for our markers: kernel messages stay in dmesg.
+echo 1 > /proc/sys/kernel/printk
+
+begin() { echo "=====P2PVIEW BEGIN $1"; }
+end() { echo "=====P2PVIEW END $1"; }
+
+# Wait for the NVMe driver's asynchronous probes to publish every namespace.
+want=${p2pview_nvme:-0}
+i=0
+while [ "$(ls /sys/block 2>/dev/null | grep -c '^nvme')" -lt "$want" ] && [ $i -lt 600 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+
+T=/sys/kernel/tracing
+# calc_map_type_and_dist returns enum pci_p2pdma_map_type (6.12: NOT_SUPPORTED 1,
+# BUS_ADDR 2, THRU_HOST_BRIDGE 3). Each evaluation leaves one event.
+probe=off
+if echo 'r:p2pcalc calc_map_type_and_dist map=$retval' > $T/kprobe_events 2>/dev/null \
+    && echo 1 > $T/events/kprobes/p2pcalc/enable; then
+    probe=on
+fi
+trace_maps() { grep -o 'map=0x[0-9a-f]*' $T/trace | sed 's/map=//' | tr '\n' ' '; }
+
+begin info
+echo "release $(cat /proc/sys/kernel/osrelease)"
+echo "cmdline $(cat /proc/cmdline)"
+echo "kretprobe $probe"
+echo "namespaces $(ls /sys/block | grep -c '^nvme') of $want"
+end info
+
+# 1. The capture, before any pair is evaluated (nothing here evaluates one).
+for link in /sys/bus/pci/devices/*; do
+    real=$(readlink -f "$link")
+    rel=${real#/}
+    mkdir -p "/cap/$rel" "/cap/sys/bus/pci/devices"
+    [ -d "$real/p2pmem" ] && mkdir -p "/cap/$rel/p2pmem"
+    ln -s "$(readlink "$link")" "/cap/sys/bus/pci/devices/$(basename "$link")"
+    while read -r name; do
+        [ -r "$real/$name" ] && cat "$real/$name" > "/cap/$rel/$name" 2>/dev/null
+    done < /etc/p2pview-files
+    while read -r name; do
+        [ -L "$real/$name" ] && ln -s "$(readlink "$real/$name")" "/cap/$rel/$name"
+    done < /etc/p2pview-links
+done
+for d in /sys/bus/pci/drivers/*; do mkdir -p "/cap${d}"; done
+mkdir -p /cap/proc/sys/kernel
+cat /proc/cpuinfo > /cap/proc/cpuinfo
+cat /proc/cmdline > /cap/proc/cmdline
+cat /proc/sys/kernel/osrelease > /cap/proc/sys/kernel/osrelease
+echo p2pview-guest > /cap/proc/sys/kernel/hostname
+printf '{"format": "p2pview-capture/1", "hostname": "p2pview-guest", "kernel": "%s", "date": "", "p2pview_version": "guest", "root": true, "functions": %s}\n' \
+    "$(cat /proc/sys/kernel/osrelease)" "$(ls /sys/bus/pci/devices | wc -l)" > /cap/p2pview-capture.json
+begin capture
+(cd /cap && tar czf - p2pview-capture.json sys proc) | base64
+end capture
+
+# 2. Every pair through the module (distance) and the kretprobe (map type).
+if [ -f /p2pdist.ko ]; then
+    echo > $T/trace
+    dmesg -c > /dev/null
+    insmod /p2pdist.ko
+    begin module
+    dmesg | grep 'p2pdist: ' | sed 's/.*p2pdist: //'
+    end module
+    begin maps
+    trace_maps
+    echo
+    end maps
+    begin dmesg
+    dmesg | grep -v 'p2pdist: '
+    end dmesg
+fi
+
+# 3. O_DIRECT from every namespace into every provider's p2pmem.
+begin dio
+for prov in /sys/bus/pci/devices/*; do
+    [ -e "$prov/p2pmem/allocate" ] || continue
+    for blk in /sys/block/nvme*; do
+        [ -e "$blk" ] || continue
+        client=$(basename "$(readlink -f "$blk/device/device")")
+        echo > $T/trace 2>/dev/null
+        res=$(/bin/p2pvhelp dio "$prov" "/dev/$(basename "$blk")")
+        echo "$(basename "$prov") $client $(basename "$blk") $res maps=$(trace_maps 2>/dev/null)"
+    done
+done
+end dio
+sync
+poweroff -f

@@ -1,0 +1,52 @@
+"""`p2pview verify` against the oracle kernel booted under QEMU (marker: kernel).
+
+Opt-in: these boot real guests (about 10-20 s each under TCG), so they run only
+with P2PVIEW_KERNEL_TESTS=1, and then skip with the reason when QEMU or the
+cached kernel (tools/oracle-kernel/build.sh) is missing. The default
+`pytest` run stays fast even on a machine that has the kernel cached.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from p2pview.qemu.initramfs import build_initramfs, build_module, cache_dir
+from p2pview.qemu.verify import Job, VerifyResult, run_jobs
+
+pytestmark = pytest.mark.kernel
+
+
+def _oracle() -> Path:
+    if os.environ.get("P2PVIEW_KERNEL_TESTS") != "1":
+        pytest.skip("boots QEMU guests: set P2PVIEW_KERNEL_TESTS=1 to run")
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
+    done = sorted((cache_dir() / "oracle-kernel").glob("*/done"))
+    if not done:
+        pytest.skip("no cached oracle kernel: run tools/oracle-kernel/build.sh (~8 min)")
+    return done[-1].parent
+
+
+@pytest.mark.parametrize(
+    ("source", "cpu"),
+    [
+        ("switch-nvme", "qemu64"),  # a switch, two host bridges
+        ("multifunction-acs", "qemu64"),  # multi-function under an ACS root port (config_acs)
+        ("multifunction-acs", "EPYC"),  # the same, THRU_HOST_BRIDGE through cpu_supports_p2pdma
+    ],
+)
+def test_every_pair_agrees_with_the_kernel(source, cpu):
+    oracle = _oracle()
+    initrd = build_initramfs(build_module(oracle / "build"))
+    (result,) = run_jobs([Job(source, cpu)], oracle / "bzImage", initrd, timeout=600)
+    assert isinstance(result, VerifyResult), result
+    assert result.release.startswith("6.12")
+    assert result.pairs
+    assert not result.disagreements, [
+        (str(p.provider), str(p.client), p.kernel_map, p.kernel_dist, p.engine)
+        for p in result.disagreements
+    ]
