@@ -1,9 +1,10 @@
 """`p2pview verify` against the oracle kernel booted under QEMU (marker: kernel).
 
 Opt-in: these boot real guests (about 10-20 s each under TCG), so they run only
-with P2PVIEW_KERNEL_TESTS=1, and then skip with the reason when QEMU or the
-cached kernel (tools/oracle-kernel/build.sh) is missing. The default
-`pytest` run stays fast even on a machine that has the kernel cached.
+when asked for, with `pytest -m kernel` (or P2PVIEW_KERNEL_TESTS=1), and then
+skip with the reason when QEMU or the cached kernel
+(tools/oracle-kernel/build.sh) is missing. The default `pytest` run stays fast
+even on a machine that has the kernel cached.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from p2pview.qemu.verify import Job, VerifyResult, run_jobs
 pytestmark = pytest.mark.kernel
 
 
-def _oracle() -> Path:
-    if os.environ.get("P2PVIEW_KERNEL_TESTS") != "1":
-        pytest.skip("boots QEMU guests: set P2PVIEW_KERNEL_TESTS=1 to run")
+def _oracle(config: pytest.Config) -> Path:
+    asked = "kernel" in (config.getoption("markexpr") or "")
+    if not asked and os.environ.get("P2PVIEW_KERNEL_TESTS") != "1":
+        pytest.skip("boots QEMU guests: run with `pytest -m kernel` (or P2PVIEW_KERNEL_TESTS=1)")
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
     done = sorted((cache_dir() / "oracle-kernel").glob("*/done"))
@@ -39,8 +41,8 @@ def _oracle() -> Path:
         ("multifunction-acs", "EPYC"),  # the same, THRU_HOST_BRIDGE through cpu_supports_p2pdma
     ],
 )
-def test_every_pair_agrees_with_the_kernel(source, cpu):
-    oracle = _oracle()
+def test_every_pair_agrees_with_the_kernel(source, cpu, request):
+    oracle = _oracle(request.config)
     initrd = build_initramfs(build_module(oracle / "build"))
     (result,) = run_jobs([Job(source, cpu)], oracle / "bzImage", initrd, timeout=600)
     assert isinstance(result, VerifyResult), result
