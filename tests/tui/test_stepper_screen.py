@@ -284,6 +284,9 @@ def test_a_kernel_override_reruns_at_the_same_stage():
             trace = screen._trace
             assert trace.context.datapath.title == "6.17"
             assert trace.steps[screen._index].stage == "map_sg"
+            # still on the stage's own panel, not flipped back to Buffer
+            await pilot.pause()
+            assert screen.query_one("#stepper-panels", TabbedContent).active == "panel-sg"
             assert "DMA segments" in _text(screen, "#view-sg")
             assert "data path of kernel 6.17" in _text(screen, "#stepper-scenario")
 

@@ -342,7 +342,14 @@ Large I/Os show the first requests and entries with a count of the rest.
         self.query_one("#stepper-views", ContentSwitcher).current = "stepper-steps"
         focused = self.focused
         if focused is None or self.query_one("#stepper-steps") not in focused.ancestors:
-            self.query_one(f"#panel-{STAGE_PANEL['mmap']} .stepper-scroll").focus()
+            # Focus the panel of the stage about to be shown: focus in another
+            # pane would switch the tabs to that pane when its focus event
+            # arrives (a re-run that keeps its stage would land on Buffer).
+            stage = "mmap"
+            if self._trace is not None and 0 <= self._index < len(self._trace.steps):
+                stage = self._trace.steps[self._index].stage
+            panel = STAGE_PANEL.get(stage, STAGE_PANEL["mmap"])
+            self.query_one(f"#panel-{panel} .stepper-scroll").focus()
         self._refresh_keys()
 
     @property
