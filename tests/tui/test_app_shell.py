@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Markdown
+from tuikit import terminal_text
 
 from p2pview import cli, tui
 from p2pview.model import BDF
@@ -29,17 +30,13 @@ def run(body: Body, source: str = "switch-acs-iommu", size: tuple[int, int] = (1
     asyncio.run(main())
 
 
-def screen_text(app: P2PViewApp) -> str:
-    return app.export_screenshot().replace("&#160;", " ")
-
-
 def test_every_screen_footer_keeps_help_and_quit_at_80x24() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         for key in "12345":
             await pilot.press(key)
             await app.loaded()
             await pilot.pause()
-            text = screen_text(app)
+            text = terminal_text(app)
             assert "Help" in text and "Quit" in text, f"screen {key}"
 
     run(body, size=(80, 24))
@@ -120,7 +117,7 @@ def test_no_color_draws_without_colour(monkeypatch: pytest.MonkeyPatch) -> None:
 
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         assert app.no_color
-        assert "THRU_HOST_BRIDGE" in screen_text(app)
+        assert "THRU_HOST_BRIDGE" in terminal_text(app)
 
     run(body)
 
@@ -134,7 +131,7 @@ def test_a_source_that_cannot_load_says_why_and_the_cli_exits_2(
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         assert app.model is None
         assert app.load_error
-        assert "Cannot load" in screen_text(app)
+        assert "Cannot load" in terminal_text(app)
         for key in "12r":  # screen keys do nothing with nothing loaded
             await pilot.press(key)
             await pilot.pause()

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
+from tuikit import loaded, text_of
 
 from p2pview.kernel import Verdict
 from p2pview.model import BDF
@@ -27,16 +27,6 @@ ACS_LINES = (
 )
 
 Body = Callable[[P2PViewApp, Pilot[None]], Awaitable[None]]
-
-
-async def loaded(app: P2PViewApp, pilot: Pilot[None]) -> None:
-    """Wait for the loading worker and its message (the worker may not have started yet)."""
-    for _ in range(200):
-        await app.loaded()
-        await pilot.pause()
-        if app.model is not None:
-            return
-    raise AssertionError(f"the source did not load: {app.load_error}")
 
 
 def run_explain(
@@ -62,13 +52,6 @@ def run_explain(
             await body(app, pilot)
 
     asyncio.run(main())
-
-
-def text_of(app: P2PViewApp, widget_id: str) -> str:
-    """The plain text a Static of the current screen shows."""
-    content = app.screen.query_one(f"#{widget_id}", Static).content
-    assert isinstance(content, Content)
-    return content.plain
 
 
 def screen_text(app: P2PViewApp) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input
+from tuikit import terminal_text
 
 from p2pview.model import BDF, AcsBits, RootBus
 from p2pview.sources import pciids
@@ -57,14 +56,6 @@ def run_topology(body: Body, source: str = "switch-acs-iommu", size=(120, 40)) -
     asyncio.run(main())
 
 
-def screen_text(app: P2PViewApp) -> str:
-    """The terminal as plain text (what a user reads)."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), record=True)
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text(styles=False)
-
-
 async def move_to(screen: TopologyScreen, pilot: Pilot[None], key: BDF | RootBus) -> None:
     assert screen.pci_tree.reveal(key)
     await pilot.pause()
@@ -101,7 +92,7 @@ def test_tree_holds_every_function_with_badges_and_names():
             node.is_expanded for node in map(tree.node_for, topo.bdfs) if node and node.children
         )
         assert tree.cursor_key == B("1a:00.0")
-        text = screen_text(app)
+        text = terminal_text(app)
         # the default peer is the other NVMe, not the host bridge's own function
         assert "1b:00.0 nvme  peer  p2pmem 256M" in text
         assert "ACS RR CR" in text
@@ -384,10 +375,10 @@ def test_find_by_address_id_label_and_name():
             await pilot.pause()
             seen.append(screen.pci_tree.cursor_key)
         assert seen == [B("1a:00.0"), B("1b:00.0"), B("31:00.0"), B("1a:00.0")]
-        assert "1 of 3" in screen_text(app)
+        assert "1 of 3" in terminal_text(app)
         find.value = "no such thing"
         await pilot.pause()
-        assert "no match" in screen_text(app)
+        assert "no match" in terminal_text(app)
         # escape closes the bar and gives the keys back to the tree; n repeats
         find.value = "nvme"
         await pilot.pause()
@@ -466,7 +457,7 @@ p2pmem = { size = "2M", available = "2M", published = true }
         assert "Intel Corporation [8086:1234]" in tree.row_text(B("00:00.0"))
         assert "Intel Widget [bold]Pro[/bold] [8086:1234]" in tree.row_text(B("00:00.0"))
         assert "[bold red]NIC[/]" in tree.row_text(B("00:01.0"))
-        text = screen_text(app)
+        text = terminal_text(app)
         assert "Intel Corporation [8086:1234]" in text
         assert "[bold red]NIC[/]" in text
         assert "socket [0]" in text
@@ -477,7 +468,7 @@ p2pmem = { size = "2M", available = "2M", published = true }
         assert "Widget [bold]Pro[/bold] [8086:1234]" in detail
         await move_to(screen, pilot, B("00:01.0"))
         assert "[red]Evil[/red] Vendor Thing [link=x]y[/link]" in screen.detail.text
-        assert "[red]Evil[/red] Vendor Thing [link=x]y[/link]" in screen_text(app)
+        assert "[red]Evil[/red] Vendor Thing [link=x]y[/link]" in terminal_text(app)
         await pilot.press("f")
         for key in "[8086":
             await pilot.press(key)
@@ -496,7 +487,7 @@ def test_80x24_stacks_the_panes_and_v_shows_the_details_full_size():
         tree, detail = screen.pci_tree, screen.detail
         assert tree.region.height >= 9 and detail.region.height >= 8
         assert detail.region.y > tree.region.y  # below the tree
-        text = screen_text(app)
+        text = terminal_text(app)
         assert "1a:00.0 nvme p2pmem 256M" in text  # the cursor row is on screen
         assert "Peer " in text  # the verdict is the first thing in the detail pane
         assert screen.check_action("toggle_details", ()) is True
@@ -534,7 +525,7 @@ def test_theme_toggle_keeps_everything():
         await pilot.pause()
         assert app.theme == "textual-light"
         assert screen.detail.text == before
-        assert "1a:00.0 nvme p2pmem 256M" in screen_text(app)
+        assert "1a:00.0 nvme p2pmem 256M" in terminal_text(app)
 
     run_topology(body)
 
@@ -543,7 +534,7 @@ def test_help_lists_the_keys():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
-        text = screen_text(app)
+        text = terminal_text(app)
         assert "Topology" in text and "Peer" in text and "Find" in text
         await pilot.press("escape")
         await pilot.pause()

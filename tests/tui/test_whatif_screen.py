@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from textual.content import Content
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, Select, Static
+from textual.widgets import Input, OptionList, Select
+from tuikit import loaded, text_of
 
 from p2pview.kernel import MapType
 from p2pview.model import BDF, IommuMode, Platform
@@ -28,16 +28,6 @@ DSP_A = BDF.parse("0000:19:00.0")
 DSP_B = BDF.parse("0000:19:01.0")
 
 Body = Callable[[P2PViewApp, Pilot[None]], Awaitable[None]]
-
-
-async def loaded(app: P2PViewApp, pilot: Pilot[None]) -> None:
-    """Wait for the loading worker and its message (the worker may not have started yet)."""
-    for _ in range(200):
-        await app.loaded()
-        await pilot.pause()
-        if app.model is not None:
-            return
-    raise AssertionError(f"the source did not load: {app.load_error}")
 
 
 def run_whatif(
@@ -79,13 +69,6 @@ def model_of(app: P2PViewApp) -> TuiModel:
     """The loaded model."""
     assert app.model is not None
     return app.model
-
-
-def text_of(app: P2PViewApp, widget_id: str) -> str:
-    """The plain text a Static of the current screen shows."""
-    content = app.screen.query_one(f"#{widget_id}", Static).content
-    assert isinstance(content, Content)
-    return content.plain
 
 
 def cell(app: P2PViewApp, provider: BDF, client: BDF) -> tuple[int, int]:
