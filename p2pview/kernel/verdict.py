@@ -135,6 +135,15 @@ class Verdict:
         """Index of the common device in the client's chain (dist_b)."""
         return None if self.common is None else self.client_chain.index(self.common)
 
+    def roles(self, bdf: BDF) -> tuple[str, ...]:
+        """What ``bdf`` is in this pair: provider, client, common upstream device (or none)."""
+        found = (
+            ("provider", bdf == self.provider),
+            ("client", bdf == self.client),
+            ("common upstream device", bdf == self.common),
+        )
+        return tuple(role for role, matches in found if matches)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of one pair (the ``pairs`` entries of ``p2pview matrix --json``)."""
         return {

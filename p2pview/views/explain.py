@@ -61,13 +61,7 @@ def chain_tree(session: Session, verdict: Verdict) -> list[Tree]:
                 text.append(" (not counted)", style="dim")
         elif not eff.known:
             text.append("  [ACS ?]", style="magenta")
-        roles = []
-        if bdf == verdict.provider:
-            roles.append("provider")
-        if bdf == verdict.client:
-            roles.append("client")
-        if bdf == verdict.common:
-            roles.append("common upstream device")
+        roles = verdict.roles(bdf)
         if roles:
             text.append("  <- " + " = ".join(roles), style="bold cyan")
         return text

@@ -159,13 +159,7 @@ def _acs_badge(session: Session, verdict: Verdict, bdf: BDF) -> Content:
 
 
 def _node_line(session: Session, verdict: Verdict, names: Names, bdf: BDF) -> Content:
-    roles = []
-    if bdf == verdict.provider:
-        roles.append("provider")
-    if bdf == verdict.client:
-        roles.append("client")
-    if bdf == verdict.common:
-        roles.append("common upstream device")
+    roles = verdict.roles(bdf)
     parts: list[Content | str | tuple[str, str]] = [(names.bdf(bdf), "bold")]
     if roles:
         parts.append((" <- " + " = ".join(roles), ROLE))
