@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from p2pview.tui.app import TuiArgs, make_app
+from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
+from p2pview.tui.demo import load_demo, make_demo_app
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,23 @@ SHOTS = (
         title="I/O stepper: one O_DIRECT read at dma_map",
     ),
     Shot("help", "switch-acs-iommu", ("question_mark",), title="Help"),
+    Shot("demo", "demo:why-p2p-fails", ("space", "space"), (100, 30), "Demo mode, step 3"),
 )
+
+#: A shot whose source starts with this plays a bundled demo instead of a topology.
+DEMO_PREFIX = "demo:"
+
+
+def _app(shot: Shot) -> P2PViewApp:
+    if shot.source.startswith(DEMO_PREFIX):
+        demo = load_demo(shot.source.removeprefix(DEMO_PREFIX))
+        return make_demo_app(demo)
+    return make_app(TuiArgs(shot.source))
 
 
 async def take(shot: Shot, out: Path) -> Path:
     """Run the app headless for one shot and save its SVG."""
-    app = make_app(TuiArgs(shot.source))
+    app = _app(shot)
     app.animation_level = "none"
     async with app.run_test(size=shot.size) as pilot:
         await app.loaded()
