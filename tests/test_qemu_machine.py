@@ -187,3 +187,51 @@ def test_earlier_qemu_capture_matches_the_prediction():
     assert expected["pairs"]["0000:03:00.0 0000:04:00.0"] == ["BUS_ADDR", 4, None]
     v = calc_map_type_and_dist(state, BDF.parse("1a:00.0"), BDF.parse("1b:00.0"))
     assert (v.map_type.value, v.distance) == ("BUS_ADDR", 4)
+
+
+@pytest.mark.parametrize("name", ["switch-acs-iommu", "switch-nvme-acs"])
+def test_dsp_acs_reproduces_downstream_port_acs(name):
+    plain = machine(name)
+    assert any(d.kind == "acs" for d in plain.differences)
+    assert "disable-acs" not in " ".join(devices(plain))
+
+    m = machine(name, dsp_acs=True)
+    assert m.dsp_acs
+    assert not [d for d in m.differences if d.kind == "acs"]
+    dsps = [d for d in m.devices if d.driver == "xio3130-downstream"]
+    assert dsps and all(("disable-acs", "off") in d.props for d in dsps)
+    config_acs = m.cmdline.split("pci=config_acs=")[1].split()[0].split(";")
+    targets = {entry.split("@")[1] for entry in config_acs}
+    for dsp in dsps:
+        assert str(dsp.guest) in targets
+        src = m.source[dsp.source]
+        assert src.acs.ctrl & 0x000C  # RR and CR set in SOURCE ...
+        assert m.guest[dsp.guest].acs.cap == 0x005F  # ... and the guest port can take them
+    # the guest's switch ports redirect as SOURCE's do
+    gst, src = prepare(m.guest, KERNEL), prepare(m.source, KERNEL)
+    for dsp in dsps:
+        assert gst.acs[dsp.guest].redirect == src.acs[dsp.source].redirect
+
+
+def test_dsp_acs_changes_nothing_without_switches():
+    assert (
+        machine("multifunction-acs", dsp_acs=True).cmdline == machine("multifunction-acs").cmdline
+    )
+
+
+def test_dsp_acs_option_reaches_the_machine():
+    from p2pview.cli import build_parser
+
+    args = build_parser().parse_args(["qemu", "switch-nvme-acs", "--dsp-acs"])
+    assert args.dsp_acs
+    args = build_parser().parse_args(["verify", "switch-nvme-acs", "--kernel", "k", "--dsp-acs"])
+    assert args.dsp_acs
+
+
+def test_dsp_acs_run_script_names_the_patched_qemu(tmp_path):
+    script = _write_dir(machine("switch-nvme-acs", dsp_acs=True), tmp_path)
+    text = script.read_text()
+    assert "tools/qemu-acs/build.sh" in text and "disable-acs=off" in text
+    assert (
+        "tools/qemu-acs" not in _write_dir(machine("switch-nvme-acs"), tmp_path / "b").read_text()
+    )

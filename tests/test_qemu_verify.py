@@ -52,3 +52,36 @@ def test_every_pair_agrees_with_the_kernel(source, cpu, request):
         (str(p.provider), str(p.client), p.kernel_map, p.kernel_dist, p.engine)
         for p in result.disagreements
     ]
+
+
+def _patched_qemu() -> Path:
+    found = sorted((cache_dir() / "qemu-acs").glob("*/install/bin/qemu-system-x86_64"))
+    found = [q for q in found if (q.parents[2] / "done").is_file()]
+    if not found:
+        pytest.skip("no cached QEMU with downstream-port ACS: run tools/qemu-acs/build.sh (~3 min)")
+    return found[-1]
+
+
+@pytest.mark.parametrize(
+    ("source", "cpu"),
+    [
+        ("switch-nvme-acs", "qemu64"),  # ACS RR/CR on the switch's downstream ports
+        ("switch-nvme-acs", "EPYC"),  # the same, redirected through the host bridge
+    ],
+)
+def test_switch_downstream_port_acs_agrees_with_the_kernel(source, cpu, request):
+    oracle = _oracle(request.config)
+    qemu = _patched_qemu()
+    initrd = build_initramfs(build_module(oracle / "build"))
+    (result,) = run_jobs(
+        [Job(source, cpu)], oracle / "bzImage", initrd, str(qemu), timeout=600, dsp_acs=True
+    )
+    assert isinstance(result, VerifyResult), result
+    assert not result.disagreements, [
+        (str(p.provider), str(p.client), p.kernel_map, p.kernel_dist, p.engine)
+        for p in result.disagreements
+    ]
+    # the kernel saw the redirect: two NVMe below one switch are not BUS_ADDR
+    siblings = [p for p in result.pairs if p.engine[1] == 4 and p.dio is not None]
+    assert siblings and all(p.kernel_map != "BUS_ADDR" for p in siblings)
+    assert "ACS redirect is set between the client and provider" in result.console

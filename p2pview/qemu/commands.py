@@ -46,6 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help=f"kernel release both sides are judged by ({ORACLE_KERNEL}, the oracle kernel)",
     )
     p.add_argument("-o", "--output", metavar="DIR", help="write DIR/run.sh and the disk images")
+    _add_dsp_acs(p)
 
     p = sub.add_parser(
         "verify", help="boot SOURCE's QEMU machine and check p2pview against its kernel"
@@ -72,8 +73,18 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--kernel-cmdline", default="", metavar="ARGS", help="more guest kernel parameters"
     )
     p.add_argument("--timeout", type=float, default=600, metavar="S", help="per boot (600)")
+    _add_dsp_acs(p)
     p.add_argument(
         "-v", "--verbose", action="store_true", help="print every pair, not only disagreements"
+    )
+
+
+def _add_dsp_acs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dsp-acs",
+        action="store_true",
+        help="the QEMU has ACS on switch downstream ports (tools/qemu-acs/build.sh builds one;"
+        " Debian's 7.2 has none and refuses the machine): reproduce their ACS Control too",
     )
 
 
@@ -85,6 +96,7 @@ def _machine(args: argparse.Namespace) -> Machine:
         cmb_mb=args.cmb_mb,
         kernel=KernelTarget.parse(args.kernel),
         extra_cmdline=args.kernel_cmdline,
+        dsp_acs=args.dsp_acs,
     )
 
 
@@ -164,7 +176,13 @@ def _write_dir(machine: Machine, out: Path) -> Path:
         " (written by 'p2pview qemu').\n"
         "# Usage: KERNEL=bzImage [INITRD=initrd.gz] [QEMU=qemu-system-x86_64]"
         " [EXTRA='...'] ./run.sh\n"
-        "set -eu\n"
+        + (
+            "# --dsp-acs: QEMU must be the one tools/qemu-acs/build.sh prints"
+            " (ACS on xio3130-downstream).\n"
+            if machine.dsp_acs
+            else ""
+        )
+        + "set -eu\n"
         'HERE=$(cd "$(dirname "$0")" && pwd)\n'
         ': "${KERNEL:?set KERNEL to a bzImage with CONFIG_PCI_P2PDMA}"\n'
         "QEMU=${QEMU:-qemu-system-x86_64}\n"
@@ -255,7 +273,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     cpus: list[str | None] = list(args.cpu) if args.cpu else [None]
     jobs = [Job(s, c) for s in args.sources for c in cpus]
-    results = run_jobs(jobs, image, initrd, args.qemu, args.jobs, args.timeout, args.kernel_cmdline)
+    results = run_jobs(
+        jobs,
+        image,
+        initrd,
+        args.qemu,
+        args.jobs,
+        args.timeout,
+        args.kernel_cmdline,
+        dsp_acs=args.dsp_acs,
+    )
     failed = 0
     for res in results:
         if isinstance(res, VerifyResult):

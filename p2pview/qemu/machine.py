@@ -4,7 +4,12 @@
 
 * root ports -> ``pcie-root-port`` (1b36:000c; ACS capability 0x005f, Control 0);
 * switch upstream / downstream ports -> ``x3130-upstream`` / ``xio3130-downstream``
-  (104c:8232 / 104c:8233; no ACS capability in QEMU 7.2 or 10.0);
+  (104c:8232 / 104c:8233; no ACS capability in QEMU 7.2 or 10.0). With
+  ``dsp_acs`` (``--dsp-acs``: a QEMU built by tools/qemu-acs/build.sh, whose
+  downstream ports get the root port's ACS capability) the downstream ports have
+  ACS 0x005f too, ``disable-acs=off`` on their ``-device`` (an unpatched QEMU
+  refuses the property, so a wrong binary fails loudly) and their ACS Control
+  joins ``pci=config_acs=``;
 * extra host bridges -> ``pxb-pcie`` with ``bus_nr`` (the pxb shows up as
   1b36:000b on bus 0);
 * every endpoint -> an ``nvme`` controller, with a CMB (``cmb_size_mb``) when the
@@ -85,6 +90,9 @@ DSP = (0x104C, 0x8233, 0x060400)
 NVME = (0x1B36, 0x0010, 0x010802)
 #: ACS Capability of ``pcie-root-port`` (hw/pci/pcie.c pcie_acs_init: SV TB RR CR UF DT) [read].
 ROOT_PORT_ACS_CAP = 0x005F
+#: ACS Capability of ``xio3130-downstream`` patched by tools/qemu-acs (the same
+#: pcie_acs_init, so the same bits for any downstream port) [read].
+DSP_ACS_CAP = ROOT_PORT_ACS_CAP
 #: The last bus-0 slot q35 keeps for the ICH9 functions (1f.0 LPC, 1f.2 AHCI, 1f.3 SMBus).
 ICH9_SLOT = 0x1F
 #: The QEMU ``-device`` driver of each role.
@@ -167,6 +175,7 @@ class Machine:
     differences: list[Difference] = field(default_factory=list)
     changes: list[VerdictChange] = field(default_factory=list)
     pairs_compared: int = 0
+    dsp_acs: bool = False
 
     @property
     def drives(self) -> list[str]:
@@ -462,7 +471,9 @@ def cpu_platform(cpu: str) -> tuple[str, int]:
     return CPU_MODELS[base]
 
 
-def _guest_device(node: _Node, parent: _Node | None, on_root: bool, cmb_mb: int) -> PciDevice:
+def _guest_device(
+    node: _Node, parent: _Node | None, on_root: bool, cmb_mb: int, dsp_acs: bool = False
+) -> PciDevice:
     assert node.guest is not None
     ids = {
         "mch": MCH,
@@ -480,7 +491,12 @@ def _guest_device(node: _Node, parent: _Node | None, on_root: bool, cmb_mb: int)
         # hw/pci/pcie.c pcie_endpoint_cap_init: RC_END on a PCIe root bus [recalled]
         "nvme": PcieType.RC_END if on_root else PcieType.ENDPOINT,
     }.get(node.role)
-    acs = Acs.present(ROOT_PORT_ACS_CAP, 0, 0) if node.role == "rp" else Acs.absent()
+    if node.role == "rp":
+        acs = Acs.present(ROOT_PORT_ACS_CAP, 0, 0)
+    elif node.role == "dsp" and dsp_acs:
+        acs = Acs.present(DSP_ACS_CAP, 0, 0)
+    else:
+        acs = Acs.absent()
     p2pmem = None
     if node.cmb:
         size = cmb_mb << 20
@@ -536,8 +552,11 @@ def build_machine(
     cmb_mb: int = 16,
     kernel: KernelTarget,
     extra_cmdline: str = "",
+    dsp_acs: bool = False,
 ) -> Machine:
     """The q35 machine closest to ``source``, its guest topology and what differs.
+
+    ``dsp_acs``: the QEMU has ACS on ``xio3130-downstream`` (tools/qemu-acs).
 
     Raises:
         MachineError: SOURCE holds something QEMU cannot express (one line).
@@ -630,7 +649,7 @@ def build_machine(
         bus_name = "pcie.0" if groot.pxb is None else names[id(groot.pxb)]
         for node, parent in _walk(groot.nodes):
             assert node.guest is not None
-            guest_devs.append(_guest_device(node, parent, parent is None, cmb_mb))
+            guest_devs.append(_guest_device(node, parent, parent is None, cmb_mb, dsp_acs))
             if node.source is not None:
                 bdf_map[node.source] = node.guest
             if node.role in ("mch", "ich9"):
@@ -646,6 +665,8 @@ def build_machine(
             elif node.role in ("rp", "dsp"):
                 chassis_slot += 1
                 props += [("chassis", "1"), ("slot", str(chassis_slot))]
+                if node.role == "dsp" and dsp_acs:
+                    props.append(("disable-acs", "off"))
             elif node.role == "nvme":
                 drive = f"disk{qid['nvme'] - 1}"
                 props += [("serial", f"p2pv{qid['nvme'] - 1:04d}"), ("drive", drive)]
@@ -659,10 +680,11 @@ def build_machine(
                     DRIVERS[node.role], name, on, node.guest, node.source, tuple(props), drive
                 )
             )
-            if node.role == "rp" and node.source is not None:
-                want = (src_state.acs[node.source].ctrl or 0) & ROOT_PORT_ACS_CAP
+            cap = {"rp": ROOT_PORT_ACS_CAP, "dsp": DSP_ACS_CAP if dsp_acs else 0}.get(node.role, 0)
+            if cap and node.source is not None:
+                want = (src_state.acs[node.source].ctrl or 0) & cap
                 if want:
-                    acs_params.append(f"{_config_acs_flags(want, ROOT_PORT_ACS_CAP)}@{node.guest}")
+                    acs_params.append(f"{_config_acs_flags(want, cap)}@{node.guest}")
     cmdline = BASE_CMDLINE
     if acs_params:
         cmdline += " pci=config_acs=" + ";".join(acs_params)
@@ -688,6 +710,7 @@ def build_machine(
         source="p2pview qemu",
     )
     machine = Machine(source, guest, devices, bdf_map, cpu, cmdline, cmb_mb, kernel)
+    machine.dsp_acs = dsp_acs
     machine.differences = builder.diffs
     _compare(machine, src_state, prepare(guest, kernel))
     return machine
@@ -757,7 +780,13 @@ def _compare(machine: Machine, src: KernelState, gst: KernelState) -> None:
                     f"{src_bdf} -> {g_bdf}: ACS redirect bits {s_acs.redirect:#06x} in SOURCE,"
                     f" {g_acs.redirect:#06x} in the guest"
                     + (
-                        " (QEMU's switch ports and endpoints have no ACS capability)"
+                        (
+                            " (QEMU's switch upstream ports and endpoints have no ACS capability)"
+                            if machine.dsp_acs
+                            else " (QEMU's switch ports and endpoints have no ACS capability;"
+                            " --dsp-acs with tools/qemu-acs/build.sh's QEMU adds it on"
+                            " downstream ports)"
+                        )
                         if g_acs.presence is AcsPresence.ABSENT
                         else ""
                     ),

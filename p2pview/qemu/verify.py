@@ -183,7 +183,10 @@ def boot(
     console = proc.stdout.decode(errors="replace")
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise VerifyError(f"{qemu} exited with {proc.returncode}: {err[-1] if err else ''}")
+        last = err[-1] if err else ""
+        if machine.dsp_acs and "disable-acs' not found" in last:
+            last += " (--dsp-acs needs the QEMU that tools/qemu-acs/build.sh builds)"
+        raise VerifyError(f"{qemu} exited with {proc.returncode}: {last}")
     return console, elapsed
 
 
@@ -277,6 +280,7 @@ def run_job(
     qemu: str,
     timeout: float,
     kernel_cmdline: str = "",
+    dsp_acs: bool = False,
 ) -> VerifyResult:
     """Build the machine for ``job``, boot it and compare."""
     loaded = load_source(job.source)
@@ -285,6 +289,7 @@ def run_job(
         cpu=job.cpu,
         kernel=KernelTarget.parse(ORACLE_KERNEL),
         extra_cmdline=kernel_cmdline,
+        dsp_acs=dsp_acs,
     )
     console, seconds = boot(machine, kernel_image, initrd, qemu, timeout)
     result = compare(Path(job.source).name.split(".")[0], machine, console)
@@ -300,12 +305,13 @@ def run_jobs(
     parallel: int = 1,
     timeout: float = 600,
     kernel_cmdline: str = "",
+    dsp_acs: bool = False,
 ) -> list[VerifyResult | VerifyError]:
     """Every job, ``parallel`` at a time; errors are returned in place of results."""
 
     def one(job: Job) -> VerifyResult | VerifyError:
         try:
-            return run_job(job, kernel_image, initrd, qemu, timeout, kernel_cmdline)
+            return run_job(job, kernel_image, initrd, qemu, timeout, kernel_cmdline, dsp_acs)
         except (VerifyError, MachineError, SourceError) as exc:
             return VerifyError(f"{job.source} -cpu {job.cpu or 'default'}: {exc}")
 
