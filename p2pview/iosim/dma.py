@@ -18,6 +18,7 @@ state decides for the whole request.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -323,6 +324,27 @@ def _bus(ctx: SimContext, provider_pgmap: int, phys: int) -> int:
     return (phys - prov.bus_offset) & ((1 << 64) - 1)  # v5.15 and earlier: the sign bug (TV13)
 
 
+def _iova_spans(sg: SgTable, entries: Iterable[int]) -> list[int]:
+    """Each entry's page-rounded share of one IOVA allocation, laid out back to back.
+
+    An entry starts at its in-page offset (always below PAGE_SIZE here: the
+    entries are page + offset) and takes whole IOMMU pages, as
+    ``iommu_dma_map_sg()`` and ``dma_iova_link()`` map them [recalled].
+    """
+    return [
+        (int(sg.offset[k]) % PAGE_SIZE + int(sg.length[k]) + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+        for k in entries
+    ]
+
+
+def _requeued_forever(
+    sg: SgTable, types: list[MapType | None], events: list[Event], swiotlb_next: int
+) -> tuple[SgTable, DmaMapping, list[Event], int]:
+    """A mapping failure blk-mq answers with BLK_STS_RESOURCE: the request never completes."""
+    mapping = DmaMapping(sg.request, False, None, tuple(types), status="BLK_STS_RESOURCE")
+    return sg, mapping, events, swiotlb_next
+
+
 def _map_sg(
     ctx: SimContext, sg: SgTable, types: list[MapType | None], iova: _Iova, swiotlb_next: int
 ) -> tuple[SgTable, DmaMapping, list[Event], int]:
@@ -455,22 +477,13 @@ def _map_sg(
                     level="error",
                 )
             )
-            return (
-                sg,
-                DmaMapping(r, False, None, tuple(types), status="BLK_STS_RESOURCE"),
-                events,
-                swiotlb_next,
-            )
+            return _requeued_forever(sg, types, events, swiotlb_next)
         if mode is DmaMode.IOMMU:
-            gran = PAGE_SIZE
-            sizes = [
-                ((int(sg.offset[k]) % gran) + int(sg.length[k]) + gran - 1) // gran * gran
-                for k in rest.tolist()
-            ]
+            sizes = _iova_spans(sg, rest.tolist())
             base = iova.alloc(sum(sizes))
             pos = base
             for k, size in zip(rest.tolist(), sizes, strict=True):
-                dma_address[k] = pos + int(sg.offset[k]) % gran
+                dma_address[k] = pos + int(sg.offset[k]) % PAGE_SIZE
                 dma_length[k] = int(sg.length[k])
                 pos += size
             iova_ranges.append((base, sum(sizes)))
@@ -636,17 +649,13 @@ def _map_iter(
             "BUS_ADDR: every segment gets its bus address (pci_p2pdma_bus_addr_map()); IOD_DATA_P2P"
         )
     elif mode is DmaMode.IOMMU:
-        size = sum(
-            ((int(sg.offset[k]) % PAGE_SIZE) + int(sg.length[k]) + PAGE_SIZE - 1)
-            // PAGE_SIZE
-            * PAGE_SIZE
-            for k in range(n)
-        )
+        spans = _iova_spans(sg, range(n))
+        size = sum(spans)
         base = iova.alloc(size)
         pos = base
-        for k in range(n):
-            dma_address[k] = pos + int(sg.offset[k])
-            pos += (int(sg.offset[k]) + int(sg.length[k]) + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+        for k, span in enumerate(spans):
+            dma_address[k] = pos + int(sg.offset[k]) % PAGE_SIZE
+            pos += span
         iova_ranges.append((base, size))
         text = f"{state_name}: dma_iova_try_alloc() + dma_iova_link() at IOVA {base:#x}" + (
             " with DMA_ATTR_MMIO" if first is MapType.THRU_HOST_BRIDGE else ""
@@ -664,12 +673,7 @@ def _map_iter(
                     level="error",
                 )
             )
-            return (
-                sg,
-                DmaMapping(r, False, None, tuple(types), status="BLK_STS_RESOURCE"),
-                events,
-                swiotlb_next,
-            )
+            return _requeued_forever(sg, types, events, swiotlb_next)
         for k in range(n):
             if mode is DmaMode.SWIOTLB:
                 dma_address[k] = swiotlb_next + int(sg.offset[k])
