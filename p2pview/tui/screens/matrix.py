@@ -35,12 +35,11 @@ from p2pview.tui.widgets.matrix_data import (
     changed_against,
     parse_filter,
     resolve_filter,
-    result_style,
-    result_text,
     slice_indices,
     verdict_reason,
 )
 from p2pview.tui.widgets.matrix_grid import MatrixGrid
+from p2pview.tui.widgets.verdict_style import result_style, result_text
 from p2pview.views.names import short_label
 
 HELP = f"""\

@@ -21,9 +21,10 @@ from rich.style import Style as RichStyle
 from rich.text import Text
 from textual.content import Content
 
-from p2pview.kernel import MapType, Verdict
+from p2pview.kernel import Verdict
 from p2pview.model import BDF, AcsPresence, RootBus, Topology, acs_bit_names
 from p2pview.session import Session
+from p2pview.tui.widgets.verdict_style import result_style
 from p2pview.views.explain import decision_steps, messages_block, result_text
 from p2pview.views.names import LABEL_WIDTH, role
 
@@ -39,13 +40,6 @@ THEME_STYLES: dict[str, str] = {
     "bold blue": "$text-primary bold",
     "bold": "bold",
     "italic": "italic",
-}
-
-#: Map types as the result line colours them.
-MAP_TYPE_STYLES: dict[MapType, str] = {
-    MapType.BUS_ADDR: "$text-success bold",
-    MapType.THRU_HOST_BRIDGE: "$text-warning bold",
-    MapType.NOT_SUPPORTED: "$text-error bold",
 }
 
 #: Secondary text. ($text-muted is an "auto" colour: inside Content spans it renders at
@@ -307,17 +301,11 @@ def comparison(
         ("What-if: changed by the ", "$text-warning"),
         (f"{edits} {plural}", "$text-warning"),
         (": was ", "$text-warning"),
-        (short_result(original), _result_style(original)),
+        (short_result(original), result_style(original)),
         (", now ", "$text-warning"),
-        (short_result(verdict), _result_style(verdict)),
+        (short_result(verdict), result_style(verdict)),
         ("  (o shows the original)", MUTED),
     )
-
-
-def _result_style(verdict: Verdict) -> str:
-    if verdict.map_type is None:
-        return "$text-success bold" if verdict.distance >= 0 else "$text-error bold"
-    return MAP_TYPE_STYLES[verdict.map_type]
 
 
 @dataclass(frozen=True)

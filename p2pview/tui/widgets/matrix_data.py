@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from p2pview.kernel import MapType, PairMatrix, PathKind, Verdict
+from p2pview.kernel import PairMatrix, PathKind, Verdict
 from p2pview.kernel.matrix import (
     CODE_BUS_ADDR,
     CODE_INT_ERA,
@@ -263,28 +263,6 @@ def cell_component(code: int, distance: int) -> str:
     if code == CODE_INT_ERA:
         return "matrix--int-ok" if distance >= 0 else "matrix--int-fail"
     return CODE_COMPONENT[code]
-
-
-#: Theme styles of the verdicts in the status line and legend.
-RESULT_STYLE = {
-    MapType.BUS_ADDR: "$text-success bold",
-    MapType.THRU_HOST_BRIDGE: "$text-warning bold",
-    MapType.NOT_SUPPORTED: "$text-error bold",
-}
-
-
-def result_style(verdict: Verdict) -> str:
-    """Theme style of a verdict."""
-    if verdict.map_type is None:
-        return "$text-success bold" if verdict.distance >= 0 else "$text-error bold"
-    return RESULT_STYLE[verdict.map_type]
-
-
-def result_text(verdict: Verdict) -> str:
-    """``BUS_ADDR, distance 4`` or ``upstream_bridge_distance() = -2``."""
-    if verdict.map_type is None:
-        return f"upstream_bridge_distance() = {verdict.distance}"
-    return f"{verdict.map_type.value}, distance {verdict.distance}"
 
 
 def bdf_namer(topo: Topology) -> Callable[[BDF], str]:

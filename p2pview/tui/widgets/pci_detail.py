@@ -18,7 +18,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.visual import Visual
 
-from p2pview.kernel import MapType, PathKind, Verdict, calc_map_type_and_dist
+from p2pview.kernel import PathKind, Verdict, calc_map_type_and_dist
 from p2pview.kernel.acs import AcsEffect
 from p2pview.kernel.decision import KernelState, whitelist_check
 from p2pview.model import (
@@ -40,6 +40,7 @@ from p2pview.tui.widgets.pci_labels import (
     role_text,
     size_text,
 )
+from p2pview.tui.widgets.verdict_style import result_style, result_text
 
 #: Each ACS bit and what the spec calls it (PCIe r6.0 section 7.7.8).
 ACS_BIT_NAMES = {
@@ -51,12 +52,7 @@ ACS_BIT_NAMES = {
     AcsBits.EC: "P2P Egress Control",
     AcsBits.DT: "Direct Translated P2P",
 }
-#: The style of each map type's verdict.
-MAP_STYLE = {
-    MapType.BUS_ADDR: "bold $text-success",
-    MapType.THRU_HOST_BRIDGE: "bold $text-warning",
-    MapType.NOT_SUPPORTED: "bold $text-error",
-}
+
 TITLE = "bold $text-accent"
 MUTED = "$foreground-muted"
 KEY_WIDTH = 12
@@ -99,12 +95,7 @@ def pair_for(state: KernelState, selected: BDF, peer: BDF) -> tuple[BDF, BDF]:
 
 def verdict_text(verdict: Verdict) -> Content:
     """``BUS_ADDR, distance 4`` (or the int of v4.20-v5.3), styled by outcome."""
-    if verdict.map_type is None:
-        style = "bold $text-success" if verdict.distance >= 0 else "bold $text-error"
-        return Content.styled(f"upstream_bridge_distance() = {verdict.distance}", style)
-    return Content.styled(
-        f"{verdict.map_type.value}, distance {verdict.distance}", MAP_STYLE[verdict.map_type]
-    )
+    return Content.styled(result_text(verdict), result_style(verdict))
 
 
 def _why(ctx: RowContext, verdict: Verdict) -> list[Content]:

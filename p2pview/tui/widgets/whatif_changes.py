@@ -17,7 +17,8 @@ from textual.content import Content
 from p2pview.kernel import MapType, PairMatrix
 from p2pview.model import BDF
 from p2pview.tui.model import TuiModel
-from p2pview.tui.widgets.explain_content import MAP_TYPE_STYLES, MUTED, Names
+from p2pview.tui.widgets.explain_content import MUTED, Names
+from p2pview.tui.widgets.verdict_style import MAP_TYPE_STYLES
 
 #: Weights of the relevance score.
 PROVIDER_WEIGHT = 4
