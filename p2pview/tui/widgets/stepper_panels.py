@@ -77,6 +77,11 @@ def _heading(text: str, changed: bool = False) -> Content:
     return content.stylize(CHANGED) if changed else content
 
 
+def _not_yet(out: list[Content], heading: str, explanation: str) -> Content:
+    """A panel whose stage has not run yet: its heading and what the stage will do."""
+    return lines([*out, _heading(heading), Content.styled("  " + explanation, MUTED)])
+
+
 # -- the user buffer -----------------------------------------------------------------
 
 
@@ -333,15 +338,12 @@ def bios_panel(trace: Trace, index: int, changes: StepChanges, width: int) -> Co
     state = trace.steps[index].state
     out: list[Content] = []
     if not state.bios:
-        out.append(_heading("bios: none yet"))
-        out.append(
-            Content.styled(
-                "  bio building turns the pinned pages into bvecs (contiguous pages of one pgmap"
-                " merge); the bio stage comes after GUP.",
-                MUTED,
-            )
+        return _not_yet(
+            out,
+            "bios: none yet",
+            "bio building turns the pinned pages into bvecs (contiguous pages of one pgmap"
+            " merge); the bio stage comes after GUP.",
         )
-        return lines(out)
     out.append(_heading(f"bios: {len(state.bios)}"))
     for bio in state.bios[:MAX_BIOS]:
         flags = " ".join(sorted(bio.flags)) or "-"
@@ -383,14 +385,11 @@ def bios_panel(trace: Trace, index: int, changes: StepChanges, width: int) -> Co
         out.append(_more(len(state.bios) - MAX_BIOS, "bios"))
     out.append(Content(""))
     if not state.requests:
-        out.append(_heading("requests: none yet"))
-        out.append(
-            Content.styled(
-                "  blk_mq_submit_bio() forms requests (and back-merges bios) at the request stage.",
-                MUTED,
-            )
+        return _not_yet(
+            out,
+            "requests: none yet",
+            "blk_mq_submit_bio() forms requests (and back-merges bios) at the request stage.",
         )
-        return lines(out)
     out.append(_heading(f"requests: {len(state.requests)}"))
     rows = []
     for rq in state.requests[:MAX_BIOS]:
@@ -571,15 +570,12 @@ def sg_panel(trace: Trace, index: int, changes: StepChanges, width: int) -> Cont
     stage = trace.steps[index].stage
     out: list[Content] = []
     if not state.sgls:
-        out.append(_heading("scatterlist: none yet"))
-        out.append(
-            Content.styled(
-                "  blk_rq_map_sg() fills one scatterlist per request at the map_sg stage"
-                " (v6.17+: the DMA iterator's segments).",
-                MUTED,
-            )
+        return _not_yet(
+            out,
+            "scatterlist: none yet",
+            "blk_rq_map_sg() fills one scatterlist per request at the map_sg stage"
+            " (v6.17+: the DMA iterator's segments).",
         )
-        return lines(out)
     mappings = {m.request: m for m in state.mappings}
     unmapped = (
         {pair for pair in state.unmapped if pair[0] < MAX_REQUESTS} if state.unmapped else set()
