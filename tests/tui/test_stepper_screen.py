@@ -5,10 +5,19 @@ import asyncio
 import pytest
 from textual.widgets import OptionList, Static, TabbedContent
 
-from p2pview.iosim import BufferKind, BufferSegment, Iovec, Scenario, quick_scenario, simulate
+from p2pview.iosim import (
+    BufferKind,
+    BufferSegment,
+    Iovec,
+    Scenario,
+    quick_scenario,
+    read_scenario,
+    simulate,
+)
 from p2pview.model import BDF
 from p2pview.session import session_for
 from p2pview.sources import Loaded, load_source
+from p2pview.sources.bundled import bundled_scenario_path
 from p2pview.tui.app import TuiArgs, make_app
 from p2pview.tui.screens.stepper import StepperScreen
 from p2pview.tui.widgets.stepper_changes import step_changes
@@ -456,3 +465,17 @@ def test_the_command_palette_runs_scenarios():
             assert "I/O: where it failed (e) ✗ EREMOTEIO" in titles
 
     asyncio.run(run())
+
+
+def test_panels_of_stages_not_reached_yet_say_what_will_fill_them():
+    session = session_for(load_source("switch-nvme"))
+    path = bundled_scenario_path("cmb-read-bus-addr")
+    assert path is not None
+    trace = simulate(read_scenario(path), session.topology, session.state)
+    texts = {
+        panel: build(trace, 0, step_changes(trace, 0), 116).plain for panel, _, build in PANELS
+    }
+    assert "bios: none yet" in texts["bios"]
+    assert "bio building turns the pinned pages into bvecs" in texts["bios"]
+    assert "scatterlist: none yet" in texts["sg"]
+    assert "blk_rq_map_sg() fills one scatterlist per request" in texts["sg"]
