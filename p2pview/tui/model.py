@@ -162,31 +162,32 @@ class TuiModel:
 
     # -- what-if edits -----------------------------------------------------------
 
+    def _boot(self, topology: Topology, overrides: Overrides) -> Session:
+        """The engine on ``topology`` with ``overrides`` (raises on a bad override)."""
+        loaded = Loaded(topology, self.loaded.kind, self.loaded.report)
+        ov = overrides
+        return session_for(loaded, kernel=ov.kernel, cpu=ov.cpu, cmdline=ov.cmdline)
+
+    def _show(self, session: Session, overrides: Overrides, edits: list[str]) -> None:
+        self.session = session
+        self.overrides = overrides
+        self.matrix = pair_matrix(session.state)
+        self.edits = edits
+        self.trace = None
+
     def _apply(self, topology: Topology, overrides: Overrides, what: str) -> None:
         # Boot the engine on the edit first: a rejected edit (an unknown kernel,
         # a CPU string the model cannot parse) must leave model and history alone.
-        loaded = Loaded(topology, self.loaded.kind, self.loaded.report)
-        ov = overrides
-        session = session_for(loaded, kernel=ov.kernel, cpu=ov.cpu, cmdline=ov.cmdline)
+        session = self._boot(topology, overrides)
         self.history.append((self.topology, self.overrides, list(self.edits)))
-        self.session = session
-        self.overrides = overrides
-        self.matrix = pair_matrix(self.session.state)
-        self.edits.append(what)
-        self.trace = None
+        self._show(session, overrides, [*self.edits, what])
 
     def undo(self) -> bool:
         """Take the last edit back."""
         if not self.history:
             return False
         topology, overrides, edits = self.history.pop()
-        loaded = Loaded(topology, self.loaded.kind, self.loaded.report)
-        ov = overrides
-        self.session = session_for(loaded, kernel=ov.kernel, cpu=ov.cpu, cmdline=ov.cmdline)
-        self.overrides = overrides
-        self.matrix = pair_matrix(self.session.state)
-        self.edits = edits
-        self.trace = None
+        self._show(self._boot(topology, overrides), overrides, edits)
         return True
 
     def reset(self) -> None:
