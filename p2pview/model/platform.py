@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from p2pview.model.provenance import PlatformFacts
 
 #: Short and long CPU vendor names -> ``/proc/cpuinfo``'s ``vendor_id``.
 CPU_VENDOR_IDS = {
@@ -42,7 +44,8 @@ class Platform:
     ``cpu_vendor`` is ``/proc/cpuinfo``'s ``vendor_id`` (``AuthenticAMD``,
     ``GenuineIntel``, ``HygonGenuine``...), ``cpu_family`` its decimal
     ``cpu family``. ``arch`` is ``uname -m``. ``kernel`` is the release string
-    (``uname -r``) or ``None`` when the source does not say.
+    (``uname -r``) or ``None`` when the source does not say. ``facts`` says
+    how the CPU, kernel, IOMMU and command line are known.
     """
 
     arch: str = "x86_64"
@@ -53,6 +56,7 @@ class Platform:
     iommu: IommuMode = IommuMode.UNKNOWN
     cmdline: str = ""
     hostname: str | None = None
+    facts: PlatformFacts = field(default_factory=PlatformFacts)
 
     @property
     def is_x86(self) -> bool:

@@ -52,7 +52,7 @@ from p2pview.model import (
     Topology,
     TopologyError,
 )
-from p2pview.sources.sysfs import infer_pcie_type
+from p2pview.sources.sysfs import with_inferred_pcie_type
 from p2pview.sources.topofile import SourceError
 
 __all__ = [
@@ -197,9 +197,7 @@ def infer_port_types(devices: Iterable[PciDevice]) -> list[PciDevice]:
         dev = by_bdf[bdf]
         if dev.pcie_type is None:
             above = by_bdf.get(dev.parent) if dev.parent is not None else None
-            guess = infer_pcie_type(dev, above)
-            if guess is not None:
-                by_bdf[bdf] = dev.replace(pcie_type=guess, pcie_type_inferred=True)
+            by_bdf[bdf] = with_inferred_pcie_type(dev, above)
     return [by_bdf[b] for b in sorted(by_bdf)]
 
 

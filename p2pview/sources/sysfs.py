@@ -23,8 +23,10 @@ from pathlib import Path
 from p2pview.model import (
     BDF,
     Acs,
+    AcsPresence,
     Bar,
     BarKind,
+    Fact,
     HostBridge,
     IommuMode,
     Link,
@@ -32,6 +34,7 @@ from p2pview.model import (
     PciDevice,
     PcieType,
     Platform,
+    PlatformFacts,
     RootBus,
     Topology,
 )
@@ -282,6 +285,22 @@ def infer_pcie_type(dev: PciDevice, parent: PciDevice | None) -> PcieType | None
     return None
 
 
+def with_inferred_pcie_type(dev: PciDevice, parent: PciDevice | None) -> PciDevice:
+    """``dev`` with :func:`infer_pcie_type`'s guess, marked inferred; unchanged if none."""
+    guess = infer_pcie_type(dev, parent)
+    if guess is None:
+        return dev
+    if parent is None:
+        where = "on a root bus"
+    else:
+        role = "a bridge" if parent.pcie_type is None else parent.pcie_type.token.replace("_", " ")
+        where = f"below {parent.bdf} ({role})"
+    what = "a PCI-to-PCI bridge" if dev.is_bridge else "not a bridge"
+    return dev.replace(pcie_type=guess).with_fact(
+        "pcie_type", Fact.inferred(f"its class and place: {what}, {where}")
+    )
+
+
 def _read_device(bdf: BDF, path: Path, parent: BDF | None, report: ScanReport) -> PciDevice | None:
     files = _Files(path)
     cfg = files.raw("config")
@@ -344,15 +363,22 @@ def _read_device(bdf: BDF, path: Path, parent: BDF | None, report: ScanReport) -
     )
     if dev.header_type is None and dev.class_code >> 8 == 0x0604:
         dev = dev.replace(header_type=1)
+    if dev.acs.presence is AcsPresence.UNKNOWN:
+        why = (
+            f"config space gave {len(cfg)} bytes (a read without root stops at 64)"
+            if cfg is not None and info is not None
+            else "config space unreadable"
+        )
+        dev = dev.with_fact("acs", Fact.assumed(f"{why}; no ACS redirect assumed"))
     return dev
 
 
-def _cpuinfo(root: Path) -> tuple[str, str, int, str | None]:
-    """(arch, vendor_id, family, model name) from ``proc/cpuinfo``."""
+def _cpuinfo(root: Path) -> tuple[str, str, int, str | None] | None:
+    """(arch, vendor_id, family, model name) from ``proc/cpuinfo``; ``None`` if unusable."""
     try:
         text = (root / "proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return ("unknown", "unknown", 0, None)
+        return None
     fields: dict[str, str] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -376,7 +402,7 @@ def _cpuinfo(root: Path) -> tuple[str, str, int, str | None]:
         )
     if fields.get("cpu", "").upper().startswith("POWER"):
         return ("ppc64le", "IBM", 0, fields.get("cpu"))
-    return ("unknown", "unknown", 0, fields.get("model name"))
+    return None
 
 
 def _read(root: Path, name: str) -> str | None:
@@ -426,20 +452,42 @@ def read_sysfs(root: Path, *, live: bool = False) -> tuple[Topology, ScanReport]
         dev = by_bdf[bdf]
         if dev.pcie_type is None and dev.acs.presence.value == "unknown":
             above = by_bdf.get(dev.parent) if dev.parent else None
-            guess = infer_pcie_type(dev, above)
-            if guess is not None:
-                by_bdf[bdf] = dev.replace(pcie_type=guess, pcie_type_inferred=True)
+            by_bdf[bdf] = with_inferred_pcie_type(dev, above)
     devices = [by_bdf[b] for b in sorted(by_bdf)]
     roots = sorted({d.bdf.root_bus for d in devices if d.parent is None})
     host_bridges = [HostBridge(rb) for rb in roots]
 
-    arch, vendor, family, model = _cpuinfo(root)
+    cpu = _cpuinfo(root)
+    facts = PlatformFacts()
+    if cpu is None:
+        default = Platform()
+        cpu = (default.arch, default.cpu_vendor, default.cpu_family, None)
+        facts = facts.with_fact(
+            "cpu",
+            Fact.assumed(
+                "proc/cpuinfo is missing or has no CPU this reader knows;"
+                f" {default.cpu_vendor} family {default.cpu_family}, p2pview's default"
+            ),
+        )
+    else:
+        facts = facts.with_fact("cpu", Fact.read("proc/cpuinfo"))
+    arch, vendor, family, model = cpu
     if live:
         arch = pyplatform.machine() or arch
-    cmdline = _read(root, "proc/cmdline") or ""
+    cmdline_text = _read(root, "proc/cmdline")
+    cmdline = cmdline_text or ""
+    facts = facts.with_fact(
+        "cmdline",
+        Fact.read("proc/cmdline")
+        if cmdline_text is not None
+        else Fact.assumed("proc/cmdline is missing; taken as empty (no pci= parameters)"),
+    )
     kernel = _read(root, "proc/sys/kernel/osrelease")
     if kernel is None and live:
         kernel = pyplatform.release()
+    facts = facts.with_fact(
+        "kernel", Fact.read("proc/sys/kernel/osrelease" if not live else "this host")
+    )
     hostname = _read(root, "proc/sys/kernel/hostname") or (socket.gethostname() if live else None)
     plat = Platform(
         arch=arch,
@@ -450,6 +498,9 @@ def read_sysfs(root: Path, *, live: bool = False) -> tuple[Topology, ScanReport]
         iommu=iommu_mode(cmdline, devices, root),
         cmdline=cmdline,
         hostname=hostname,
+        facts=facts.with_fact(
+            "iommu", Fact.inferred("the IOMMU groups in sysfs and the kernel command line")
+        ),
     )
     name = hostname or root.name or "host"
     description = f"sysfs of {'this host' if live else root}"

@@ -22,6 +22,8 @@ from p2pview.model import (
     AddressError,
     Bar,
     BarKind,
+    DeviceFacts,
+    Fact,
     HostBridge,
     IommuMode,
     Link,
@@ -29,10 +31,12 @@ from p2pview.model import (
     PciDevice,
     PcieType,
     Platform,
+    PlatformFacts,
     RootBus,
     Topology,
     TopologyError,
 )
+from p2pview.model.provenance import DEVICE_FACTS, PLATFORM_FACTS
 
 FORMAT_TAG = "p2pview-topology/1"
 
@@ -172,6 +176,26 @@ def _acs(value: object) -> Acs:
     raise ValueError(f"expected 'absent', 'unknown' or a table {{cap, ctrl}}, got {value!r}")
 
 
+def _fact(value: object) -> Fact:
+    return Fact.from_text(_str(value))
+
+
+def _facts(names: tuple[str, ...], value: object) -> dict[str, Fact]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a table of facts ({', '.join(names)})")
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ValueError(f"unknown fact {unknown[0]!r} (one of: {', '.join(names)})")
+    return {key: _fact(item) for key, item in value.items()}
+
+
+def _device_facts(value: object) -> DeviceFacts:
+    facts = DeviceFacts()
+    for key, fact in _facts(DEVICE_FACTS, value).items():
+        facts = facts.with_fact(key, fact)
+    return facts
+
+
 def _link(path: str, where: str, value: object) -> Link:
     r = _Reader(path, where, value)
     link = Link(
@@ -261,7 +285,6 @@ def _device(path: str, index: int, table: object, bridges: set[BDF]) -> PciDevic
         subsystem_vendor=None if sub is None else sub[0],
         subsystem_device=None if sub is None else sub[1],
         pcie_type=pcie_type,
-        pcie_type_inferred=r.get("pcie_type_inferred", _bool, False),
         acs=r.get("acs", _acs, Acs.absent()),
         parent=r.get("parent", _bdf, None),
         physfn=r.get("physfn", _bdf, None),
@@ -273,14 +296,29 @@ def _device(path: str, index: int, table: object, bridges: set[BDF]) -> PciDevic
         p2pmem=_p2pmem(path, f"{where}.p2pmem", r.table["p2pmem"]) if "p2pmem" in r.table else None,
         label=r.get("label", _str, None),
         notes=tuple(r.get("notes", lambda v: [_str(x) for x in v], [])),
+        facts=r.get("facts", _device_facts, DeviceFacts()),
     )
+    # Files written before provenance was recorded mark an inferred type this way.
+    if r.get("pcie_type_inferred", _bool, False) and not dev.facts.pcie_type.is_inferred:
+        dev = dev.with_fact("pcie_type", Fact.inferred("the topology file marks it inferred"))
     r.used.update({"link", "bars", "p2pmem"})
     r.finish()
     return dev
 
 
+#: What a topology file without these platform keys stands for.
+_PLATFORM_DEFAULTS = (
+    ("cpu", ("cpu_vendor", "cpu_family"), "GenuineIntel family 6, p2pview's default"),
+    ("iommu", ("iommu",), "unknown"),
+    ("cmdline", ("cmdline",), "empty (no pci= parameters)"),
+)
+
+
 def _platform(path: str, table: object) -> Platform:
     r = _Reader(path, "platform", table)
+    given = set(r.table)
+    empty: dict[str, Fact] = {}
+    facts = r.get("facts", lambda v: _facts(PLATFORM_FACTS, v), empty)
     plat = Platform(
         arch=r.get("arch", _str, "x86_64"),
         cpu_vendor=r.get("cpu_vendor", _str, "GenuineIntel"),
@@ -292,7 +330,18 @@ def _platform(path: str, table: object) -> Platform:
         hostname=r.get("hostname", _str, None),
     )
     r.finish()
-    return plat
+    return plat.replace(facts=_platform_facts(given, facts))
+
+
+def _platform_facts(given: set[str], facts: Mapping[str, Fact]) -> PlatformFacts:
+    """Facts the file states, or "assumed" for the platform keys it leaves out."""
+    out = PlatformFacts()
+    for name, keys, default in _PLATFORM_DEFAULTS:
+        if not given.intersection(keys):
+            out = out.with_fact(name, Fact.assumed(f"the topology file does not say; {default}"))
+    for name, fact in facts.items():
+        out = out.with_fact(name, fact)
+    return out
 
 
 def _host_bridge(path: str, index: int, table: object) -> HostBridge:
@@ -302,6 +351,7 @@ def _host_bridge(path: str, index: int, table: object) -> HostBridge:
         mem_offset=r.get("mem_offset", parse_int, 0),
         numa_node=r.get("numa_node", _opt_int, None),
         label=r.get("label", _str, None),
+        root_functions=r.get("root_functions", _fact, Fact.read()),
     )
     r.finish()
     return hb
@@ -315,7 +365,7 @@ def topology_from_mapping(data: Mapping[str, Any], path: str) -> Topology:
         raise top.err("format", f"unsupported format {fmt!r} (this p2pview reads {FORMAT_TAG})")
     name = top.get("name", _str, Path(path).stem)
     description = top.get("description", _str, "")
-    platform = _platform(path, data["platform"]) if "platform" in data else Platform()
+    platform = _platform(path, data.get("platform", {}))
     raw_devices = data.get("device", [])
     raw_hbs = data.get("host_bridge", [])
     top.used.update({"platform", "device", "host_bridge"})
