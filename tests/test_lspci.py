@@ -411,7 +411,9 @@ def test_tree_names_and_ids() -> None:
     assert sas.acs.presence is AcsPresence.UNKNOWN and sas.pcie_type is None
     assert nn[B("03:02.0")].header_type == 1 and sas.header_type == 0
     named = parse_lspci_tree(golden("tree-asus-p6t6", "tv"), "tv")[B("04:00.0")]
-    assert (named.vendor, named.device, named.label) == (0xFFFF, 0xFFFF, sas.label)
+    # without -nn the IDs come from the name through pci.ids, marked inferred
+    assert (named.ids, named.label) == ("1000:0072", sas.label)
+    assert named.fact("ids").is_inferred and sas.fact("ids").is_read
     bare = parse_lspci_tree(golden("tree-asus-p6t6", "t"), "t")[B("04:00.0")]
     assert bare.label is None
     numeric = "-[0000:00]-+-00.0  8086:3405\n           \\-01.0-[01]----00.0  10de:0a65\n"
@@ -522,10 +524,12 @@ def test_verbose_without_root() -> None:
         3,
     )
     assert nvme.parent == B("00:01.0") and nvme.class_code == 0x010802
-    assert (nvme.vendor, nvme.label) == (
-        0xFFFF,
+    # lspci without -nn: the IDs come from the names (pci.ids), or the "Device dddd" it prints
+    assert (nvme.ids, nvme.label) == (
+        "144d:a80a",
         "Samsung Electronics Co Ltd NVMe SSD Controller PM9A1/PM9A3/980PRO",
     )
+    assert nvme.fact("ids").is_inferred and rp.ids == "8086:1234"
     assert (nvme.numa_node, nvme.iommu_group, nvme.driver) == (0, 14, "nvme")
     assert nvme.bars == ()  # lspci -v gives no region index
     assert audio.acs.presence is AcsPresence.ABSENT  # Status: Cap-: no capability list

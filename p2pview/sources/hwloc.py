@@ -52,6 +52,7 @@ from p2pview.model import (
     Topology,
     TopologyError,
 )
+from p2pview.sources.names import UNKNOWN_ID, with_names
 from p2pview.sources.sysfs import with_inferred_pcie_type
 from p2pview.sources.topofile import SourceError
 
@@ -740,10 +741,15 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
             idm = re.fullmatch(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{4})", ids or "") or (
                 _IDS_TOKEN_RE.match(rest)
             )
-            if idm is None:
-                raise SourceError(f"{path}: line {number}: id: missing or not 'vvvv:dddd'")
+            vendor_name, device_name = attrs.get("PCIVendor"), attrs.get("PCIDevice")
+            if idm is None and (ids := attrs.get("id")) is not None:
+                raise SourceError(f"{path}: line {number}: id: {ids[:20]!r} is not 'vvvv:dddd'")
+            if idm is None and vendor_name is None:
+                raise SourceError(
+                    f"{path}: line {number}: no id= and no PCIVendor= name (use lstopo -v)"
+                )
             cls = re.match(r"([0-9a-fA-F]{4})", attrs.get("class", ""))
-            class_code = int(cls[1], 16) << 8 if cls else (0x060400 if bridge else 0)
+            class_code = int(cls[1], 16) << 8 if cls else 0
             speed = None
             link = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)GB/s", attrs.get("link", ""))
             if link and float(link[1]) != 0:
@@ -758,21 +764,30 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
                     raise SourceError(
                         f"{path}: line {number}: {bdf} is below bridge {parent} of another domain"
                     )
-                devices.append(
-                    PciDevice(
-                        bdf=bdf,
-                        vendor=int(idm[1], 16),
-                        device=int(idm[2], 16),
-                        class_code=class_code,
-                        header_type=1 if bridge else 0,
-                        acs=Acs.unknown(),
-                        parent=parent,
-                        numa_node=numa,
-                        link=Link(speed=speed),
-                        label=_label(attrs.get("PCIVendor"), attrs.get("PCIDevice")),
-                        notes=("read from lstopo text: ACS, port type and subsystem unknown",),
-                    )
+                dev = PciDevice(
+                    bdf=bdf,
+                    vendor=UNKNOWN_ID if idm is None else int(idm[1], 16),
+                    device=UNKNOWN_ID if idm is None else int(idm[2], 16),
+                    class_code=class_code,
+                    header_type=1 if bridge else 0,
+                    acs=Acs.unknown(),
+                    parent=parent,
+                    numa_node=numa,
+                    link=Link(speed=speed),
+                    label=_label(vendor_name, device_name),
+                    notes=("read from lstopo text: ACS, port type and subsystem unknown",),
                 )
+                if idm is None or cls is None:
+                    # names in place of id= or no class=: what the names pin (pci.ids)
+                    dev = with_names(
+                        dev,
+                        "this lstopo line has " + ("no id=" if idm is None else "no class="),
+                        ids_given=idm is not None,
+                        class_given=cls is not None,
+                        vendor_name=vendor_name,
+                        device_name=device_name,
+                    )
+                devices.append(dev)
                 lines[bdf] = number
             stack.append(_ConsoleEntry(indent, "bridge" if bridge else "pci", bdf=bdfs[-1]))
             continue

@@ -51,6 +51,7 @@ from p2pview.model import (
 )
 from p2pview.sources.busranges import BridgeBuses, assign_parents
 from p2pview.sources.configspace import LINK_SPEEDS, SriovInfo
+from p2pview.sources.names import UNKNOWN_ID, with_names
 from p2pview.sources.topofile import SourceError
 
 # -- shared by the lspci readers ---------------------------------------------------
@@ -367,6 +368,7 @@ _VF_OFFSET_RE = re.compile(
     r"^VF offset: (?P<o>\d{1,5}), stride: (?P<s>\d{1,5}), Device ID: (?P<d>[0-9a-fA-F]{4})"
 )
 _WARNING_PREFIXES = ("lspci:", "pcilib:")
+_NO_CLASS = "lspci printed a class name it has no number for (lspci -nn prints the number)"
 
 
 @dataclass
@@ -692,11 +694,9 @@ def _device(
     else:
         header_type = 0
     if h.vendor is None:
-        vendor = device = 0xFFFF
+        vendor = device = UNKNOWN_ID
     else:
         vendor, device = h.vendor, h.device or 0
-    if h.class_code is None:
-        notes.append("lspci: class name not recognised; class code unknown (use lspci -nn)")
     link = Link(
         speed=_str(b.link.get("cur_speed")),
         width=_int(b.link.get("cur_width")),
@@ -704,7 +704,7 @@ def _device(
         max_width=_int(b.link.get("max_width")),
     )
     notes.extend(bus_notes.get(h.bdf, ()))
-    return PciDevice(
+    dev = PciDevice(
         bdf=h.bdf,
         vendor=vendor,
         device=device,
@@ -726,6 +726,16 @@ def _device(
         label=h.name,
         notes=tuple(notes),
     )
+    if h.vendor is not None and h.class_code is not None:
+        return dev
+    # lspci without -nn: names instead of IDs; a class name lspci's table lacks
+    source = "lspci -v without -nn prints names only" if h.vendor is None else _NO_CLASS
+    dev = with_names(
+        dev, source, ids_given=h.vendor is not None, class_given=h.class_code is not None
+    )
+    if dev.fact("class_code").is_assumed:
+        dev = dev.replace(notes=(*dev.notes, "lspci: class name not recognised; class unknown"))
+    return dev
 
 
 def _str(value: str | int | None) -> str | None:
