@@ -47,6 +47,8 @@ from p2pview.views.matrix_table import matrix_view, matrix_width
 from p2pview.views.trace_view import trace_view
 
 EXIT_USAGE = 2
+#: ``compare`` found no pair to compare (the topology lacks the devices, or names them unreadably).
+EXIT_NOTHING_COMPARED = 1
 
 
 class CliError(Exception):
@@ -374,8 +376,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     comparison = compare(session, read_nvsmi_topo(args.topo_m))
     if args.json:
         _print_json(comparison_document(session, comparison))
-        return 0
-    _console(compare_width(comparison)).print(compare_view(session, comparison))
+    else:
+        _console(compare_width(comparison)).print(compare_view(session, comparison))
+    why = comparison.nothing_compared
+    if why is not None:
+        # nothing was checked: a run that compared nothing must not look like a pass
+        print(f"p2pview: {args.topo_m}: {why}", file=sys.stderr)
+        return EXIT_NOTHING_COMPARED
     return 0
 
 
