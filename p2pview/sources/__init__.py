@@ -8,7 +8,7 @@ from pathlib import Path
 from p2pview.model import Topology
 from p2pview.sources.archive import extract_tree, is_tarball
 from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
-from p2pview.sources.formats import by_name, detect, names
+from p2pview.sources.formats import by_name, detect, names, not_recognised, unwrap
 from p2pview.sources.synthetic import generate
 from p2pview.sources.sysfs import ScanReport, is_sysfs_root, read_sysfs
 from p2pview.sources.topofile import SourceError, parse_topology_text, read_topology_file
@@ -118,11 +118,11 @@ def _read_file(path: Path, fmt: str | None) -> Topology:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(f"{path}: offset {exc.start}: not UTF-8 text") from None
+    # prompts, command lines and fences around a pasted dump are blanked first
+    text = unwrap(text).text
     chosen = by_name(fmt) if fmt is not None else detect(text)
     if chosen is None:
-        # Nothing recognised it: report it as a (malformed) topology file,
-        # whose parser names the line at fault.
-        return parse_topology_text(text, str(path))
+        raise SourceError(not_recognised(str(path), text))
     if chosen.parse is None:
         raise SourceError(f"{path}: {chosen.description}: {chosen.not_a_topology}")
     return chosen.parse(text, str(path))
