@@ -24,6 +24,7 @@ from textual.content import Content
 from p2pview.kernel import Verdict
 from p2pview.model import BDF, AcsPresence, RootBus, Topology, acs_bit_names
 from p2pview.session import Session
+from p2pview.sources.pciids import ids_text
 from p2pview.tui.widgets.verdict_style import result_style
 from p2pview.views.explain import decision_steps, messages_block, result_text
 from p2pview.views.names import LABEL_WIDTH, role
@@ -108,7 +109,7 @@ class Names:
             label = label[: LABEL_WIDTH - 1] + "…"
         driver = None if dev.is_bridge else dev.driver
         extra = [x for x in (label, driver) if x and x != what]
-        return f"{dev.ids} {what}" + (f" ({', '.join(extra)})" if extra else "")
+        return f"{ids_text(dev)} {what}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def result_content(verdict: Verdict) -> Content:

@@ -22,9 +22,11 @@ from p2pview.kernel.matrix import (
     CODE_NOT_SUPPORTED,
     CODE_THRU_HOST_BRIDGE,
 )
+from p2pview.kernel.verdict import WhitelistCheck
 from p2pview.model import BDF, Kind, PcieType, Topology, kind_of
 from p2pview.model.nvlabel import derive_label
 from p2pview.model.select import select
+from p2pview.sources.pciids import ids_text
 from p2pview.views.matrix_table import CELL_LETTER
 
 Indices = npt.NDArray[np.intp]
@@ -276,11 +278,20 @@ def bdf_namer(topo: Topology) -> Callable[[BDF], str]:
     return str
 
 
-def verdict_reason(name: Callable[[BDF], str], verdict: Verdict) -> str:
+def verdict_reason(
+    name: Callable[[BDF], str], verdict: Verdict, topo: Topology | None = None
+) -> str:
     """Why, in one line: the common device, the ACS redirect, the host-bridge check.
 
-    ``name`` writes a BDF (see :func:`bdf_namer`).
+    ``name`` writes a BDF (see :func:`bdf_namer`); with ``topo``, IDs the
+    source did not give read "IDs unknown" instead of ``ffff:ffff``.
     """
+
+    def checked(check: WhitelistCheck) -> str:
+        dev = None if topo is None or check.device is None else topo.get(check.device)
+        if dev is not None and dev.fact("ids").is_assumed:
+            return ids_text(dev)
+        return check.ids or "no device"
 
     def names(bdfs: tuple[BDF, ...]) -> str:
         return ", ".join(name(b) for b in bdfs)
@@ -298,7 +309,7 @@ def verdict_reason(name: Callable[[BDF], str], verdict: Verdict) -> str:
         elif verdict.whitelist_checks:
             failed = [c for c in verdict.whitelist_checks if not c.passed]
             shown = failed or list(verdict.whitelist_checks)
-            ids = ", ".join(sorted({c.ids or "no device" for c in shown}))
+            ids = ", ".join(sorted({checked(c) for c in shown}))
             parts.append(f"host bridge {'not ' if failed else ''}whitelisted ({ids})")
     if verdict.distance >= 0x1000 and verdict.map_type is None:
         parts.append("both root complexes AMD 1022:1450 (+0x1000)")
