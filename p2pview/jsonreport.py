@@ -153,7 +153,7 @@ def verdict_document(session: Session, verdict: Verdict) -> dict[str, Any]:
             ],
             "messages": [m.to_dict() for m in verdict.messages],
             "boot_messages": [m.to_dict() for m in session.state.boot_messages],
-            "inferred": list(verdict.inferred),
+            "inferred": [i.to_dict() for i in verdict.inferred],
             "notes": session.notes,
         }
     )

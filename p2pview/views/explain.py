@@ -129,9 +129,8 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
         for c in verdict.acs_checks:
             entry = Text(f"   {c.side:8} {t(c.device)}: ")
             if not c.known:
-                entry.append(
-                    "ACS unknown (config space not readable); assumed no redirect", style="magenta"
-                )
+                why = topo[c.device].fact("acs").how
+                entry.append(f"ACS unknown ({why}); assumed no redirect", style="magenta")
             elif c.redirect:
                 entry.append(f"{' '.join(c.bits)} set: redirect", style="bold red")
             else:
@@ -199,19 +198,53 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
                         f"   ({other} is not checked: the first check already failed.)", style="dim"
                     )
                 )
-    steps.append(Text("Result: ").append_text(result_text(verdict)))
-    if verdict.assumed:
-        steps.append(
-            Text(
-                "* This verdict assumes no ACS redirect on "
-                + ", ".join(t(b) for b in verdict.assumed)
-                + " (ACS unknown). Run as root or load a capture made as root.",
-                style="magenta",
-            )
-        )
-    for note in verdict.inferred:
-        steps.append(Text(f"inferred: {note}", style="magenta"))
+    result = Text("Result: ").append_text(result_text(verdict))
+    if verdict.assumptions:
+        result.append("  * rests on the assumptions above", style="magenta")
+    steps.append(result)
     return steps
+
+
+#: How an assumed fact is named in the explanation.
+FACT_NAMES = {
+    "acs": "ACS",
+    "cpu": "CPU",
+    "kernel": "kernel release",
+    "host_bridge_device": "host-bridge function",
+    "ids": "IDs",
+    "pcie_type": "port type",
+    "parent": "place in the tree",
+    "class_code": "class",
+}
+
+
+def assumptions_block(verdict: Verdict) -> list[Text]:
+    """What the verdict rests on, before anything else: assumptions, then inferences.
+
+    Each assumption says the value taken and why; then the verdict under
+    the other plausible values, where that changes it.
+    """
+    out: list[Text] = []
+    if verdict.assumptions:
+        out.append(Text("* This verdict rests on assumed facts:", style="bold magenta"))
+        for a in verdict.assumptions:
+            line = Text(f"  - {FACT_NAMES.get(a.fact, a.fact)} of {a.subject}: ", style="magenta")
+            line.append(f"assumed {a.value}", style="bold magenta")
+            if a.why:
+                line.append(f" ({a.why})", style="magenta")
+            out.append(line)
+        if verdict.alternatives:
+            out.append(Text("  Otherwise:", style="magenta"))
+            out.extend(Text(f"    {alt.text}", style="magenta") for alt in verdict.alternatives)
+        else:
+            out.append(Text("  No other plausible value changes it.", style="magenta"))
+    if verdict.inferred:
+        out.append(Text("Inferred facts it uses:", style="bold"))
+        out.extend(
+            Text(f"  - {FACT_NAMES.get(i.fact, i.fact)} of {i.subject}: from {i.how}")
+            for i in verdict.inferred
+        )
+    return out
 
 
 def _int_era_step(session: Session, verdict: Verdict) -> Text:
@@ -262,7 +295,8 @@ def explain_view(session: Session, verdict: Verdict) -> RenderableType:
     head.append(
         f"{topo.name}: kernel {session.target.version} ({session.target.profile.title} profile)"
     )
-    parts: list[RenderableType] = [head, *chain_tree(session, verdict), Text("")]
+    parts: list[RenderableType] = [head, *assumptions_block(verdict)]
+    parts.extend([*chain_tree(session, verdict), Text("")])
     parts.extend(decision_steps(session, verdict))
     parts.append(Text(""))
     parts.extend(messages_block(session, verdict))

@@ -403,8 +403,12 @@ def host_bridge_detail(ctx: RowContext, root: RootBus) -> Content:
             ctx.names.short(dev) or "",
         )
         lines.field("chosen as", (lookup.reason, MUTED))
-        if lookup.inferred:
-            lines.field("inferred", (lookup.inferred, "$text-warning"))
+    basis = ctx.state.host_bridge_basis(root)
+    for inference in basis.inferred:
+        lines.field("inferred", (inference.text, "$text-warning"))
+    for assumption in basis.assumed:
+        lines.field("assumed", (f"{assumption.value}: {assumption.why}", "$text-warning"))
+    if lookup is not None and lookup.device is not None:
         check = whitelist_check(ctx.state, root, True)
         lines.field(
             "same bridge",
