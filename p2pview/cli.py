@@ -290,20 +290,32 @@ def _print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
 
 
+#: The most cells the text table draws; past it the command says how to select.
+MAX_TABLE_CELLS = 250_000
+
+
 def cmd_matrix(args: argparse.Namespace) -> int:
     """``p2pview matrix``."""
     session = _session(args)
-    from p2pview.jsonreport import matrix_document
+    from p2pview.jsonreport import write_matrix_document
 
     try:
         providers = select(session.topology, args.providers)
         clients = select(session.topology, args.clients)
     except SelectionError as exc:
         raise CliError(str(exc)) from None
-    matrix = pair_matrix(session.state, providers, clients)
     if args.json:
-        _print_json(matrix_document(session, matrix))
+        write_matrix_document(session, providers, clients, sys.stdout)
         return 0
+    cells = len(providers) * len(clients)
+    if cells > MAX_TABLE_CELLS:
+        raise CliError(
+            f"{len(providers)} x {len(clients)} pairs is too many for a table"
+            f" (at most {MAX_TABLE_CELLS:,} cells): choose rows and columns with --providers"
+            " and --clients (e.g. --providers p2pmem --clients nvme,gpu), or use --json,"
+            " which streams every pair"
+        )
+    matrix = pair_matrix(session.state, providers, clients)
     console = _console(matrix_width(session, matrix))
     console.print(matrix_view(session, matrix))
     return 0

@@ -378,14 +378,10 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
     if not assumptions:
         return verdict
     alternatives = []
-    seen: set[tuple[object, int]] = {(verdict.map_type, verdict.distance)}
     for key in alternative_keys(assumptions):
         other = _calc(state.alternative(key), provider, client)
-        if same_outcome(verdict, other):
-            continue
-        alt = make_alternative(key, verdict, other, state.cpu_supports)
-        if key.startswith(ALT_KERNEL) or (alt.map_type, alt.distance) not in seen:
-            alternatives.append(alt)
+        if not same_outcome(verdict, other):
+            alternatives.append(make_alternative(key, verdict, other, state.cpu_supports))
     return dataclasses.replace(verdict, alternatives=tuple(alternatives))
 
 

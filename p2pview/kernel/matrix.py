@@ -170,6 +170,8 @@ class PairMatrix:
     common: Bools
     assumed: Bools
     acs_assumed: Bools
+    #: Depth of the common upstream device below its root bus; -1 when there is none.
+    common_depth: I16
 
     def map_type(self, i: int, j: int) -> MapType | None:
         """The map type of cell (i, j); ``None`` in the int-distance eras."""
@@ -238,8 +240,7 @@ def pair_matrix(
     if not (_identity(r_back) and _identity(c_back)):
         ix = np.ix_(r_back, c_back)
         parts = tuple(a[ix] for a in parts)  # type: ignore[assignment]
-    code, dist, acs, common, assumed, acs_assumed = parts
-    return PairMatrix(prov, cli, code, dist, acs, common, assumed, acs_assumed)
+    return PairMatrix(prov, cli, *parts)
 
 
 def _identity(perm: I64) -> bool:
@@ -273,7 +274,7 @@ def _host_tables(state: KernelState, arr: ChainArrays) -> _HostTables:
     return _HostTables(same_ok, diff_ok, amd, wl_assumed)
 
 
-_Parts = tuple[npt.NDArray[np.int8], I16, Bools, Bools, Bools, Bools]
+_Parts = tuple[npt.NDArray[np.int8], I16, Bools, Bools, Bools, Bools, I16]
 
 
 def _decide(state: KernelState, arr: ChainArrays, rows: I64, cols: I64) -> _Parts:
@@ -315,14 +316,14 @@ def _decide(state: KernelState, arr: ChainArrays, rows: I64, cols: I64) -> _Part
                 tables.wl_assumed[hp] | (tables.amd_root[hp] & tables.wl_assumed[hc])
             )
         code = np.full(result.shape, CODE_INT_ERA, dtype=np.int8)
-        return code, result, acs, has_common, assumed, acs_assumed
+        return code, result, acs, has_common, assumed, acs_assumed, blocks.depth
 
     if profile.cpu_check and facts.cpu.is_assumed:
         assumed |= host_path
     if state.cpu_supports:
         host_code = np.int8(CODE_THRU_HOST_BRIDGE)
         code = np.where(has_common & ~acs, np.int8(CODE_BUS_ADDR), host_code).astype(np.int8)
-        return code, dist, acs, has_common, assumed, acs_assumed
+        return code, dist, acs, has_common, assumed, acs_assumed, blocks.depth
     same_bridge = np.eye(len(tables.same_ok), dtype=np.bool_)
     pair_ok = np.where(
         same_bridge, tables.same_ok[:, None], tables.diff_ok[:, None] & tables.diff_ok[None, :]
@@ -338,4 +339,4 @@ def _decide(state: KernelState, arr: ChainArrays, rows: I64, cols: I64) -> _Part
     assumed |= host_path & wl_used[hp, hc]
     code = host_codes[hp, hc]
     code[has_common & ~acs] = CODE_BUS_ADDR
-    return code, dist, acs, has_common, assumed, acs_assumed
+    return code, dist, acs, has_common, assumed, acs_assumed, blocks.depth

@@ -188,16 +188,21 @@ def alternative_value(key: str, verdict: Verdict, cpu_supports: bool) -> tuple[s
         return "cpu", "platform", other_cpu_text(cpu_supports)
     if key == ALT_HOST_BRIDGE:
         roots = sorted({str(c.host_bridge) for c in verdict.whitelist_checks})
-        subject = ", ".join(roots)
         passed = all(c.passed for c in verdict.whitelist_checks)
-        what = "is not" if passed else "is"
-        return (
-            "host_bridge_device",
-            subject,
-            f"the function that stands for {subject} {what} in the whitelist",
-        )
+        return host_bridge_alternative(roots, passed)
     release = key.removeprefix(ALT_KERNEL)
     return "kernel", "platform", f"the kernel is Linux {release}"
+
+
+def host_bridge_alternative(roots: Iterable[str], passed: bool) -> tuple[str, str, str]:
+    """``(fact, subject, value)`` of the alternative whitelist answer for these host bridges."""
+    subject = ", ".join(sorted(set(roots)))
+    what = "is not" if passed else "is"
+    return (
+        "host_bridge_device",
+        subject,
+        f"the function that stands for {subject} {what} in the whitelist",
+    )
 
 
 def same_outcome(a: Verdict, b: Verdict) -> bool:
