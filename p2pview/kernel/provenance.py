@@ -73,7 +73,11 @@ def host_bridge_basis(topo: Topology, root: RootBus, device: BDF | None) -> Host
     name = str(root)
     assumed: list[Assumption] = []
     inferred: list[Inference] = []
-    found = f"{device} {topo[device].ids}" if device is not None else "no qualifying function"
+    if device is None:
+        found = "no qualifying function"
+    else:
+        dev = topo[device]
+        found = f"{device} (IDs unknown)" if dev.fact("ids").is_assumed else f"{device} {dev.ids}"
     _note(hb.root_functions, "host_bridge_device", name, found, assumed, inferred)
     if device is not None:
         dev = topo[device]

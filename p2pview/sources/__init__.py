@@ -9,6 +9,8 @@ from p2pview.model import Topology
 from p2pview.sources.archive import extract_tree, is_tarball
 from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
 from p2pview.sources.formats import by_name, detect, names
+from p2pview.sources.infer import infer_missing
+from p2pview.sources.provenance import with_acs_reason
 from p2pview.sources.synthetic import generate
 from p2pview.sources.sysfs import ScanReport, is_sysfs_root, read_sysfs
 from p2pview.sources.topofile import SourceError, parse_topology_text, read_topology_file
@@ -51,6 +53,19 @@ class Loaded:
 
 
 def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
+    """Load SOURCE, then infer what it leaves out where it can (:mod:`p2pview.sources.infer`).
+
+    Raises:
+        SourceError: with one line naming what could not be read and why.
+    """
+    loaded = _load(spec, fmt)
+    inferred = infer_missing(loaded.topology)
+    if inferred is loaded.topology:
+        return loaded
+    return Loaded(inferred, loaded.kind, loaded.report)
+
+
+def _load(spec: str | None, fmt: str | None = None) -> Loaded:
     """Load SOURCE: a file in any format p2pview reads, a bundled name, a sysfs tree or ``/``.
 
     ``fmt`` names a file format (see :mod:`p2pview.sources.formats`) and
@@ -125,4 +140,5 @@ def _read_file(path: Path, fmt: str | None) -> Topology:
         return parse_topology_text(text, str(path))
     if chosen.parse is None:
         raise SourceError(f"{path}: {chosen.description}: {chosen.not_a_topology}")
-    return chosen.parse(text, str(path))
+    topo = chosen.parse(text, str(path))
+    return with_acs_reason(topo, f"a {chosen.name} dump does not record ACS")

@@ -44,6 +44,7 @@ from p2pview.model import (
     BDF,
     Acs,
     AddressError,
+    Fact,
     HostBridge,
     Link,
     PciDevice,
@@ -52,6 +53,7 @@ from p2pview.model import (
     Topology,
     TopologyError,
 )
+from p2pview.sources.provenance import with_acs_reason, with_root_functions
 from p2pview.sources.sysfs import with_inferred_pcie_type
 from p2pview.sources.topofile import SourceError
 
@@ -251,6 +253,20 @@ def _depth_first(topology: Topology) -> list[BDF]:
     for hb in topology.host_bridges:
         order.extend(topology.subtree(hb.root))
     return order
+
+
+def _mark_unknowns(topology: Topology, what: str) -> Topology:
+    """Say what hwloc never records (ACS) and what its default filter drops (host bridges)."""
+    topology = with_acs_reason(topology, f"{what} keeps no extended config space (no ACS)")
+    if len(topology) and hwloc_kept_functions(topology) == frozenset(topology.bdfs):
+        topology = with_root_functions(
+            topology,
+            Fact.assumed(
+                f"{what} looks made with hwloc's default I/O filter, which leaves out"
+                " host-bridge functions: the function the whitelist looks at may be missing"
+            ),
+        )
+    return topology
 
 
 def _filter_note(topology: Topology) -> str:
@@ -549,19 +565,32 @@ def _xml_version(root: XmlElement, path: str) -> str:
 
 
 def _platform(infos: dict[str, str]) -> Platform:
-    try:
-        family = int(infos.get("CPUFamilyNumber", "0"))
-    except ValueError:
-        family = 0
+    """The machine from hwloc's ``info`` attributes; what they lack is marked assumed."""
     os_name = infos.get("OSName")
-    return Platform(
-        arch=infos.get("Architecture") or "unknown",
-        cpu_vendor=infos.get("CPUVendor") or "unknown",
-        cpu_family=family,
-        cpu_model_name=infos.get("CPUModel") or None,
-        kernel=infos.get("OSRelease") if os_name in (None, "Linux") else None,
-        hostname=infos.get("HostName") or None,
-    )
+    known: dict[str, object] = {
+        "cpu_model_name": infos.get("CPUModel") or None,
+        "kernel": infos.get("OSRelease") if os_name in (None, "Linux") else None,
+        "hostname": infos.get("HostName") or None,
+    }
+    vendor = infos.get("CPUVendor")
+    family_text = infos.get("CPUFamilyNumber")
+    family = int(family_text) if family_text and family_text.isdigit() else None
+    arch = infos.get("Architecture")
+    base = Platform.unknown("this hwloc export", **known)
+    if vendor and family is not None and len(family_text or "") <= 4:
+        plat = base.replace(arch=arch or "x86_64", cpu_vendor=vendor, cpu_family=family)
+        return plat.replace(
+            facts=plat.facts.with_fact(
+                "cpu", Fact.read("hwloc's CPUVendor and CPUFamilyNumber infos")
+            )
+        )
+    if arch and arch not in ("x86_64", "i686", "x86"):
+        # Off x86 cpu_supports_p2pdma() is false whatever the CPU: the arch settles it.
+        plat = base.replace(arch=arch, cpu_vendor=f"({arch})", cpu_family=0)
+        return plat.replace(
+            facts=plat.facts.with_fact("cpu", Fact.read("hwloc's Architecture info"))
+        )
+    return base
 
 
 def parse_hwloc_xml(text: str, path: str) -> Topology:
@@ -604,6 +633,7 @@ def parse_hwloc_xml(text: str, path: str) -> Topology:
         name=name,
         description=description,
     )
+    topo = _mark_unknowns(topo, "an hwloc XML export")
     notes = f"{description} The file {_filter_note(topo)}."
     if walk.problems:
         shown = "; ".join(walk.problems[:5])
@@ -808,6 +838,7 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
         name=name,
         description=description,
     )
+    topo = _mark_unknowns(topo, "lstopo's text output")
     return topo.replace_meta(description=f"{description} The output {_filter_note(topo)}.")
 
 

@@ -274,12 +274,15 @@ def build_topology(
     lines: Mapping[BDF, int],
     description: str,
 ) -> Topology:
-    """A :class:`Topology` named after the file; a model error becomes a SourceError."""
+    """A :class:`Topology` named after the file; a model error becomes a SourceError.
+
+    lspci prints no CPU, IOMMU or command line: they are marked assumed.
+    """
     devs = list(devices)
     try:
         return Topology(
             devs,
-            platform=Platform(),
+            platform=Platform.unknown("an lspci dump"),
             name=PurePath(path).name or path,
             description=description,
             source=path,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
+
 from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
@@ -10,6 +13,8 @@ from p2pview.kernel import MapType, PathKind, Verdict
 from p2pview.model import BDF, RootBus, acs_bit_names
 from p2pview.session import Session
 from p2pview.views.names import LABEL_WIDTH, bdf_text, role
+
+_K = TypeVar("_K", bound=Hashable)
 
 RESULT_STYLE = {
     MapType.BUS_ADDR: "bold green",
@@ -227,11 +232,13 @@ def assumptions_block(verdict: Verdict) -> list[Text]:
     out: list[Text] = []
     if verdict.assumptions:
         out.append(Text("* This verdict rests on assumed facts:", style="bold magenta"))
-        for a in verdict.assumptions:
-            line = Text(f"  - {FACT_NAMES.get(a.fact, a.fact)} of {a.subject}: ", style="magenta")
-            line.append(f"assumed {a.value}", style="bold magenta")
-            if a.why:
-                line.append(f" ({a.why})", style="magenta")
+        for (fact, value, why), subjects in _grouped(
+            ((a.fact, a.value, a.why), a.subject) for a in verdict.assumptions
+        ):
+            line = Text(f"  - {FACT_NAMES.get(fact, fact)} of {subjects}: ", style="magenta")
+            line.append(f"assumed {value}", style="bold magenta")
+            if why:
+                line.append(f" ({why})", style="magenta")
             out.append(line)
         if verdict.alternatives:
             out.append(Text("  Otherwise:", style="magenta"))
@@ -241,10 +248,20 @@ def assumptions_block(verdict: Verdict) -> list[Text]:
     if verdict.inferred:
         out.append(Text("Inferred facts it uses:", style="bold"))
         out.extend(
-            Text(f"  - {FACT_NAMES.get(i.fact, i.fact)} of {i.subject}: from {i.how}")
-            for i in verdict.inferred
+            Text(f"  - {FACT_NAMES.get(fact, fact)} of {subjects}: inferred from {how}")
+            for (fact, how), subjects in _grouped(
+                ((i.fact, i.how), i.subject) for i in verdict.inferred
+            )
         )
     return out
+
+
+def _grouped(items: Iterable[tuple[_K, str]]) -> list[tuple[_K, str]]:
+    """Subjects that share a key, joined (``0000:01:00.0, 0000:02:00.0``), in first-seen order."""
+    groups: dict[_K, list[str]] = {}
+    for key, subject in items:
+        groups.setdefault(key, []).append(subject)
+    return [(key, ", ".join(subjects)) for key, subjects in groups.items()]
 
 
 def _int_era_step(session: Session, verdict: Verdict) -> Text:
