@@ -66,9 +66,40 @@ class Session:
         return [str(d.bdf) for d in self.topology.devices if d.acs.presence is AcsPresence.UNKNOWN]
 
 
-def choose_target(
-    loaded: Loaded, kernel: str | None, notes: list[str]
-) -> tuple[KernelTarget, Fact]:
+#: How a user gives p2pview a platform fact the source lacks.
+_HOW_TO_GIVE = {
+    "cpu": "give it with --cpu VENDOR:FAMILY (e.g. amd:0x19, intel:6)",
+    "kernel": "give it with --kernel X.Y",
+    "iommu": "give it with --iommu on|off",
+    "cmdline": "give it with --cmdline STRING",
+}
+
+
+def assumption_notes(topo: Topology) -> list[str]:
+    """One note per assumed platform fact, and one for host bridges whose function may be missing.
+
+    The IOMMU and the command line only matter through ACS, which such
+    sources do not record either; they are mentioned only when ACS is known.
+    """
+    plat = topo.platform
+    notes = []
+    acs_known = all(d.acs.known for d in topo.devices)
+    for name in ("cpu", "kernel", "iommu", "cmdline"):
+        fact = plat.facts.get(name)
+        if not fact.is_assumed or (name in ("iommu", "cmdline") and not acs_known):
+            continue
+        notes.append(f"{name} assumed: {fact.how}; {_HOW_TO_GIVE[name]}.")
+    unsure = [hb for hb in topo.host_bridges if hb.root_functions.is_assumed]
+    if unsure:
+        names = ", ".join(str(hb.root) for hb in unsure[:4])
+        more = f" and {len(unsure) - 4} more" if len(unsure) > 4 else ""
+        notes.append(
+            f"host-bridge function assumed on {names}{more}: {unsure[0].root_functions.how}."
+        )
+    return notes
+
+
+def choose_target(loaded: Loaded, kernel: str | None) -> tuple[KernelTarget, Fact]:
     """The release to model and how it is known.
 
     ``kernel`` (given by the user), else the source's own release (if it has
@@ -82,12 +113,11 @@ def choose_target(
         try:
             return KernelTarget.parse(own), plat.facts.kernel
         except VersionError as exc:
-            notes.append(f"{exc}; modelling {DEFAULT_KERNEL} instead (choose one with --kernel)")
-            why = f"the source's release {own} has no P2PDMA"
+            why = f"the source's release cannot be modelled ({exc})"
     else:
         why = "the source does not name a kernel release"
     return KernelTarget.parse(DEFAULT_KERNEL), Fact.assumed(
-        f"{why}; {DEFAULT_KERNEL}, p2pview's default (choose one with --kernel)"
+        f"{why}; {DEFAULT_KERNEL}, p2pview's default"
     )
 
 
@@ -125,7 +155,7 @@ def session_for(
     """
     notes: list[str] = []
     topo = loaded.topology
-    target, kernel_fact = choose_target(loaded, kernel, notes)
+    target, kernel_fact = choose_target(loaded, kernel)
     platform = topo.platform
     facts = platform.facts.with_fact("kernel", kernel_fact)
     if cpu is not None:
@@ -148,6 +178,7 @@ def session_for(
     if platform != topo.platform:
         topo = topo.with_platform(**{f: getattr(platform, f) for f in Platform.__slots__})
     session = Session(loaded, topo, target, prepare(topo, target), notes)
+    notes.extend(assumption_notes(topo))
     unknown = session.unknown_acs
     if unknown:
         if loaded.kind in ("live", "sysfs"):

@@ -375,7 +375,7 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
         host_bridges=state.host_bridge_basis,
     )
     verdict = dataclasses.replace(verdict, assumptions=assumptions, inferred=inferred)
-    if not assumptions:
+    if not assumptions or verdict.undetermined:
         return verdict
     alternatives = []
     for key in alternative_keys(assumptions):
@@ -428,6 +428,9 @@ def _calc(state: KernelState, provider: BDF, client: BDF) -> Verdict:
 
     acs_text = acs_list.printed() if redirect else ""
     if common is None:
+        unknown_tops = [c[-1] for c in (pchain, cchain) if topo[c[-1]].fact("parent").is_assumed]
+        if unknown_tops:
+            return _undetermined(pchain, cchain, checks, dist, unknown_tops)
         kind = PathKind.NO_COMMON_UPSTREAM
     elif redirect:
         kind = PathKind.ACS_REDIRECT
@@ -454,6 +457,44 @@ def _calc(state: KernelState, provider: BDF, client: BDF) -> Verdict:
         cpu_supports=outcome.cpu_supports,
         whitelist_checks=tuple(outcome.whitelist_checks),
         messages=tuple(outcome.messages),
+    )
+
+
+def _undetermined(
+    pchain: tuple[BDF, ...],
+    cchain: tuple[BDF, ...],
+    checks: list[AcsCheck],
+    dist: int,
+    unknown_tops: list[BDF],
+) -> Verdict:
+    """No verdict: the chains meet nowhere the source shows, and what is above is unknown.
+
+    Whether the two functions share an upstream bridge above the top the
+    source shows, and so the map type and the distance, cannot be known.
+    """
+    tops = " and ".join(str(b) for b in dict.fromkeys(unknown_tops))
+    return Verdict(
+        provider=pchain[0],
+        client=cchain[0],
+        map_type=None,
+        distance=-1,
+        walk_distance=dist,
+        path=PathKind.NO_COMMON_UPSTREAM,
+        provider_chain=pchain,
+        client_chain=cchain,
+        common=None,
+        acs_checks=tuple(checks),
+        acs_redirect=(),
+        acs_list_text="",
+        acs_list_truncated=False,
+        assumed=(),
+        cpu_supports=None,
+        whitelist_checks=(),
+        messages=(),
+        undetermined=(
+            f"the source does not show what is above {tops}: whether the two share an upstream"
+            " bridge there, and so the map type and the distance, cannot be known"
+        ),
     )
 
 

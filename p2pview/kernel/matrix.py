@@ -55,12 +55,15 @@ CODE_BUS_ADDR = 1
 CODE_THRU_HOST_BRIDGE = 2
 #: v4.20-v5.3: no map type, see :attr:`PairMatrix.distance`.
 CODE_INT_ERA = -1
+#: No verdict: the source does not show what is above a chain (:attr:`Verdict.undetermined`).
+CODE_UNDETERMINED = 3
 
 CODE_TO_MAP_TYPE: dict[int, MapType | None] = {
     CODE_NOT_SUPPORTED: MapType.NOT_SUPPORTED,
     CODE_BUS_ADDR: MapType.BUS_ADDR,
     CODE_THRU_HOST_BRIDGE: MapType.THRU_HOST_BRIDGE,
     CODE_INT_ERA: None,
+    CODE_UNDETERMINED: None,
 }
 
 I16 = npt.NDArray[np.int16]
@@ -86,6 +89,8 @@ class ChainArrays:
     unknown_sum: I16
     parent_assumed: I16
     parent_assumed_sum: I16
+    #: 1 when what is above the function's chain is unknown (its top's parent is assumed).
+    top_unknown: Bools
     host_bridge: I32
     preorder: I64
     pos: I64
@@ -133,6 +138,10 @@ def chain_arrays(state: KernelState) -> ChainArrays:
     pos[order] = np.arange(n, dtype=np.intp)
     roots = {hb.root: k for k, hb in enumerate(topo.host_bridges)}
     host_bridge = np.fromiter((roots[topo.root_bus_of(b)] for b in bdfs), np.int32, n)
+    top_unknown = np.zeros(n, dtype=np.bool_)
+    if parent_assumed.any():
+        for i, b in enumerate(bdfs):
+            top_unknown[i] = bool(parent_assumed[index[topo.upstream_chain(b)[-1]]])
     return ChainArrays(
         bdfs,
         index,
@@ -143,6 +152,7 @@ def chain_arrays(state: KernelState) -> ChainArrays:
         unknown_sum,
         parent_assumed,
         parent_assumed_sum,
+        top_unknown,
         host_bridge,
         order,
         pos,
@@ -278,6 +288,19 @@ _Parts = tuple[npt.NDArray[np.int8], I16, Bools, Bools, Bools, Bools, I16]
 
 
 def _decide(state: KernelState, arr: ChainArrays, rows: I64, cols: I64) -> _Parts:
+    """The verdict arrays; pairs whose chains meet nowhere the source shows are undetermined."""
+    parts = _decide_known(state, arr, rows, cols)
+    if not arr.top_unknown.any():
+        return parts
+    code, dist, acs, common, assumed, acs_assumed, depth = parts
+    und = ~common & (arr.top_unknown[rows][:, None] | arr.top_unknown[cols][None, :])
+    code[und] = CODE_UNDETERMINED
+    dist[und] = -1
+    assumed |= und  # the unknown parent above the chain's top is an assumed fact
+    return code, dist, acs, common, assumed, acs_assumed, depth
+
+
+def _decide_known(state: KernelState, arr: ChainArrays, rows: I64, cols: I64) -> _Parts:
     profile = state.target.profile
     with_unknown = bool(arr.unknown.any())
     with_parents = bool(arr.parent_assumed.any())

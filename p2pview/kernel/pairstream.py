@@ -34,6 +34,7 @@ import numpy.typing as npt
 from p2pview.kernel.decision import KernelState, _root_complex_whitelist, whitelist_check
 from p2pview.kernel.matrix import (
     CODE_TO_MAP_TYPE,
+    CODE_UNDETERMINED,
     ChainArrays,
     PairMatrix,
     chain_arrays,
@@ -190,23 +191,42 @@ class PairRecords:
                 for mark in self.unknown[x]:
                     if mark.depth >= lowest:
                         assumptions.append(Assumption("acs", mark.bdf, "no ACS redirect", mark.why))
+        undetermined = code == CODE_UNDETERMINED
         host_path = not common or bool(m.acs[i, j])
-        if host_path:
+        if host_path and not undetermined:
             host, _consulted, _passed = self._host_facts(provider, client, common)
             assumptions.extend(Assumption(**a) for a in host)
         assumptions = list(dict.fromkeys(assumptions))
-        alternatives = self._alternatives(code, dist, others, assumptions, provider, client, common)
+        alternatives = (
+            []
+            if undetermined
+            else self._alternatives(code, dist, others, assumptions, provider, client, common)
+        )
         map_type = CODE_TO_MAP_TYPE[code]
-        return {
+        record: dict[str, Any] = {
             "provider": self.names[provider],
             "client": self.names[client],
             "map_type": None if map_type is None else map_type.value,
-            "distance": dist,
+            "distance": None if undetermined else dist,
             "acs_redirect": redirect,
             "assumed": sorted({a.subject for a in assumptions}),
             "assumptions": [a.to_dict() for a in assumptions],
             "alternatives": [a.to_dict() for a in alternatives],
         }
+        if undetermined:
+            record["undetermined"] = self._undetermined_text(provider, client)
+        return record
+
+    def _undetermined_text(self, provider: BDF, client: BDF) -> str:
+        """:attr:`Verdict.undetermined` for this pair (the same words)."""
+        topo = self.state.topology
+        tops = [topo.upstream_chain(x)[-1] for x in (provider, client)]
+        unknown = [t for t in tops if topo[t].fact("parent").is_assumed]
+        names = " and ".join(str(b) for b in dict.fromkeys(unknown))
+        return (
+            f"the source does not show what is above {names}: whether the two share an upstream"
+            " bridge there, and so the map type and the distance, cannot be known"
+        )
 
     # -- host-bridge path ------------------------------------------------------
 

@@ -147,7 +147,7 @@ def facts_used(
             assumed.append(Assumption("acs", str(check.device), "no ACS redirect", fact.how))
         elif fact.is_inferred:
             inferred.append(Inference("acs", str(check.device), fact.how))
-    if verdict.path is not PathKind.COMMON_UPSTREAM:
+    if verdict.path is not PathKind.COMMON_UPSTREAM and not verdict.undetermined:
         plat = topo.platform
         if cpu_checked:
             _note(

@@ -200,6 +200,10 @@ class Verdict:
     inferred: tuple[Inference, ...] = field(default=())
     assumptions: tuple[Assumption, ...] = field(default=())
     alternatives: tuple[Alternative, ...] = field(default=())
+    #: Why no verdict can be formed (the source does not show what is above a
+    #: chain, so neither a common upstream device nor the distance is known);
+    #: empty when the verdict stands.
+    undetermined: str = ""
 
     @property
     def rests_on_assumption(self) -> bool:
@@ -208,7 +212,9 @@ class Verdict:
 
     @property
     def outcome(self) -> str:
-        """``BUS_ADDR, 4`` or, in the int-distance eras, the int."""
+        """``BUS_ADDR, 4``, in the int-distance eras the int, or ``undetermined``."""
+        if self.undetermined:
+            return "undetermined"
         if self.map_type is None:
             return str(self.distance)
         return f"{self.map_type.value}, {self.distance}"
@@ -216,6 +222,8 @@ class Verdict:
     @property
     def supported(self) -> bool:
         """P2P DMA can happen (BUS_ADDR, THRU_HOST_BRIDGE, or a non-negative int)."""
+        if self.undetermined:
+            return False
         if self.map_type is None:
             return self.distance >= 0
         return self.map_type is not MapType.NOT_SUPPORTED
@@ -240,14 +248,21 @@ class Verdict:
         return tuple(role for role, matches in found if matches)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form of one pair (the ``pairs`` entries of ``p2pview matrix --json``)."""
-        return {
+        """The JSON form of one pair (the ``pairs`` entries of ``p2pview matrix --json``).
+
+        An undetermined pair has ``map_type`` and ``distance`` null and says why
+        in ``undetermined``.
+        """
+        out: dict[str, Any] = {
             "provider": str(self.provider),
             "client": str(self.client),
             "map_type": None if self.map_type is None else self.map_type.value,
-            "distance": self.distance,
+            "distance": None if self.undetermined else self.distance,
             "acs_redirect": [str(b) for b in self.acs_redirect],
             "assumed": sorted({a.subject for a in self.assumptions}),
             "assumptions": [a.to_dict() for a in self.assumptions],
             "alternatives": [a.to_dict() for a in self.alternatives],
         }
+        if self.undetermined:
+            out["undetermined"] = self.undetermined
+        return out

@@ -51,6 +51,7 @@ from p2pview.model import (
 )
 from p2pview.sources.busranges import BridgeBuses, assign_parents
 from p2pview.sources.configspace import LINK_SPEEDS, SriovInfo
+from p2pview.sources.provenance import place_orphan_buses
 from p2pview.sources.topofile import SourceError
 
 # -- shared by the lspci readers ---------------------------------------------------
@@ -280,7 +281,7 @@ def build_topology(
     """
     devs = list(devices)
     try:
-        return Topology(
+        topo = Topology(
             devs,
             platform=Platform.unknown("an lspci dump"),
             name=PurePath(path).name or path,
@@ -294,6 +295,7 @@ def build_topology(
             with contextlib.suppress(AddressError):
                 line = lines.get(BDF.parse(m[1]), 1)
         raise lspci_error(path, line, str(exc)) from None
+    return place_orphan_buses(topo, "the lspci dump")
 
 
 def multifunction_slots(bdfs: Iterable[BDF]) -> set[tuple[int, int, int]]:

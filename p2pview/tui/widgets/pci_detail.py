@@ -41,6 +41,7 @@ from p2pview.tui.widgets.pci_labels import (
     size_text,
 )
 from p2pview.tui.widgets.verdict_style import result_style, result_text
+from p2pview.views.explain import FACT_NAMES
 
 #: Each ACS bit and what the spec calls it (PCIe r6.0 section 7.7.8).
 ACS_BIT_NAMES = {
@@ -137,15 +138,17 @@ def _why(ctx: RowContext, verdict: Verdict) -> list[Content]:
             )
         if checks:
             out.append(Content("; ").join(checks))
-    if verdict.assumed:
+    if verdict.undetermined:
+        out.append(Content.styled(f"undetermined: {verdict.undetermined}", "$text-error"))
+    for a in verdict.assumptions:
         out.append(
             Content.styled(
-                "assumes no ACS redirect on "
-                + ", ".join(t(b) for b in verdict.assumed)
-                + " (ACS unknown)",
+                f"* assumed {FACT_NAMES.get(a.fact, a.fact)} of {a.subject}: {a.value}",
                 "$text-error",
             )
         )
+    for alt in verdict.alternatives:
+        out.append(Content.styled(f"  otherwise {alt.text}", "$text-warning"))
     return out
 
 
