@@ -78,7 +78,10 @@ def host_bridge_basis(topo: Topology, root: RootBus, device: BDF | None) -> Host
     else:
         dev = topo[device]
         found = f"{device} (IDs unknown)" if dev.fact("ids").is_assumed else f"{device} {dev.ids}"
-    _note(hb.root_functions, "host_bridge_device", name, found, assumed, inferred)
+    # Nothing can come before devfn 00.0 on the root bus: when the source shows a
+    # function there, a list of root-bus functions that may be incomplete does not matter.
+    if device is None or device.devfn != 0:
+        _note(hb.root_functions, "host_bridge_device", name, found, assumed, inferred)
     if device is not None:
         dev = topo[device]
         ids_fact = dev.fact("ids")

@@ -53,7 +53,11 @@ from p2pview.model import (
     Topology,
     TopologyError,
 )
-from p2pview.sources.provenance import with_acs_reason, with_root_functions
+from p2pview.sources.provenance import (
+    restore_hidden_bridges,
+    with_acs_reason,
+    with_root_functions,
+)
 from p2pview.sources.sysfs import with_inferred_pcie_type
 from p2pview.sources.topofile import SourceError
 
@@ -633,6 +637,8 @@ def parse_hwloc_xml(text: str, path: str) -> Topology:
         name=name,
         description=description,
     )
+    bridges = {b: sec for b, (sec, _sub) in walk.buses.items() if isinstance(b, BDF)}
+    topo = restore_hidden_bridges(topo, bridges, "the hwloc XML export")
     topo = _mark_unknowns(topo, "an hwloc XML export")
     notes = f"{description} The file {_filter_note(topo)}."
     if walk.problems:
@@ -727,6 +733,7 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
     devices: list[PciDevice] = []
     lines: dict[BDF, int] = {}
     host_bridges: dict[RootBus, HostBridge] = {}
+    secondary: dict[BDF, int] = {}
     infos: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         m = _CONSOLE_OBJ_RE.match(raw.expandtabs(8))
@@ -804,6 +811,11 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
                     )
                 )
                 lines[bdf] = number
+            if bridge and "buses" in attrs:
+                try:
+                    secondary[bdfs[-1]] = _bus_range(attrs["buses"])[0].bus
+                except (ValueError, AddressError) as exc:
+                    raise SourceError(f"{path}: line {number}: buses: {exc}") from None
             stack.append(_ConsoleEntry(indent, "bridge" if bridge else "pci", bdf=bdfs[-1]))
             continue
         if low == "numanode":
@@ -838,6 +850,7 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
         name=name,
         description=description,
     )
+    topo = restore_hidden_bridges(topo, secondary, "lstopo's text output")
     topo = _mark_unknowns(topo, "lstopo's text output")
     return topo.replace_meta(description=f"{description} The output {_filter_note(topo)}.")
 

@@ -8,6 +8,8 @@ unknown is never read as a fact about the machine.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from p2pview.model import (
     BDF,
     Acs,
@@ -122,3 +124,60 @@ def place_orphan_buses(topo: Topology, what: str) -> Topology:
     ]
     kept = [hb for hb in topo.host_bridges if hb.root not in orphans]
     return topo.with_devices([*devices.values(), *placeholders], [*kept, *bridges])
+
+
+def restore_hidden_bridges(topo: Topology, secondary: Mapping[BDF, int], what: str) -> Topology:
+    """Put back a bridge the dump hides between a bridge and a function below it.
+
+    A function drawn directly below bridge P but on a bus other than P's
+    secondary bus cannot hang on P: the kernel's ``pci_upstream_bridge()`` of a
+    function on bus B is the bridge whose secondary bus is B. lstopo hides
+    such bridges (a virtual switch's downstream port, say). One placeholder
+    bridge on P's secondary bus leads to each such bus; the links are marked
+    inferred (more than one bridge could be hidden).
+    """
+    by_bus: dict[tuple[BDF, int], list[BDF]] = {}
+    for dev in topo.devices:
+        parent = dev.parent
+        if parent is None or parent not in secondary or dev.physfn is not None:
+            continue
+        if dev.bdf.bus != secondary[parent]:
+            by_bus.setdefault((parent, dev.bdf.bus), []).append(dev.bdf)
+    if not by_bus:
+        return topo
+    devices = {d.bdf: d for d in topo.devices}
+    taken = set(devices)
+    for (parent, bus), kids in sorted(by_bus.items()):
+        sec = secondary[parent]
+        slot = next((s for s in range(32) if BDF(parent.domain, sec, s, 0) not in taken), None)
+        if slot is None:
+            continue
+        bridge = BDF(parent.domain, sec, slot, 0)
+        taken.add(bridge)
+        how = (
+            f"{parent} leads to bus {sec:02x}, yet {what} draws functions of bus {bus:02x}"
+            " below it: a bridge it does not show sits between"
+        )
+        devices[bridge] = PciDevice(
+            bridge,
+            0xFFFF,
+            0xFFFF,
+            class_code=0x060400,
+            header_type=1,
+            acs=Acs.unknown(),
+            parent=parent,
+            numa_node=devices[kids[0]].numa_node,
+            label=f"(not in the dump: the bridge to bus {bus:02x})",
+            notes=(f"hidden by {what}; the address is a placeholder",),
+            facts=DeviceFacts(
+                ids=Fact.assumed(f"hidden by {what}"),
+                class_code=Fact.inferred(how),
+                parent=Fact.inferred(how),
+                acs=Fact.assumed(f"hidden by {what}"),
+            ),
+        )
+        for kid in kids:
+            devices[kid] = (
+                devices[kid].replace(parent=bridge).with_fact("parent", Fact.inferred(how))
+            )
+    return topo.with_devices(devices.values())
