@@ -22,7 +22,7 @@ def rccl():
 
 def listed(topo):
     """The functions the dump lists (not the placeholders for the levels NCCL skips)."""
-    return [d for d in topo if not (d.label or "").startswith("(not in the dump")]
+    return [d for d in topo if not d.placeholder]
 
 
 def test_rccl_dump_tree():
@@ -46,7 +46,9 @@ def test_rccl_dump_tree():
     assert chain[0::2] == (B("37:00.0"), B("35:00.0"), B("33:00.0"), B("31:00.0"))
     placeholders = [topo[b] for b in chain[1::2]]
     assert len(chain) == 8 and all(p.fact("ids").is_assumed for p in placeholders)
-    assert all(p.is_bridge and "not in NCCL's dump" in p.notes[0] for p in placeholders)
+    assert all(
+        p.placeholder and p.is_bridge and "not in NCCL's dump" in p.notes[0] for p in placeholders
+    )
     assert topo[chain[-1]].parent is None and topo[chain[-1]].pcie_type is PcieType.ROOT_PORT
     assert topo[B("37:00.0")].fact("parent").is_inferred
     outer = topo[B("31:00.0")]
@@ -126,9 +128,7 @@ def test_acceptance_gpu_pairs_under_one_leaf_switch_map_by_bus_address():
             # whitelist is unknown: NOT_SUPPORTED, resting on that assumption.
             assert (verdict.map_type, verdict.distance) == (MapType.NOT_SUPPORTED, 16)
             assert "host_bridge_device" in {a.fact for a in verdict.assumptions}
-            assert any(
-                alt.map_type is MapType.THRU_HOST_BRIDGE for alt in verdict.alternatives
-            )
+            assert any(alt.map_type is MapType.THRU_HOST_BRIDGE for alt in verdict.alternatives)
     # GPU3 and the ConnectX-6 under the same inner switch 40:00.0: 4 + 2.
     nic = calc_map_type_and_dist(state, B("45:00.0"), B("42:00.0"))
     assert (nic.map_type, nic.distance) == (MapType.BUS_ADDR, 6)

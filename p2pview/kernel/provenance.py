@@ -79,8 +79,9 @@ def host_bridge_basis(topo: Topology, root: RootBus, device: BDF | None) -> Host
         dev = topo[device]
         found = f"{device} (IDs unknown)" if dev.fact("ids").is_assumed else f"{device} {dev.ids}"
     # Nothing can come before devfn 00.0 on the root bus: when the source shows a
-    # function there, a list of root-bus functions that may be incomplete does not matter.
-    if device is None or device.devfn != 0:
+    # function there (not a placeholder, whose address is made up), a list of
+    # root-bus functions that may be incomplete does not matter.
+    if device is None or device.devfn != 0 or topo[device].placeholder:
         _note(hb.root_functions, "host_bridge_device", name, found, assumed, inferred)
     if device is not None:
         dev = topo[device]

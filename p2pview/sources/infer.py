@@ -242,6 +242,7 @@ def _infer_host_bridge_functions(topo: Topology) -> Topology:
                     numa_node=port.numa_node,
                     label=None,
                     notes=("not in the dump (its exporter leaves out host-bridge functions)",),
+                    placeholder=True,
                 )
                 .with_fact("ids", Fact.inferred(how))
                 .with_fact("class_code", Fact.inferred(how))

@@ -359,6 +359,7 @@ def restore_skipped_levels(
                     numa_node=dev.numa_node,
                     label=f"(not in the dump: {what.removeprefix('the ')})",
                     notes=(f"{what} is not in NCCL's dump; the address is a placeholder",),
+                    placeholder=True,
                     facts=DeviceFacts(
                         ids=skipped,
                         class_code=Fact.inferred(how),

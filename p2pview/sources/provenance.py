@@ -101,6 +101,7 @@ def place_orphan_buses(topo: Topology, what: str) -> Topology:
                     f"the bridge that leads to bus {bus.bus:02x} is not in {what}; the"
                     " address is a placeholder",
                 ),
+                placeholder=True,
                 facts=DeviceFacts(
                     ids=Fact.assumed(f"not in {what}"),
                     class_code=Fact.inferred(f"functions on bus {bus.bus:02x} below it"),
@@ -169,6 +170,7 @@ def restore_hidden_bridges(topo: Topology, secondary: Mapping[BDF, int], what: s
             numa_node=devices[kids[0]].numa_node,
             label=f"(not in the dump: the bridge to bus {bus:02x})",
             notes=(f"hidden by {what}; the address is a placeholder",),
+            placeholder=True,
             facts=DeviceFacts(
                 ids=Fact.assumed(f"hidden by {what}"),
                 class_code=Fact.inferred(how),

@@ -297,6 +297,7 @@ def _device(path: str, index: int, table: object, bridges: set[BDF]) -> PciDevic
         label=r.get("label", _str, None),
         notes=tuple(r.get("notes", lambda v: [_str(x) for x in v], [])),
         facts=r.get("facts", _device_facts, DeviceFacts()),
+        placeholder=r.get("placeholder", _bool, False),
     )
     # Files written before provenance was recorded mark an inferred type this way.
     if r.get("pcie_type_inferred", _bool, False) and not dev.facts.pcie_type.is_inferred:
