@@ -36,7 +36,7 @@ from p2pview.qemu import commands as qemu_commands
 from p2pview.session import Session, UsageError, open_session
 from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
 from p2pview.sources.bundled import bundled_scenario_path, bundled_scenarios
-from p2pview.sources.capture import write_capture
+from p2pview.sources.capture import Interrupted, interruptible, write_capture
 from p2pview.sources.formats import FORMATS
 from p2pview.sources.nvsmi import read_nvsmi_topo
 from p2pview.sources.sysfs import is_sysfs_root
@@ -492,7 +492,12 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if out is None:
         host = (socket.gethostname() or "host").replace("/", "_")
         out = Path(f"p2pview-capture-{host}-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
-    manifest = write_capture(out, root)
+    try:
+        with interruptible():
+            manifest = write_capture(out, root)
+    except Interrupted as exc:
+        print(f"p2pview: capture stopped by {exc}; {out} not written", file=sys.stderr)
+        return 128 + exc.signum
     console = _console()
     console.print(
         f"Wrote {out}: {manifest.functions} PCI functions, kernel {manifest.kernel or '?'},"
