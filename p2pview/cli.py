@@ -22,6 +22,7 @@ from rich.text import Text
 from p2pview import __version__
 from p2pview.compare import compare, comparison_document
 from p2pview.iosim import DmaMode, Scenario, quick_scenario, read_scenario, simulate, trace_document
+from p2pview.iosim.scenario import MAX_BUFFER, check_client
 from p2pview.kernel import (
     PROFILES,
     VersionError,
@@ -388,9 +389,14 @@ def _trace_scenario(args: argparse.Namespace) -> Scenario:
         topo = loaded.topology
         try:
             provider, client = topo.resolve(args.provider), topo.resolve(args.client)
-            size, offset = parse_int(args.size, sizes=True), parse_int(args.offset, sizes=True)
-        except (KeyError, ValueError) as exc:
+        except KeyError as exc:
             raise CliError(f"{args.scenario}: {exc.args[0] if exc.args else exc}") from None
+        size = _trace_number("--size", args.size, 1)
+        offset = _trace_number("--offset", args.offset, 0)
+        if offset + size > MAX_BUFFER:
+            raise CliError(
+                f"--offset + --size: {offset + size:,} bytes; p2pview simulates buffers up to 4 GiB"
+            )
         return quick_scenario(
             args.scenario, provider, client, size, offset=offset, write=args.write,
             iommu=args.iommu, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
@@ -419,6 +425,18 @@ def _trace_scenario(args: argparse.Namespace) -> Scenario:
     return scenario.replace(**changes) if changes else scenario
 
 
+def _trace_number(option: str, text: str, low: int) -> int:
+    """A ``--size``/``--offset`` value: a number (``128K``, ``1M``) of at least ``low``."""
+    try:
+        value = parse_int(text, sizes=True)
+    except ValueError as exc:
+        raise CliError(f"{option}: {exc}") from None
+    if value < low:
+        need = "positive" if low > 0 else "zero or more"
+        raise CliError(f"{option} {value}: must be {need}")
+    return value
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     """``p2pview trace``."""
     scenario = _trace_scenario(args)
@@ -429,6 +447,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         cmdline=scenario.cmdline,
         iommu="on" if scenario.dma is DmaMode.IOMMU else None,
     )
+    check_client(scenario, session.topology)
     trace = simulate(scenario, session.topology, session.state)
     if args.json:
         _print_json(trace_document(trace))

@@ -124,10 +124,7 @@ def check_number_text(text: str) -> None:
         ValueError: naming the length; the text is quoted cut.
     """
     if len(text) > MAX_DIGITS:
-        raise ValueError(
-            f"{quote(text)} is {len(text):,} characters long; a number here has at most"
-            f" {MAX_DIGITS}"
-        )
+        raise ValueError(f"{quote(text)}: too long for a number (at most {MAX_DIGITS} characters)")
 
 
 # -- document shape, checked before json/tomllib parse ------------------------------
