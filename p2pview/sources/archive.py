@@ -86,11 +86,6 @@ _MAGIC = (
     (b"BZh", "bz2"),
     (b"\xfd7zXZ\x00", "xz"),
 )
-_OTHER_MAGIC = (
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-    (b"PK\x03\x04", "zip"),
-    (b"7z\xbc\xaf\x27\x1c", "7z"),
-)
 
 
 def sniff_archive(head: bytes) -> str | None:
@@ -101,11 +96,6 @@ def sniff_archive(head: bytes) -> str | None:
     if head[257:262] == b"ustar":
         return "tar"
     return None
-
-
-def unsupported_archive(head: bytes) -> str | None:
-    """The name of an archive or compression p2pview does not read (zstd, zip, 7z), or ``None``."""
-    return next((name for magic, name in _OTHER_MAGIC if head.startswith(magic)), None)
 
 
 def _open_regular(path: Path) -> BinaryIO:
@@ -447,13 +437,14 @@ def _decompressor(kind: str, raw: BinaryIO) -> _Readable:
 _COMPRESSED = {"gz": "gzip", "bz2": "bzip2", "xz": "xz", "tar": "tar"}
 
 
-def read_archive(path: Path, limits: Limits = LIMITS) -> ArchiveTree:
-    """Read the sysfs tree in the archive at ``path`` into memory.
+def read_archive(path: Path, limits: Limits | None = None) -> ArchiveTree:
+    """Read the sysfs tree in the archive at ``path`` into memory (within :data:`LIMITS`).
 
     Raises:
         SourceError: one line naming the archive: not a tar archive, a limit
             passed, truncated or damaged.
     """
+    limits = limits or LIMITS
     handle = _open_regular(path)
     with handle:
         size = os.fstat(handle.fileno()).st_size

@@ -73,7 +73,7 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
             return repr(value)
         unit = "characters" if isinstance(value, str) else "bytes"
         return f"{value[:limit]!r}... ({len(value):,} {unit})"
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
         return show_int(value)
     return cut(_REPR.repr(value), limit * 2)
 

@@ -38,7 +38,9 @@ from p2pview.model import (
 )
 from p2pview.model.provenance import DEVICE_FACTS, PLATFORM_FACTS
 from p2pview.sources.checks import (
+    U8,
     U16,
+    U24,
     SourceError,
     check_bits,
     check_json_shape,
@@ -334,12 +336,8 @@ def _device(path: str, index: int, table: object, bridges: set[BDF]) -> PciDevic
             pcie_type.is_port or pcie_type in (PcieType.PCI_BRIDGE, PcieType.PCIE_BRIDGE)
         )
         header = 1 if bdf in bridges or bridge_like else 0
-    class_code = r.get("class", parse_int, 0)
-    if not 0 <= class_code <= 0xFFFFFF:
-        raise r.err("class", f"{show_int(class_code)} does not fit 24 bits")
-    revision = r.get("revision", parse_int, 0)
-    if not 0 <= revision <= 0xFF:
-        raise r.err("revision", f"{show_int(revision)} does not fit 8 bits")
+    class_code = r.get("class", lambda v: check_bits(parse_int(v), U24), 0)
+    revision = r.get("revision", lambda v: check_bits(parse_int(v), U8), 0)
     numa_node = r.get("numa_node", _opt_int, None)
     if numa_node is not None and not 0 <= numa_node <= 0xFFFF:
         raise r.err("numa_node", f"{show_int(numa_node)} is not a NUMA node (0-65535)")
