@@ -351,6 +351,8 @@ def write_tree(root: Path, members: list[M]) -> Path:
     for m in members:
         path = root / m.name
         path.parent.mkdir(parents=True, exist_ok=True)
+        if m.kind == "d" and path.is_dir() and not path.is_symlink():
+            continue
         if path.is_symlink() or path.exists():
             path.unlink()
         if m.kind == "f":

@@ -24,6 +24,7 @@ from p2pview.model import (
     BDF,
     Acs,
     AcsPresence,
+    AddressError,
     Bar,
     BarKind,
     Fact,
@@ -37,6 +38,7 @@ from p2pview.model import (
     PlatformFacts,
     RootBus,
     Topology,
+    TopologyError,
 )
 from p2pview.sources.checks import (
     SourceError,
@@ -236,8 +238,11 @@ def device_dirs(tree: Tree, report: ScanReport) -> dict[BDF, tuple[str, BDF | No
                 )
                 continue
             target = "/".join(parts)
-            if not tree.is_dir(target):
-                report.problems.append(f"{bus_dir}/{entry}: not a directory; function not read")
+            if not tree.is_dir(target) or not _BDF_NAME.match(_leaf(target)):
+                report.problems.append(
+                    f"{bus_dir}/{entry}: leads to {quote(target or '/', 80)}, not a function's"
+                    " directory; function not read"
+                )
                 continue
             paths.append(target)
         if skipped:
@@ -592,8 +597,20 @@ def read_sysfs(source: Path | Tree, *, live: bool = False) -> tuple[Topology, Sc
             devices.append(dev)
     present = {d.bdf for d in devices}
     by_bdf = {d.bdf: d for d in devices}
+    parents = {d.parent for d in devices if d.parent is not None}
     fixed: list[PciDevice] = []
     for dev in devices:
+        if dev.bdf in parents and dev.header_type == 0:
+            # The kernel put functions below it, so it scanned it as a bridge:
+            # the directory nesting outranks a config header that says otherwise.
+            dev = dev.replace(
+                header_type=1,
+                notes=(
+                    *dev.notes,
+                    "config space says header type 0, but functions sit below it in sysfs;"
+                    " taken as a bridge",
+                ),
+            )
         if dev.parent is not None and dev.parent not in present:
             dev = dev.replace(parent=None, notes=(*dev.notes, f"parent {dev.parent} vanished"))
         if dev.physfn is not None and (
@@ -681,9 +698,12 @@ def read_sysfs(source: Path | Tree, *, live: bool = False) -> tuple[Topology, Sc
             f" {_field(manifest, 'kernel')}, taken {_field(manifest, 'date')} {who}"
             f" by p2pview {_field(manifest, 'p2pview_version')}"
         )
-    topo = Topology(
-        devices, host_bridges, plat, name=name, description=description, source=tree.label
-    )
+    try:
+        topo = Topology(
+            devices, host_bridges, plat, name=name, description=description, source=tree.label
+        )
+    except (TopologyError, AddressError) as exc:  # pragma: no cover - the fixes above hold
+        raise SourceError(f"{tree.label}: {cut(str(exc), 200)}") from None
     return topo, report
 
 
