@@ -238,7 +238,7 @@ def device_dirs(tree: Tree, report: ScanReport) -> dict[BDF, tuple[str, BDF | No
                 )
                 continue
             target = "/".join(parts)
-            if not tree.is_dir(target) or not _BDF_NAME.match(_leaf(target)):
+            if tree.kind_at(parts) is not NodeType.DIR or not _BDF_NAME.match(_leaf(target)):
                 report.problems.append(
                     f"{bus_dir}/{entry}: leads to {quote(target or '/', 80)}, not a function's"
                     " directory; function not read"
@@ -303,6 +303,8 @@ def device_dirs(tree: Tree, report: ScanReport) -> dict[BDF, tuple[str, BDF | No
 #: Lines a sysfs ``resource`` file has: one per resource (17 with SR-IOV and bridge windows).
 _MAX_RESOURCE_LINES = 64
 _U64 = (1 << 64) - 1
+#: How sysfs prints a resource the function does not have (start, end and flags 0).
+_UNUSED_RESOURCE = "0x0000000000000000 0x0000000000000000 0x0000000000000000"
 
 
 def _bars(files: _Files) -> tuple[Bar, ...]:
@@ -317,12 +319,14 @@ def _bars(files: _Files) -> tuple[Bar, ...]:
             f" {_MAX_RESOURCE_LINES} read"
         )
     for index, line in enumerate(lines[:_MAX_RESOURCE_LINES]):
+        if line.startswith(_UNUSED_RESOURCE):
+            continue  # most lines: a resource the function does not have
         parts = line.split()
         if len(parts) < 3:
             continue
         try:
-            for part in parts[:3]:
-                check_number_text(part)
+            if max(len(p) for p in parts[:3]) > 40:
+                check_number_text(max(parts[:3], key=len))
             start, end, flags = (int(p, 16) for p in parts[:3])
         except ValueError:
             files.notes.append(f"resource line {index}: not three hex numbers: {quote(line)}")
@@ -414,7 +418,7 @@ def _read_device(
     tree: Tree, bdf: BDF, rel: str, parent: BDF | None, report: ScanReport
 ) -> PciDevice | None:
     try:
-        view: DirView | None = tree.dir(rel)
+        view: DirView | None = tree.canonical_dir(rel)
         why = ""
     except Missing:
         if tree.mutable:

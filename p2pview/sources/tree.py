@@ -229,6 +229,22 @@ class Tree(ABC):
             raise Missing(rel, "not a directory")
         return self._dir(parts)
 
+    def kind_at(self, parts: tuple[str, ...]) -> NodeType | None:
+        """What the canonical path ``parts`` (from :meth:`resolve`) is."""
+        return self._lkind(parts) if parts else NodeType.DIR
+
+    def canonical_dir(self, rel: str) -> DirView:
+        """A view of the directory at ``rel``, a path :meth:`resolve` returned (no links on it).
+
+        Raises:
+            Missing: no directory there (any more).
+            Unreadable: it cannot be listed.
+        """
+        parts = tuple(rel.split("/")) if rel else ()
+        if parts and self._lkind(parts) is not NodeType.DIR:
+            raise Missing(rel, "not a directory")
+        return self._dir(parts)
+
     def readlink(self, rel: str) -> str | None:
         """The target of the link ``rel`` as written; ``None`` when it is not a link."""
         try:
@@ -303,15 +319,15 @@ class _DiskDir(DirView):
         with os.scandir(fd) as it:
             for entry in it:
                 # d_type from getdents: no stat per entry on sysfs, tmpfs, ext4 ...
-                if entry.is_symlink():
-                    node = NodeType.LINK
+                # Most entries are attributes: the first test settles them.
+                if entry.is_file(follow_symlinks=False):
+                    entries[entry.name] = NodeType.FILE
                 elif entry.is_dir(follow_symlinks=False):
-                    node = NodeType.DIR
-                elif entry.is_file(follow_symlinks=False):
-                    node = NodeType.FILE
+                    entries[entry.name] = NodeType.DIR
+                elif entry.is_symlink():
+                    entries[entry.name] = NodeType.LINK
                 else:
-                    node = NodeType.OTHER
-                entries[entry.name] = node
+                    entries[entry.name] = NodeType.OTHER
         super().__init__(rel, entries)
         self.fd = fd
         self._subdirs: list[_DiskDir] = []
