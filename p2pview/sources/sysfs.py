@@ -110,6 +110,8 @@ class ScanReport:
     problems: list[str] = field(default_factory=list)
 
 
+#: Functions a tree may list (large hosts have a few thousand).
+MAX_FUNCTIONS = 100_000
 #: Longest text value kept from an attribute (link speeds, driver names are short).
 _MAX_TEXT = 64
 
@@ -216,6 +218,11 @@ def device_dirs(tree: Tree, report: ScanReport) -> dict[BDF, tuple[str, BDF | No
                 entries = sorted(view.entries)
         except (Dangling, Unreadable) as exc:
             raise SourceError(f"{tree.label}: {bus_dir}: cannot be listed ({exc})") from None
+        if len(entries) > MAX_FUNCTIONS:
+            raise SourceError(
+                f"{tree.label}: {bus_dir}: {len(entries):,} entries; p2pview reads hosts of up to"
+                f" {MAX_FUNCTIONS:,} functions"
+            )
         skipped: list[str] = []
         for entry in entries:
             if not _BDF_NAME.match(entry):

@@ -31,6 +31,9 @@ from p2pview.sources.readfile import Kind, ReadRefused, read_fd_bounded
 MAX_LINKS = 40
 #: Directory levels a walk of ``sys/devices`` descends (real trees: about 20).
 MAX_WALK_DEPTH = 64
+#: Entries one directory may hold (``sys/bus/pci/devices`` of a 2,000-function
+#: host has 2,000; a function's directory about 60).
+MAX_ENTRIES = 200_000
 
 
 class NodeType(Enum):
@@ -318,6 +321,8 @@ class _DiskDir(DirView):
         entries: dict[str, NodeType] = {}
         with os.scandir(fd) as it:
             for entry in it:
+                if len(entries) >= MAX_ENTRIES:
+                    raise Unreadable(f"more than {MAX_ENTRIES:,} entries")
                 # d_type from getdents: no stat per entry on sysfs, tmpfs, ext4 ...
                 # Most entries are attributes: the first test settles them.
                 if entry.is_file(follow_symlinks=False):
