@@ -1,13 +1,20 @@
-"""Read a PCI tree from sysfs: the live host, or a gathered copy under a directory.
+"""Read a PCI tree from sysfs: the live host, a gathered copy, or a capture archive.
 
-Layout expected under ``root`` (``/`` for the live host): ``sys/bus/pci/devices/``
-symlinks into ``sys/devices/``, and ``proc/cpuinfo``, ``proc/cmdline``,
-``proc/sys/kernel/osrelease``. That is also the hwloc-gather-topology layout.
+Layout expected at the top of the tree (``/`` for the live host):
+``sys/bus/pci/devices/`` symlinks into ``sys/devices/``, and ``proc/cpuinfo``,
+``proc/cmdline``, ``proc/sys/kernel/osrelease``. That is also the
+hwloc-gather-topology layout.
 
-The reader only ever opens files for reading, and never touches
-``p2pmem/allocate`` (opening it does nothing, but mapping it allocates).
-Anything missing or unreadable is recorded in the device's ``notes``; a
-device that vanishes mid-scan is dropped with a note on the topology.
+Everything is read through a :class:`~p2pview.sources.tree.Tree`: links
+resolve inside the tree, and only regular files are read, within the cap of
+their kind (:mod:`p2pview.sources.readfile`), so a capture cannot make the
+reader leave it, block or read without bound. The reader only ever opens
+files for reading, and never touches ``p2pmem/allocate`` (opening it does
+nothing, but mapping it allocates). Values are range-checked as they are
+read. Anything missing, refused or out of range is recorded in the device's
+``notes`` (and, where the decision uses it, as an assumed fact); a device
+that vanishes mid-scan, or whose link leads nowhere inside the tree, is
+dropped with a note on the topology.
 """
 
 from __future__ import annotations
