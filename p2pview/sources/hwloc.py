@@ -349,8 +349,11 @@ def _single_node(nodeset: str) -> int | None:
     text = nodeset.strip().lower()
     if not text or text.startswith("0xf...f"):
         return None
+    words = text.split(",")
+    if len(words) > 2048:  # 65,536 nodes; more would make the shifts below quadratic
+        return None
     value = 0
-    for word in text.split(","):
+    for word in words:
         word = word.strip()
         if not re.fullmatch(r"(0x)?[0-9a-f]{1,8}", word):
             return None

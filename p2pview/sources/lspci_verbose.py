@@ -50,6 +50,7 @@ from p2pview.model import (
     TopologyError,
 )
 from p2pview.sources.busranges import BridgeBuses, assign_parents
+from p2pview.sources.checks import check_span, quote
 from p2pview.sources.configspace import LINK_SPEEDS, SriovInfo
 from p2pview.sources.provenance import place_orphan_buses
 from p2pview.sources.topofile import SourceError
@@ -584,6 +585,11 @@ def _detail(b: _Block, c: str, path: str, n: int) -> None:
 def _top_level(b: _Block, c: str, path: str, n: int) -> None:
     if m := _BUS_RE.match(c):
         b.bus = (int(m["p"], 16), int(m["s"], 16), int(m["u"], 16))
+    elif c.startswith("Bus:"):
+        # Dropping it would take the bridge out of the tree and move what is below it.
+        raise lspci_error(
+            path, n, f"cannot read {quote(c, 60)} (expected primary=, secondary=, subordinate=)"
+        )
     elif c.startswith("Status:"):
         flags = c.split()
         if "Cap+" in flags:
@@ -629,6 +635,10 @@ def _bar(b: _Block, index: int, kind: str, addr: str, rest: str, path: str, n: i
         return
     if index in b.bars:
         raise lspci_error(path, n, f"Region {index} given twice")
+    try:
+        check_span(int(addr, 16), nbytes)
+    except ValueError as exc:
+        raise lspci_error(path, n, f"Region {index}: {exc}") from None
     is_io = kind.startswith("I/O")
     b.bars[index] = Bar(
         index=index,

@@ -68,6 +68,7 @@ from p2pview.model import (
     Topology,
 )
 from p2pview.model.platform import cpu_vendor_id
+from p2pview.sources.checks import quote
 from p2pview.sources.hwloc import (
     XmlElement,
     attr_error,
@@ -121,7 +122,7 @@ class _NcclWalk:
             return None
         m = _HEX_RE.match(raw)
         if m is None:
-            raise self.err(elem, name, f"{raw!r} is not a hex number")
+            raise self.err(elem, name, f"{quote(raw)} is not a hex number")
         return int(m[1], 16)
 
     def int_attr(self, elem: XmlElement, name: str) -> int | None:
@@ -129,7 +130,7 @@ class _NcclWalk:
         if raw is None or raw.strip() == "":
             return None
         if _INT_RE.match(raw) is None:
-            raise self.err(elem, name, f"{raw!r} is not a number")
+            raise self.err(elem, name, f"{quote(raw)} is not a number")
         return int(raw.strip(), 0) if raw.strip().lower().startswith("0x") else int(raw)
 
     def cpu(self, elem: XmlElement) -> None:
