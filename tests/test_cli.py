@@ -72,6 +72,8 @@ def test_matrix_json_schema_covers_every_ordered_pair(capsys):
         "distance": 4,
         "acs_redirect": [],
         "assumed": [],
+        "assumptions": [],
+        "alternatives": [],
     }
 
 

@@ -84,26 +84,38 @@ def test_comments_are_not_prompts() -> None:
     assert unwrap("# lspci -tv\n-[0000:00]-\n").skipped == ("line 1: a shell command line",)
 
 
-def test_nothing_recognised_lists_every_format_and_why(tmp_path: Path) -> None:
-    junk = tmp_path / "junk.txt"
+def test_nothing_recognised_lists_every_format_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    junk = Path("junk.txt")
     junk.write_text("$ lspci -tv\nbash: lspci: command not found\n")
     with pytest.raises(SourceError) as err:
         load_source(str(junk))
     message = str(err.value)
     first, *tried = message.splitlines()
     assert first.startswith(f"{junk}: not a format p2pview reads (line 2 is 'bash: lspci:")
-    assert "--format NAME" in first
+    assert "--format NAME forces one). Each format wants:" in first
     assert [line.split(":")[0].strip() for line in tried] == [f.name for f in FORMATS]
-    assert "lspci-tree: wants a first line like '-[0000:00]-'" in message
+    assert "lspci-tree: a first line like '-[0000:00]-+-00.0'" in message
+    assert "more characters" not in message  # every line fits in a bounded message
     xml = refusals("<?xml version='1.0'?>\n<html></html>\n")
-    assert dict(xml)["hwloc-xml"] == "wants root element <topology>; this XML starts with <html>"
+    assert dict(xml)["hwloc-xml"] == "XML with root <topology>, not <html>"
 
 
 def test_a_broken_topology_file_gets_its_parser_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\n[[device]\n')
-    with pytest.raises(SourceError, match=r"topology: .*bad.toml: line 2: invalid TOML"):
+    with pytest.raises(SourceError) as err:
         load_source(str(bad))
+    lines = str(err.value).splitlines()
+    assert lines[1].startswith("  topology: line 2: invalid TOML")
+    assert (
+        lines[2]
+        == "  others: "
+        + ", ".join(f.name for f in FORMATS if f.name != "topology")
+        + ": not these either"
+    )
 
 
 def test_format_option_reads_a_wrapped_dump(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

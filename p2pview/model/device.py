@@ -212,7 +212,8 @@ class PciDevice:
     the bridge whose secondary bus the function sits on, ``None`` on a root
     bus; for a VF it is the PF's upstream bridge. ``physfn`` is set on SR-IOV
     virtual functions. ``notes`` records what could not be read. ``facts``
-    says how each fact the decision uses is known (read, inferred, assumed).
+    says how each fact the decision uses is known (read, inferred, assumed);
+    ``placeholder`` marks a function the source does not list at all.
     """
 
     bdf: BDF
@@ -237,6 +238,10 @@ class PciDevice:
     label: str | None = None
     notes: tuple[str, ...] = ()
     facts: DeviceFacts = field(default_factory=DeviceFacts)
+    #: Not in the source: stands for a function the source leaves out (a bridge
+    #: NCCL or lstopo skips, the host-bridge function hwloc drops); its address
+    #: may be made up, and ``notes`` says what it stands for.
+    placeholder: bool = False
 
     @property
     def ids(self) -> str:

@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from p2pview.model.provenance import PlatformFacts
+from p2pview.model.provenance import Fact, PlatformFacts
 
 #: Short and long CPU vendor names -> ``/proc/cpuinfo``'s ``vendor_id``.
 CPU_VENDOR_IDS = {
@@ -83,6 +83,24 @@ class Platform:
             if param.startswith("pci="):
                 options.extend(opt for opt in param[4:].split(",") if opt)
         return options
+
+    @classmethod
+    def unknown(cls, where: str, **known: object) -> Platform:
+        """The default platform for a source that does not record it.
+
+        ``where`` completes "... has no CPU" ("an lspci -tv dump"); the CPU,
+        IOMMU and command line are marked assumed, the kernel release left
+        for the session to choose (and mark). ``known`` sets fields the source
+        does record (``hostname``, ``kernel``...).
+        """
+        facts = PlatformFacts(
+            cpu=Fact.assumed(
+                f"{where} has no CPU; GenuineIntel family 6 (not AMD Zen), p2pview's default"
+            ),
+            iommu=Fact.assumed(f"{where} does not say whether an IOMMU translates DMA"),
+            cmdline=Fact.assumed(f"{where} has no kernel command line; taken as empty"),
+        )
+        return cls(**known).replace(facts=facts)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> Platform:
         """A copy with some fields changed."""

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from p2pview.model import Topology
+from p2pview.sources.checks import cut, quote
 from p2pview.sources.hwloc import (
     parse_hwloc_xml,
     parse_lstopo_console,
@@ -38,7 +39,6 @@ from p2pview.sources.lspci import (
 from p2pview.sources.nccl import parse_nccl_xml, sniff_nccl_xml
 from p2pview.sources.nvsmi import sniff_nvsmi_topo
 from p2pview.sources.topofile import (
-    FORMAT_TAG,
     SourceError,
     looks_like_topology,
     parse_topology_text,
@@ -59,7 +59,7 @@ class Format:
     parse: Callable[[str, str], Topology] | None
     #: For formats without ``parse``: what to do with such a file instead.
     not_a_topology: str = ""
-    #: What the sniff test looks for, said when it refuses a text.
+    #: What the sniff test looks for, said when it refuses a text ("Each format wants: ...").
     wants: str = ""
     #: A more precise refusal for a given head of text (``None``: say ``wants``).
     why_not: Callable[[str], str | None] = field(default=lambda _head: None)
@@ -73,8 +73,8 @@ def _xml_root(wanted: str) -> Callable[[str], str | None]:
     def why(head: str) -> str | None:
         tag = xml_root_tag(head)
         if tag is None:
-            return f"wants an XML document with root element <{wanted}>; no XML element here"
-        return f"wants root element <{wanted}>; this XML starts with <{tag[:40]}>"
+            return f"XML with root <{wanted}> (no XML here)"
+        return f"XML with root <{wanted}>, not <{tag[:20]}>"
 
     return why
 
@@ -100,14 +100,14 @@ FORMATS: tuple[Format, ...] = (
         "lstopo -v text: tree, IDs, link bandwidth; no ACS",
         sniff_lstopo_console,
         parse_lstopo_console,
-        wants="wants a 'Machine' (or 'System') line first and PCI lines with busid=",
+        wants="a 'Machine' line first, PCI lines with busid=",
     ),
     Format(
         "topology",
         "p2pview topology file (TOML, or JSON with the same schema)",
         looks_like_topology,
         parse_topology_text,
-        wants=f'wants a [[device]] table or format = "{FORMAT_TAG}" in the first 4 KiB',
+        wants="a [[device]] table or the format tag",
     ),
     Format(
         "nvidia-smi",
@@ -116,7 +116,7 @@ FORMATS: tuple[Format, ...] = (
         None,
         not_a_topology="compare it with a topology of the same machine:"
         " p2pview compare SOURCE FILE",
-        wants="wants a 'GPU0 GPU1 ...' header row followed by a 'GPU0  X ...' row",
+        wants="a 'GPU0 GPU1 ...' header, then 'GPU0  X ...'",
     ),
     # hex before verbose: a -vvxxxx dump passes both tests.
     Format(
@@ -124,21 +124,21 @@ FORMATS: tuple[Format, ...] = (
         "lspci -xxx/-xxxx/-vvxxxx dump (what lspci -F reads): config space, ACS, tree",
         sniff_lspci_hex,
         parse_lspci_hex,
-        wants="wants 'BB:DD.F ...' lines followed by '00: xx xx ...' hex lines",
+        wants="'BB:DD.F' lines, then '00: xx xx ...' hex",
     ),
     Format(
         "lspci-tree",
         "lspci -tv/-tvnn tree: names and parent links only (ACS unknown)",
         sniff_lspci_tree,
         parse_lspci_tree,
-        wants="wants a first line like '-[0000:00]-' or '-+-[0000:00]-+-00.0'",
+        wants="a first line like '-[0000:00]-+-00.0'",
     ),
     Format(
         "lspci-verbose",
         "lspci -vvv/-vvvnn text: Bus: lines, PCIe port types, ACSCap/ACSCtl",
         sniff_lspci_verbose,
         parse_lspci_verbose,
-        wants="wants 'BB:DD.F class: name' lines followed by indented detail lines",
+        wants="'BB:DD.F class: name', then indented lines",
     ),
 )
 
@@ -267,18 +267,21 @@ def not_recognised(path: str, text: str) -> str:
         start = "it holds no text"
     else:
         number, line = first
-        start = f"line {number} is {line[:60]!r}"
+        start = f"line {number} is {quote(line)}"
     found = refusals(text)
     if first is not None and _TOMLISH_RE.match(first[1]):
         # it reads like a (broken) topology file: its parser names the line at fault
         try:
             parse_topology_text(text, path)
         except SourceError as exc:
-            found = [(n, str(exc) if n == "topology" else why) for n, why in found]
+            why = str(exc).removeprefix(f"{path}: ")
+            others = ", ".join(name for name, _ in found if name != "topology")
+            found = [("topology", cut(why, 160)), ("others", f"{others}: not these either")]
     tried = "".join(f"\n  {name}: {why}" for name, why in found)
+    # one short line per format: the whole message stays within MAX_MESSAGE
     return (
-        f"{path}: not a format p2pview reads ({start}); give --format NAME to force one."
-        f" Formats tried:{tried}"
+        f"{path}: not a format p2pview reads ({start}; --format NAME forces one)."
+        f" Each format wants:{tried}"
     )
 
 

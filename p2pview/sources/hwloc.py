@@ -44,6 +44,7 @@ from p2pview.model import (
     BDF,
     Acs,
     AddressError,
+    Fact,
     HostBridge,
     Link,
     PciDevice,
@@ -53,6 +54,11 @@ from p2pview.model import (
     TopologyError,
 )
 from p2pview.sources.names import UNKNOWN_ID, with_names
+from p2pview.sources.provenance import (
+    restore_hidden_bridges,
+    with_acs_reason,
+    with_root_functions,
+)
 from p2pview.sources.sysfs import with_inferred_pcie_type
 from p2pview.sources.topofile import SourceError
 
@@ -254,6 +260,20 @@ def _depth_first(topology: Topology) -> list[BDF]:
     return order
 
 
+def _mark_unknowns(topology: Topology, what: str) -> Topology:
+    """Say what hwloc never records (ACS) and what its default filter drops (host bridges)."""
+    topology = with_acs_reason(topology, f"{what} keeps no extended config space (no ACS)")
+    if len(topology) and hwloc_kept_functions(topology) == frozenset(topology.bdfs):
+        topology = with_root_functions(
+            topology,
+            Fact.assumed(
+                f"{what} looks made with hwloc's default I/O filter, which leaves out"
+                " host-bridge functions: the function the whitelist looks at may be missing"
+            ),
+        )
+    return topology
+
+
 def _filter_note(topology: Topology) -> str:
     if len(topology) == 0:
         return "no PCI objects (exported with --no-io or without PCI support)"
@@ -330,8 +350,11 @@ def _single_node(nodeset: str) -> int | None:
     text = nodeset.strip().lower()
     if not text or text.startswith("0xf...f"):
         return None
+    words = text.split(",")
+    if len(words) > 2048:  # 65,536 nodes; more would make the shifts below quadratic
+        return None
     value = 0
-    for word in text.split(","):
+    for word in words:
         word = word.strip()
         if not re.fullmatch(r"(0x)?[0-9a-f]{1,8}", word):
             return None
@@ -550,19 +573,32 @@ def _xml_version(root: XmlElement, path: str) -> str:
 
 
 def _platform(infos: dict[str, str]) -> Platform:
-    try:
-        family = int(infos.get("CPUFamilyNumber", "0"))
-    except ValueError:
-        family = 0
+    """The machine from hwloc's ``info`` attributes; what they lack is marked assumed."""
     os_name = infos.get("OSName")
-    return Platform(
-        arch=infos.get("Architecture") or "unknown",
-        cpu_vendor=infos.get("CPUVendor") or "unknown",
-        cpu_family=family,
-        cpu_model_name=infos.get("CPUModel") or None,
-        kernel=infos.get("OSRelease") if os_name in (None, "Linux") else None,
-        hostname=infos.get("HostName") or None,
-    )
+    known: dict[str, object] = {
+        "cpu_model_name": infos.get("CPUModel") or None,
+        "kernel": infos.get("OSRelease") if os_name in (None, "Linux") else None,
+        "hostname": infos.get("HostName") or None,
+    }
+    vendor = infos.get("CPUVendor")
+    family_text = infos.get("CPUFamilyNumber")
+    family = int(family_text) if family_text and family_text.isdigit() else None
+    arch = infos.get("Architecture")
+    base = Platform.unknown("this hwloc export", **known)
+    if vendor and family is not None and len(family_text or "") <= 4:
+        plat = base.replace(arch=arch or "x86_64", cpu_vendor=vendor, cpu_family=family)
+        return plat.replace(
+            facts=plat.facts.with_fact(
+                "cpu", Fact.read("hwloc's CPUVendor and CPUFamilyNumber infos")
+            )
+        )
+    if arch and arch not in ("x86_64", "i686", "x86"):
+        # Off x86 cpu_supports_p2pdma() is false whatever the CPU: the arch settles it.
+        plat = base.replace(arch=arch, cpu_vendor=f"({arch})", cpu_family=0)
+        return plat.replace(
+            facts=plat.facts.with_fact("cpu", Fact.read("hwloc's Architecture info"))
+        )
+    return base
 
 
 def parse_hwloc_xml(text: str, path: str) -> Topology:
@@ -605,6 +641,9 @@ def parse_hwloc_xml(text: str, path: str) -> Topology:
         name=name,
         description=description,
     )
+    bridges = {b: sec for b, (sec, _sub) in walk.buses.items() if isinstance(b, BDF)}
+    topo = restore_hidden_bridges(topo, bridges, "the hwloc XML export")
+    topo = _mark_unknowns(topo, "an hwloc XML export")
     notes = f"{description} The file {_filter_note(topo)}."
     if walk.problems:
         shown = "; ".join(walk.problems[:5])
@@ -698,6 +737,7 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
     devices: list[PciDevice] = []
     lines: dict[BDF, int] = {}
     host_bridges: dict[RootBus, HostBridge] = {}
+    secondary: dict[BDF, int] = {}
     infos: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         m = _CONSOLE_OBJ_RE.match(raw.expandtabs(8))
@@ -789,6 +829,11 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
                     )
                 devices.append(dev)
                 lines[bdf] = number
+            if bridge and "buses" in attrs:
+                try:
+                    secondary[bdfs[-1]] = _bus_range(attrs["buses"])[0].bus
+                except (ValueError, AddressError) as exc:
+                    raise SourceError(f"{path}: line {number}: buses: {exc}") from None
             stack.append(_ConsoleEntry(indent, "bridge" if bridge else "pci", bdf=bdfs[-1]))
             continue
         if low == "numanode":
@@ -823,6 +868,8 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
         name=name,
         description=description,
     )
+    topo = restore_hidden_bridges(topo, secondary, "lstopo's text output")
+    topo = _mark_unknowns(topo, "lstopo's text output")
     return topo.replace_meta(description=f"{description} The output {_filter_note(topo)}.")
 
 

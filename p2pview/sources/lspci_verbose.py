@@ -50,8 +50,10 @@ from p2pview.model import (
     TopologyError,
 )
 from p2pview.sources.busranges import BridgeBuses, assign_parents
+from p2pview.sources.checks import check_span, quote
 from p2pview.sources.configspace import LINK_SPEEDS, SriovInfo
 from p2pview.sources.names import UNKNOWN_ID, with_names
+from p2pview.sources.provenance import place_orphan_buses
 from p2pview.sources.topofile import SourceError
 
 # -- shared by the lspci readers ---------------------------------------------------
@@ -275,12 +277,15 @@ def build_topology(
     lines: Mapping[BDF, int],
     description: str,
 ) -> Topology:
-    """A :class:`Topology` named after the file; a model error becomes a SourceError."""
+    """A :class:`Topology` named after the file; a model error becomes a SourceError.
+
+    lspci prints no CPU, IOMMU or command line: they are marked assumed.
+    """
     devs = list(devices)
     try:
-        return Topology(
+        topo = Topology(
             devs,
-            platform=Platform(),
+            platform=Platform.unknown("an lspci dump"),
             name=PurePath(path).name or path,
             description=description,
             source=path,
@@ -292,6 +297,7 @@ def build_topology(
             with contextlib.suppress(AddressError):
                 line = lines.get(BDF.parse(m[1]), 1)
         raise lspci_error(path, line, str(exc)) from None
+    return place_orphan_buses(topo, "the lspci dump")
 
 
 def multifunction_slots(bdfs: Iterable[BDF]) -> set[tuple[int, int, int]]:
@@ -581,6 +587,11 @@ def _detail(b: _Block, c: str, path: str, n: int) -> None:
 def _top_level(b: _Block, c: str, path: str, n: int) -> None:
     if m := _BUS_RE.match(c):
         b.bus = (int(m["p"], 16), int(m["s"], 16), int(m["u"], 16))
+    elif c.startswith("Bus:"):
+        # Dropping it would take the bridge out of the tree and move what is below it.
+        raise lspci_error(
+            path, n, f"cannot read {quote(c, 60)} (expected primary=, secondary=, subordinate=)"
+        )
     elif c.startswith("Status:"):
         flags = c.split()
         if "Cap+" in flags:
@@ -626,6 +637,10 @@ def _bar(b: _Block, index: int, kind: str, addr: str, rest: str, path: str, n: i
         return
     if index in b.bars:
         raise lspci_error(path, n, f"Region {index} given twice")
+    try:
+        check_span(int(addr, 16), nbytes)
+    except ValueError as exc:
+        raise lspci_error(path, n, f"Region {index}: {exc}") from None
     is_io = kind.startswith("I/O")
     b.bars[index] = Bar(
         index=index,

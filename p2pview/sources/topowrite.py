@@ -77,6 +77,8 @@ def _device_map(dev: PciDevice) -> dict[str, Any]:
         out["p2pmem"] = mem
     if dev.notes:
         out["notes"] = list(dev.notes)
+    if dev.placeholder:
+        out["placeholder"] = True
     facts = _facts_map({name: dev.facts.get(name) for name in DEVICE_FACTS})
     if facts:
         out["facts"] = facts

@@ -26,7 +26,12 @@ from p2pview.model import BDF, AcsPresence, RootBus, Topology, acs_bit_names
 from p2pview.session import Session
 from p2pview.sources.pciids import ids_text
 from p2pview.tui.widgets.verdict_style import result_style
-from p2pview.views.explain import decision_steps, messages_block, result_text
+from p2pview.views.explain import (
+    assumptions_block,
+    decision_steps,
+    messages_block,
+    result_text,
+)
 from p2pview.views.names import LABEL_WIDTH, role
 
 #: The CLI's Rich styles and the theme variables the TUI shows them with.
@@ -36,6 +41,7 @@ THEME_STYLES: dict[str, str] = {
     "green": "$text-success",
     "bold yellow": "$text-warning bold",
     "magenta": "$text-secondary",
+    "bold magenta": "$text-secondary bold",
     "dim": "$foreground-muted",
     "bold cyan": "$text-accent bold",
     "bold blue": "$text-primary bold",
@@ -315,6 +321,8 @@ class Explanation:
 
     header: Content
     change: Content | None
+    #: What the verdict rests on (assumptions, their alternatives, inferences); empty if read.
+    basis: Content
     tree: Content
     steps: Content
     messages: Content
@@ -333,6 +341,7 @@ def explain_pair(
     return Explanation(
         header=pair_header(session, verdict),
         change=comparison(verdict, original, edits, showing_original=showing_original),
+        basis=join_lines(themed(line) for line in assumptions_block(verdict)),
         tree=join_lines(path_tree(session, verdict)),
         steps=join_lines(step_lines(session, verdict)),
         messages=join_lines(message_lines(session, verdict)),

@@ -42,6 +42,7 @@ from p2pview.tui.widgets.pci_labels import (
     size_text,
 )
 from p2pview.tui.widgets.verdict_style import result_style, result_text
+from p2pview.views.explain import FACT_NAMES
 
 #: Each ACS bit and what the spec calls it (PCIe r6.0 section 7.7.8).
 ACS_BIT_NAMES = {
@@ -138,15 +139,17 @@ def _why(ctx: RowContext, verdict: Verdict) -> list[Content]:
             )
         if checks:
             out.append(Content("; ").join(checks))
-    if verdict.assumed:
+    if verdict.undetermined:
+        out.append(Content.styled(f"undetermined: {verdict.undetermined}", "$text-error"))
+    for a in verdict.assumptions:
         out.append(
             Content.styled(
-                "assumes no ACS redirect on "
-                + ", ".join(t(b) for b in verdict.assumed)
-                + " (ACS unknown)",
+                f"* assumed {FACT_NAMES.get(a.fact, a.fact)} of {a.subject}: {a.value}",
                 "$text-error",
             )
         )
+    for alt in verdict.alternatives:
+        out.append(Content.styled(f"  otherwise {alt.text}", "$text-warning"))
     return out
 
 
@@ -427,8 +430,12 @@ def host_bridge_detail(ctx: RowContext, root: RootBus) -> Content:
             ctx.names.short(dev) or "",
         )
         lines.field("chosen as", (lookup.reason, MUTED))
-        if lookup.inferred:
-            lines.field("inferred", (lookup.inferred, "$text-warning"))
+    basis = ctx.state.host_bridge_basis(root)
+    for inference in basis.inferred:
+        lines.field("inferred", (inference.text, "$text-warning"))
+    for assumption in basis.assumed:
+        lines.field("assumed", (f"{assumption.value}: {assumption.why}", "$text-warning"))
+    if lookup is not None and lookup.device is not None:
         check = whitelist_check(ctx.state, root, True)
         lines.field(
             "same bridge",
