@@ -137,3 +137,40 @@ def test_detection_is_bounded() -> None:
     assert detect(text) is None
     assert not unwrap(text).skipped  # more wrapping than it looks at: left alone
     assert time.perf_counter() - start < 2.0
+
+
+def test_commands_between_lspci_runs_are_blanked(tmp_path: Path) -> None:
+    # one 'lspci -vvv -s X' per device, pasted with the prompts: issue 12's dumps
+    vvv = (DATA / "pciutils" / "golden" / "tree-asus-p6t6.vvvnn").read_text()
+    blocks = [b for b in vvv.split("\n\n") if b.strip()]
+    session = "".join(
+        f"user@host:~$ sudo lspci -vvv -s {block.split()[0]}\n{block}\n" for block in blocks[:6]
+    )
+    pasted = tmp_path / "session.txt"
+    pasted.write_text(session)
+    topo = load_source(str(pasted)).topology
+    assert [d.bdf.short() for d in topo.devices] == [b.split()[0] for b in blocks[:6]]
+    # the first prompt is wrapping; the others sit between outputs
+    assert len(unwrap(session).skipped) == 1
+
+
+def test_a_tree_excerpt_from_a_later_bus(tmp_path: Path) -> None:
+    # a mail quoting part of a multi-bus drawing starts at ' +-[0000:80]-'
+    excerpt = tmp_path / "excerpt.txt"
+    excerpt.write_text(
+        "admin@node:~$ sudo lspci -t -vvv\n"
+        " +-[0000:80]-+-00.0  Advanced Micro Devices, Inc. [AMD] Starship/Matisse Root Complex\n"
+        " |           +-01.1-[81]----00.0  Mellanox Technologies MT28908 Family [ConnectX-6]\n"
+        " |           \\-03.1-[82]----00.0  Samsung Electronics Co Ltd NVMe SSD Controller"
+        " PM9A1/PM9A3/980PRO\n"
+    )
+    topo = load_source(str(excerpt)).topology
+    shape = {d.bdf.short(): d.parent and d.parent.short() for d in topo.devices}
+    assert shape == {
+        "80:00.0": None,
+        "80:01.1": None,
+        "80:03.1": None,
+        "81:00.0": "80:01.1",
+        "82:00.0": "80:03.1",
+    }
+    assert topo[topo.resolve("82:00.0")].ids == "144d:a80a"

@@ -136,5 +136,5 @@ def _read_file(path: Path, fmt: str | None) -> Topology:
         raise SourceError(not_recognised(str(path), text))
     if chosen.parse is None:
         raise SourceError(f"{path}: {chosen.description}: {chosen.not_a_topology}")
-    topo = chosen.parse(text, str(path))
+    topo = chosen.parse(chosen.prepare(text), str(path))
     return with_acs_reason(topo, f"a {chosen.name} dump does not record ACS")

@@ -63,10 +63,17 @@ class Format:
     wants: str = ""
     #: A more precise refusal for a given head of text (``None``: say ``wants``).
     why_not: Callable[[str], str | None] = field(default=lambda _head: None)
+    #: Output of a command run several times in one terminal (``lspci -vvv -s X``
+    #: once per device): prompts and command lines between the outputs are blanked too.
+    sessions: bool = False
 
     def refusal(self, head: str) -> str:
         """Why this format's sniff test refuses ``head``, in a few words."""
         return self.why_not(head) or self.wants
+
+    def prepare(self, text: str) -> str:
+        """The text this format's reader gets (see :attr:`sessions`)."""
+        return blank_commands(text).text if self.sessions else text
 
 
 def _xml_root(wanted: str) -> Callable[[str], str | None]:
@@ -125,6 +132,7 @@ FORMATS: tuple[Format, ...] = (
         sniff_lspci_hex,
         parse_lspci_hex,
         wants="'BB:DD.F' lines, then '00: xx xx ...' hex",
+        sessions=True,
     ),
     Format(
         "lspci-tree",
@@ -132,6 +140,7 @@ FORMATS: tuple[Format, ...] = (
         sniff_lspci_tree,
         parse_lspci_tree,
         wants="a first line like '-[0000:00]-+-00.0'",
+        sessions=True,
     ),
     Format(
         "lspci-verbose",
@@ -139,6 +148,7 @@ FORMATS: tuple[Format, ...] = (
         sniff_lspci_verbose,
         parse_lspci_verbose,
         wants="'BB:DD.F class: name', then indented lines",
+        sessions=True,
     ),
 )
 
@@ -231,6 +241,27 @@ def unwrap(text: str) -> Unwrapped:
     out = [""] * lead + body + [""] * (len(lines) - tail)
     out[0] = decl + out[0] if decl else out[0]
     return Unwrapped("\n".join(out), skipped)
+
+
+def blank_commands(text: str) -> Unwrapped:
+    """Blank prompts and command lines anywhere in ``text`` (blank lines stay as they are).
+
+    For line-oriented lspci output pasted from a terminal session: several
+    ``lspci -vvv -s X`` runs, each after its command line. Indented lines
+    (the outputs' details and tree continuations) are never looked at.
+    """
+    lines = text.split("\n")
+    skipped: list[str] = []
+    for n, line in enumerate(lines):
+        if not line.strip() or line[0] in " \t":
+            continue
+        what = _noise(line)
+        if what is not None:
+            lines[n] = ""
+            skipped.append(f"line {n + 1}: {what}")
+    if not skipped:
+        return Unwrapped(text)
+    return Unwrapped("\n".join(lines), tuple(skipped))
 
 
 def detect(text: str) -> Format | None:

@@ -51,9 +51,12 @@ _BASES_RE = re.compile(
     r"(?:Memory at|I/O ports at|Expansion ROM at)\b"
 )
 _NO_IDS = "lspci -t prints no class, and without -nn no IDs"
+#: An excerpt that starts with a later bus of a multi-bus drawing: `` +-[0000:80]-``.
+_EXCERPT_RE = re.compile(r"^ [+\\]-\[[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}\]-")
 _SNIFF_RE = re.compile(
     r"^(?:-\+?-?\[[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}\]-"
-    r"|[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]-\[)"
+    r"|[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]-\["
+    r"| [+\\]-\[[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}\]-)"
 )
 
 
@@ -185,6 +188,11 @@ class _TreeParser:
             self.branches.clear()
             domain, bus = int(m["d"], 16), int(m["b"], 16)
             step = ("hidden", m.end(), _Bus(domain, bus, None, None))
+        elif not self.started and _EXCERPT_RE.match(s):
+            # A pasted excerpt that starts at a later bus of the host's list of buses.
+            self.started = True
+            self.branches = {1: _BusList(None, None, None)}
+            step = self.continuation(s, n)
         elif not self.started:
             raise self.fail(n, 0, f"not an lspci -t tree line: {s[:60]!r}")
         else:
