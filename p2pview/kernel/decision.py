@@ -230,7 +230,7 @@ def whitelist_check(state: KernelState, root: RootBus, same: bool) -> WhitelistC
                 dev.device,
                 None,
                 False,
-                f"{dev.ids} ({lookup.reason}) is not in pci_p2pdma_whitelist[]",
+                f"{dev.shown_ids} ({lookup.reason}) is not in pci_p2pdma_whitelist[]",
             )
         elif entry.requires_same_host_bridge and not same:
             check = WhitelistCheck(
@@ -253,7 +253,7 @@ def whitelist_check(state: KernelState, root: RootBus, same: bool) -> WhitelistC
                 dev.device,
                 entry.ids,
                 True,
-                f"{dev.ids} matches the whitelist row {entry.ids} ({entry.comment})",
+                f"{dev.shown_ids} matches the whitelist row {entry.ids} ({entry.comment})",
             )
     state._whitelist_cache[key] = check
     return check
@@ -314,9 +314,9 @@ def _root_complex_whitelist(state: KernelState, bdf: BDF) -> WhitelistCheck:
     dev = state.topology[lookup.device]
     ok = (dev.vendor, dev.device) == AMD_ZEN_ROOT
     reason = (
-        f"{dev.ids} is the AMD Zen root complex (1022:1450)"
+        f"{dev.shown_ids} is the AMD Zen root complex (1022:1450)"
         if ok
-        else f"{dev.ids} is not the AMD Zen root complex 1022:1450"
+        else f"{dev.shown_ids} is not the AMD Zen root complex 1022:1450"
     )
     return WhitelistCheck(
         root, False, dev.bdf, dev.vendor, dev.device, "1022:1450" if ok else None, ok, reason
@@ -382,7 +382,11 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
         other = _calc(state.alternative(key), provider, client)
         if not same_outcome(verdict, other):
             alternatives.append(make_alternative(key, verdict, other, state.cpu_supports))
-    return dataclasses.replace(verdict, alternatives=tuple(alternatives))
+    if not any(alt.fact == "kernel" for alt in alternatives):
+        # p2pview always models one release; where every plausible release decides
+        # this pair alike, the verdict does not rest on which one the machine runs.
+        assumptions = tuple(a for a in assumptions if a.fact != "kernel")
+    return dataclasses.replace(verdict, assumptions=assumptions, alternatives=tuple(alternatives))
 
 
 def _calc(state: KernelState, provider: BDF, client: BDF) -> Verdict:

@@ -46,6 +46,7 @@ from p2pview.kernel.decision import (
     _root_complex_whitelist,
     whitelist_check,
 )
+from p2pview.kernel.provenance import ALT_KERNEL, PLAUSIBLE_KERNELS
 from p2pview.kernel.verdict import MapType
 from p2pview.model import BDF
 
@@ -233,8 +234,14 @@ def pair_matrix(
     providers: Sequence[BDF] | None = None,
     clients: Sequence[BDF] | None = None,
     arrays: ChainArrays | None = None,
+    *,
+    kernel_step: bool = True,
 ) -> PairMatrix:
-    """Every (provider, client) pair's verdict; all functions when a side is ``None``."""
+    """Every (provider, client) pair's verdict; all functions when a side is ``None``.
+
+    ``kernel_step=False`` leaves out the work that marks pairs resting on an
+    assumed kernel release (for callers that only want map types and distances).
+    """
     arr = arrays if arrays is not None else chain_arrays(state)
     prov = tuple(providers) if providers is not None else arr.bdfs
     cli = tuple(clients) if clients is not None else arr.bdfs
@@ -244,7 +251,7 @@ def pair_matrix(
     r_sort = np.argsort(arr.pos[pi], kind="stable")
     c_sort = np.argsort(arr.pos[ci], kind="stable")
     rows, cols = pi[r_sort], ci[c_sort]
-    parts = _decide(state, arr, rows, cols)
+    parts = _decide(state, arr, rows, cols, kernel_step)
     # Back to the order asked for.
     r_back, c_back = np.argsort(r_sort), np.argsort(c_sort)
     if not (_identity(r_back) and _identity(c_back)):
@@ -287,16 +294,32 @@ def _host_tables(state: KernelState, arr: ChainArrays) -> _HostTables:
 _Parts = tuple[npt.NDArray[np.int8], I16, Bools, Bools, Bools, Bools, I16]
 
 
-def _decide(state: KernelState, arr: ChainArrays, rows: I64, cols: I64) -> _Parts:
-    """The verdict arrays; pairs whose chains meet nowhere the source shows are undetermined."""
+def _decide(
+    state: KernelState, arr: ChainArrays, rows: I64, cols: I64, kernel_step: bool = True
+) -> _Parts:
+    """The verdict arrays.
+
+    Pairs whose chains meet nowhere the source shows are undetermined. When the
+    kernel release is assumed, the host-bridge-path pairs whose verdict another
+    plausible release (:data:`~p2pview.kernel.provenance.PLAUSIBLE_KERNELS`)
+    decides differently rest on that assumption (``kernel_step``; the
+    alternative states are decided without it).
+    """
     parts = _decide_known(state, arr, rows, cols)
-    if not arr.top_unknown.any():
-        return parts
     code, dist, acs, common, assumed, acs_assumed, depth = parts
-    und = ~common & (arr.top_unknown[rows][:, None] | arr.top_unknown[cols][None, :])
-    code[und] = CODE_UNDETERMINED
-    dist[und] = -1
-    assumed |= und  # the unknown parent above the chain's top is an assumed fact
+    if arr.top_unknown.any():
+        und = ~common & (arr.top_unknown[rows][:, None] | arr.top_unknown[cols][None, :])
+        code[und] = CODE_UNDETERMINED
+        dist[und] = -1
+        assumed |= und  # the unknown parent above the chain's top is an assumed fact
+    if kernel_step and state.topology.platform.facts.kernel.is_assumed:
+        host_path = ~(common & ~acs) & (code != CODE_UNDETERMINED)
+        differs = np.zeros(code.shape, dtype=np.bool_)
+        for release in PLAUSIBLE_KERNELS:
+            alt = state.alternative(ALT_KERNEL + release)
+            alt_code, alt_dist, *_ = _decide(alt, chain_arrays(alt), rows, cols, False)
+            differs |= (alt_code != code) | (alt_dist != dist)
+        assumed |= host_path & differs
     return code, dist, acs, common, assumed, acs_assumed, depth
 
 
@@ -328,8 +351,6 @@ def _decide_known(state: KernelState, arr: ChainArrays, rows: I64, cols: I64) ->
     hc = arr.host_bridge[cols][None, :]
     host_path = ~(has_common & ~acs)
     facts = state.topology.platform.facts
-    if facts.kernel.is_assumed:  # the host-bridge path is where releases differ
-        assumed |= host_path
     if profile.int_distance:
         result = np.where(has_common, np.where(acs, -2, dist), -1).astype(np.int16)
         if profile.amd_penalty:

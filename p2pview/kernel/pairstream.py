@@ -202,6 +202,8 @@ class PairRecords:
             if undetermined
             else self._alternatives(code, dist, others, assumptions, provider, client, common)
         )
+        if not any(alt.fact == "kernel" for alt in alternatives):
+            assumptions = [a for a in assumptions if a.fact != "kernel"]
         map_type = CODE_TO_MAP_TYPE[code]
         record: dict[str, Any] = {
             "provider": self.names[provider],
@@ -304,7 +306,7 @@ class PairRecords:
             arrays = self._alt_arrays.get(key)
             if arrays is None:
                 arrays = self._alt_arrays[key] = chain_arrays(alt)
-            m = pair_matrix(alt, providers, clients, arrays)
+            m = pair_matrix(alt, providers, clients, arrays, kernel_step=False)
             out[key] = (m.map_code, m.distance)
         return out
 

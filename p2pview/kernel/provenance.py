@@ -77,7 +77,7 @@ def host_bridge_basis(topo: Topology, root: RootBus, device: BDF | None) -> Host
         found = "no qualifying function"
     else:
         dev = topo[device]
-        found = f"{device} (IDs unknown)" if dev.fact("ids").is_assumed else f"{device} {dev.ids}"
+        found = f"{device} {dev.shown_ids}"
     # Nothing can come before devfn 00.0 on the root bus: when the source shows a
     # function there (not a placeholder, whose address is made up), a list of
     # root-bus functions that may be incomplete does not matter.
@@ -86,7 +86,7 @@ def host_bridge_basis(topo: Topology, root: RootBus, device: BDF | None) -> Host
     if device is not None:
         dev = topo[device]
         ids_fact = dev.fact("ids")
-        ids_value = "unknown IDs" if ids_fact.is_assumed else dev.ids
+        ids_value = dev.shown_ids
         _note(ids_fact, "ids", str(device), ids_value, assumed, inferred)
         if device.devfn != 0:  # taken for being a Root Port (v5.19+)
             port = "a Root Port" if dev.pcie_type is not None else "of unknown type"

@@ -249,6 +249,21 @@ class PciDevice:
         return f"{self.vendor:04x}:{self.device:04x}"
 
     @property
+    def shown_ids(self) -> str:
+        """``vvvv:dddd`` for the faces: ``????`` for an ID the source did not give.
+
+        Only a function whose ``ids`` fact is assumed can have unknown IDs; 0xffff
+        (what a read of absent config space returns) stands for "not known" there.
+        """
+        if not self.fact("ids").is_assumed:
+            return self.ids
+        if self.vendor == 0xFFFF and self.device == 0xFFFF:
+            return "IDs unknown"
+        vendor = "????" if self.vendor == 0xFFFF else f"{self.vendor:04x}"
+        device = "????" if self.device == 0xFFFF else f"{self.device:04x}"
+        return f"{vendor}:{device}"
+
+    @property
     def pcie_type_inferred(self) -> bool:
         """The port type was worked out from class and position, not read."""
         return self.facts.pcie_type.is_inferred

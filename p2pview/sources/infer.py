@@ -137,12 +137,18 @@ def infer_missing(topo: Topology) -> Topology:
 
 
 def _root_bus_functions(topo: Topology) -> list[PciDevice]:
-    """Functions on root buses whose IDs are known, lowest address first."""
+    """Functions on root buses whose vendor is known, lowest address first.
+
+    A function whose device ID is unknown (``8086:????``, a name pci.ids
+    gives the vendor of only) still tells the CPU's vendor.
+    """
     return [
-        d
-        for d in topo.devices
-        if d.parent is None and not d.fact("ids").is_assumed and d.vendor != 0xFFFF
+        d for d in topo.devices if d.parent is None and not d.placeholder and d.vendor != 0xFFFF
     ]
+
+
+def _device_known(dev: PciDevice) -> bool:
+    return not dev.fact("ids").is_assumed or dev.device != 0xFFFF
 
 
 def _infer_cpu(topo: Topology) -> Topology:
@@ -152,7 +158,11 @@ def _infer_cpu(topo: Topology) -> Topology:
     on_root = _root_bus_functions(topo)
     table = root_complexes()
     guests = [d for d in on_root if d.vendor in HYPERVISOR_VENDORS]
-    emulated = [d for d in on_root if (row := table.get((d.vendor, d.device))) and row.emulated]
+    emulated = [
+        d
+        for d in on_root
+        if _device_known(d) and (row := table.get((d.vendor, d.device))) and row.emulated
+    ]
     if guests or emulated:
         first = (emulated or guests)[0]
         why = (
@@ -161,7 +171,7 @@ def _infer_cpu(topo: Topology) -> Topology:
         )
         return topo.with_platform(facts=plat.facts.with_fact("cpu", Fact.assumed(why)))
     for dev in on_root:
-        row = table.get((dev.vendor, dev.device))
+        row = table.get((dev.vendor, dev.device)) if _device_known(dev) else None
         if row is None or not row.cpu_vendor or not row.cpu_families:
             continue
         families = row.cpu_families

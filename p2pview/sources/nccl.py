@@ -178,8 +178,10 @@ class _NcclWalk:
                 f"{class_code:#08x} is not a PCI bridge, yet <pci> elements are inside it",
             )
         notes = ["NCCL XML: ACS and port type unknown"]
+        facts = DeviceFacts()
         if ids["vendor"] is None or ids["device"] is None:
             notes.append("vendor/device not in the file")
+            facts = facts.with_fact("ids", Fact.assumed("the NCCL dump gives no vendor/device"))
         if class_code is None:
             notes.append("class not in the file")
         self.devices.append(
@@ -197,6 +199,7 @@ class _NcclWalk:
                 link=Link(max_speed=speed, max_width=width),
                 label=self.label(elem),
                 notes=tuple(notes),
+                facts=facts,
             )
         )
         self.lines[bdf] = elem.line

@@ -321,12 +321,7 @@ def known_ids(dev: PciDevice) -> tuple[int | None, int | None]:
 
 def ids_text(dev: PciDevice) -> str:
     """``8086:2f00``; ``10de:????`` when only the vendor is known; ``IDs unknown``."""
-    vendor, device = known_ids(dev)
-    if vendor is None and device is None:
-        return "IDs unknown"
-    v = "????" if vendor is None else f"{vendor:04x}"
-    d = "????" if device is None else f"{device:04x}"
-    return f"{v}:{d}"
+    return dev.shown_ids
 
 
 def shorten_vendor(name: str) -> str:

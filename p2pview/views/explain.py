@@ -31,7 +31,7 @@ def _describe(session: Session, bdf: BDF, *, short: bool = False) -> str:
     if short and label and len(label) > LABEL_WIDTH:
         label = label[: LABEL_WIDTH - 1] + "…"
     extra = [x for x in (label, driver) if x and x != what]
-    return f"{dev.ids} {what}" + (f" ({', '.join(extra)})" if extra else "")
+    return f"{dev.shown_ids} {what}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def result_text(verdict: Verdict) -> Text:
