@@ -116,8 +116,10 @@ class MatrixScreen(ModelScreen):
         self._generation = 0
         #: Changed pairs in view; ``None`` while a worker counts them.
         self._changed_count: int | None = 0
-        #: What the counting worker counts (kept until it is done).
+        #: What the counting worker counts (kept until it is done), and the generation it
+        #: was started for.
         self._count_args: tuple[Comparison, Indices, Indices, int] | None = None
+        self._counting = -1
         self._status_height = 0
         self._namer: tuple[Topology, Callable[[BDF], str]] | None = None
 
@@ -211,6 +213,8 @@ class MatrixScreen(ModelScreen):
     def _start_count(self, view: MatrixView) -> None:
         """Count the changed pairs in view: at once when few can have changed, else in a worker."""
         comparison = self.model.comparison
+        self._count_args = None
+        self.workers.cancel_group(self, "matrix-count")  # a count for another view
         if view.empty or not view.marked:
             self._changed_count = 0
         elif comparison.cost(view.rows, view.cols) <= QUICK_CELLS:
@@ -219,12 +223,15 @@ class MatrixScreen(ModelScreen):
             self._changed_count = None
             self._count_args = (comparison, view.rows, view.cols, self._generation)
             if self.is_current:
+                self._counting = self._generation
                 self._count_changes(*self._count_args)
 
     def on_screen_resume(self) -> None:
         """Count what a background edit changed, now that the matrix is shown."""
-        if self._changed_count is None and self._count_args is not None:
-            self._count_changes(*self._count_args)
+        args = self._count_args
+        if self._changed_count is None and args is not None and args[3] != self._counting:
+            self._counting = args[3]
+            self._count_changes(*args)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="matrix-count")
     def _count_changes(

@@ -146,6 +146,7 @@ that p2pview loads like any other.
         self._changes: list[ChangedPair] = []
         #: The comparison whose changed pairs a worker counts (or will, once shown).
         self._counting: Comparison | None = None
+        self._count_started: Comparison | None = None
         self._suggestion: str | None = None
         self._pending: deque[tuple[Edit, str | None]] = deque()
         #: An edit is running in a worker (more wait in ``_pending``).
@@ -397,6 +398,7 @@ that p2pview loads like any other.
         model = self.model
         comparison = model.comparison
         every = np.arange(comparison.after.functions, dtype=np.intp)
+        self.workers.cancel_group(self, "whatif-count")  # a count for an earlier edit
         if not model.edits or comparison.cost(every, every) <= QUICK_CELLS:
             self._counting = None
             self._show_count(*relevant_changes(model, CHANGED_PAIRS_SHOWN))
@@ -404,12 +406,18 @@ that p2pview loads like any other.
             self._show_count(None, [])
             self._counting = comparison
             if self.is_current:
+                self._count_started = comparison
                 self._count_changes(comparison, model.topology)
 
     def on_screen_resume(self) -> None:
         """Count what a background edit changed, now that it is shown."""
         comparison = self._counting
-        if comparison is not None and comparison is self.model.comparison:
+        if (
+            comparison is not None
+            and comparison is self.model.comparison
+            and comparison is not self._count_started
+        ):
+            self._count_started = comparison
             self._count_changes(comparison, self.model.topology)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="whatif-count")

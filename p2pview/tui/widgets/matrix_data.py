@@ -97,7 +97,10 @@ def resolve_filter(topo: Topology, wanted: MatrixFilter) -> tuple[tuple[BDF, ...
     Raises:
         SelectionError: a term names no function.
     """
-    return select(topo, wanted.providers), select(topo, wanted.clients)
+    providers = select(topo, wanted.providers)
+    if wanted.clients == wanted.providers:
+        return providers, providers
+    return providers, select(topo, wanted.clients)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ MAP_TYPE_WEIGHT = 3
 #: A function with itself (its own ACS counts) comes after every other pair.
 SELF_PENALTY = 100
 
-Weights = npt.NDArray[np.int64]
+Weights = npt.NDArray[np.int16]
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ def _weights(topo: Topology, bdfs: tuple[BDF, ...]) -> tuple[Weights, Weights]:
     """Per function: its weight as a provider, and as a client."""
     endpoint = np.fromiter((not topo[b].is_bridge for b in bdfs), np.bool_, len(bdfs))
     p2pmem = np.fromiter((topo[b].p2pmem is not None for b in bdfs), np.bool_, len(bdfs))
-    client = (ENDPOINT_WEIGHT * endpoint).astype(np.int64)
-    return client + PROVIDER_WEIGHT * p2pmem, client
+    client = (ENDPOINT_WEIGHT * endpoint).astype(np.int16)
+    return client + PROVIDER_WEIGHT * p2pmem.astype(np.int16), client
 
 
 #: The best score a pair can have, and the best provider weight.
@@ -94,53 +94,58 @@ def changes_in(
     """Changed pairs among all pairs of ``comparison``, and the ``limit`` most relevant.
 
     Each changed pair gets one integer key that sorts as the relevance does
-    (score, then provider weight, then provider and client in BDF order), so
-    that the best of each block and of all blocks are found with a partition.
+    (score, then provider weight, then provider and client in BDF order). Per
+    block, a histogram of the keys' first part finds the few cells that can
+    be among the best, so that a block where every pair changed costs no more
+    than a few passes over it.
     """
     after = comparison.after
     n = after.functions
     every = np.arange(n, dtype=np.intp)
     row_weight, col_weight = _weights(topo, after.side.arrays.bdfs)
     total = 0
-    kept: list[npt.NDArray[np.int64]] = []  # key, provider, client, old/new code and distance
+    kept = np.zeros((7, 0), dtype=np.int64)  # key, provider, client, old/new code and distance
     for block in comparison.blocks(every, every, cancelled):
-        ii, jj = np.nonzero(block.changed)
-        total += len(ii)
-        if limit <= 0 or not len(ii):
+        changed = block.changed
+        count = int(changed.sum())
+        total += count
+        if limit <= 0 or not count:
             continue
-        rows, cols = block.rows[ii], block.cols[jj]
-        old_code, new_code = block.before_code[ii, jj], block.after_code[ii, jj]
+        rows, cols = block.rows, block.cols
+        rw = row_weight[rows]
         score = (
-            row_weight[rows]
-            + col_weight[cols]
-            + MAP_TYPE_WEIGHT * (old_code != new_code)
-            - SELF_PENALTY * (rows == cols)
+            rw[:, None]
+            + col_weight[cols][None, :]
+            + MAP_TYPE_WEIGHT * (block.before_code != block.after_code)
+            - SELF_PENALTY * (rows[:, None] == cols[None, :])
         )
-        key = ((_TOP_SCORE - score) * (_TOP_ROW + 1) + (_TOP_ROW - row_weight[rows])) * (n * n)
-        key += rows * n + cols
-        best = _smallest(key, limit)
-        kept.append(
-            np.stack(
-                [
-                    key[best],
-                    rows[best],
-                    cols[best],
-                    old_code[best],
-                    block.before_distance[ii[best], jj[best]],
-                    new_code[best],
-                    block.after_distance[ii[best], jj[best]],
-                ]
-            ).astype(np.int64)
-        )
-        if len(kept) > 1:  # keep the best ``limit`` so far, not every block's
-            merged = np.concatenate(kept, axis=1)
-            kept = [merged[:, _smallest(merged[0], limit)]]
-    if not kept:
-        return total, []
-    found = kept[0][:, np.argsort(kept[0][0], kind="stable")]
+        prefix = (_TOP_SCORE - score) * (_TOP_ROW + 1) + (_TOP_ROW - rw)[:, None]
+        # The smallest first part that leaves ``limit`` cells at or below it ...
+        levels = np.cumsum(np.bincount(prefix[changed]))
+        cut = int(np.searchsorted(levels, min(limit, count)))
+        if kept.shape[1] >= limit:  # ... and none that cannot beat the worst kept
+            cut = min(cut, int(kept[0].max()) // (n * n))
+        ii, jj = np.nonzero(changed & (prefix <= cut))
+        if not len(ii):
+            continue
+        key = prefix[ii, jj].astype(np.int64) * (n * n) + rows[ii] * n + cols[jj]
+        found = np.stack(
+            [
+                key,
+                rows[ii],
+                cols[jj],
+                block.before_code[ii, jj],
+                block.before_distance[ii, jj],
+                block.after_code[ii, jj],
+                block.after_distance[ii, jj],
+            ]
+        ).astype(np.int64)
+        kept = np.concatenate([kept, found], axis=1)
+        kept = kept[:, _smallest(kept[0], limit)]
+    kept = kept[:, np.argsort(kept[0], kind="stable")]
     bdfs = after.side.arrays.bdfs
     out = []
-    for _key, i, j, old_c, old_d, new_c, new_d in found.T.tolist():
+    for _key, i, j, old_c, old_d, new_c, new_d in kept.T.tolist():
         score = int(row_weight[i] + col_weight[j])
         score += MAP_TYPE_WEIGHT * (old_c != new_c) - SELF_PENALTY * (i == j)
         out.append(
