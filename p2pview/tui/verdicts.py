@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from p2pview.kernel import PairMatrix, chain_arrays, pair_matrix
+from p2pview.kernel.matrix import pair_matrix_at
 from p2pview.kernel.reach import (
     ChangedBlock,
     EditReach,
@@ -63,6 +64,11 @@ class Verdicts:
         if n * n <= WHOLE_CELLS:
             whole = pair_matrix(state, arrays=side.arrays)
             return cls(side, whole, cell_stats(whole))
+        # Deciding one pair builds what every tile needs once per state (the alternative
+        # kernel states when the release is assumed): here, in the load or edit worker,
+        # rather than on the UI thread when the first tile is drawn.
+        first = np.zeros(1, dtype=np.intp)
+        pair_matrix_at(state, side.arrays, first, first)
         return cls(side, None, cell_stats_bound(side))
 
     @property

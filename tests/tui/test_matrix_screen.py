@@ -426,3 +426,17 @@ def test_nv_labels_are_cached_and_x_for_self() -> None:
     assert len(labels) == 2
     labels.short(B("1a:00.0"), B("1b:00.0"))
     assert len(labels) == 2
+
+
+def test_nv_labels_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scrolling a large matrix with labels on keeps a bounded number of them."""
+    import p2pview.tui.widgets.matrix_data as matrix_data
+
+    monkeypatch.setattr(matrix_data, "NV_KEPT", 3)
+    topo = load_source("hgx-8gpu").topology
+    labels = NvLabels(topo)
+    bdfs = topo.bdfs[:6]
+    for a in bdfs:
+        for b in bdfs:
+            assert labels.short(a, b) == NvLabels(topo).short(a, b)
+            assert len(labels) <= 3
