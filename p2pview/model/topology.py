@@ -367,7 +367,9 @@ class Topology:
         first = self.root_bus_devices(root)
         if not first:
             raise TopologyError(f"host bridge {root}: no function on its root bus to carry IDs")
-        return self.with_device(first[0], vendor=vendor, device=device)
+        dev = self[first[0]]
+        facts = dev.facts.with_fact("ids", Fact.read("a what-if edit"))
+        return self.with_device(first[0], vendor=vendor, device=device, facts=facts)
 
     def with_platform(self, **changes: object) -> Topology:
         """A new topology with platform fields changed (CPU, kernel, cmdline, ...)."""

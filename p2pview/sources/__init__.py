@@ -33,6 +33,8 @@ __all__ = [
 
 #: What ``p2pview`` reads when no SOURCE is given.
 LIVE = "/"
+#: ``--format`` for a sysfs tree (a directory or an archive of one), which detection finds anyway.
+SYSFS = "sysfs"
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,18 @@ def _load(spec: str | None, fmt: str | None = None) -> Loaded:
     Raises:
         SourceError: with one line naming what could not be read and why.
     """
-    if fmt is not None and by_name(fmt) is None:
-        raise SourceError(f"--format {fmt!r}: unknown format (one of: {', '.join(names())})")
+    sysfs = fmt == SYSFS
+    if fmt is not None and not sysfs and by_name(fmt) is None:
+        known = ", ".join([SYSFS, *names()])
+        raise SourceError(f"--format {fmt!r}: unknown format (one of: {known})")
+    if sysfs and spec is not None and spec != LIVE:
+        path = Path(spec)
+        if not (path.is_dir() or (path.is_file() and is_tarball(path))):
+            raise SourceError(
+                f"{spec}: --format sysfs wants a directory holding sys/ or a .tar.gz/.tar.bz2/"
+                ".tar.xz of one"
+            )
+        fmt = None  # a directory or an archive of one: what the checks below look for
     if spec is None or spec == LIVE:
         root = Path(LIVE)
         if not is_sysfs_root(root):

@@ -20,7 +20,7 @@ from pathlib import Path
 from p2pview.iosim import Scenario, Trace, simulate
 from p2pview.kernel import Verdict, calc_map_type_and_dist
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
-from p2pview.model import BDF, Acs, AcsPresence, Fact, IommuMode, RootBus, Topology
+from p2pview.model import BDF, Acs, AcsPresence, IommuMode, RootBus, Topology
 from p2pview.model.select import SelectionError, select
 from p2pview.session import Session, session_for
 from p2pview.sources import Loaded, SourceError, load_source, to_toml
@@ -244,11 +244,8 @@ class TuiModel:
 
     def set_host_bridge_ids(self, root: RootBus, vendor: int, device: int) -> None:
         """Give a root bus's first function other IDs (what the whitelist checks)."""
-        topo = self.topology.with_host_bridge_ids(root, vendor, device)
         # IDs the user gives are read, not the assumption the dump left there
-        first = topo.root_bus_devices(root)[0]
-        facts = topo[first].facts.with_fact("ids", Fact.read("a what-if edit"))
-        topo = topo.with_device(first, facts=facts)
+        topo = self.topology.with_host_bridge_ids(root, vendor, device)
         self._apply(topo, self.overrides, f"host bridge {root} IDs -> {vendor:04x}:{device:04x}")
 
     def save(self, path: Path) -> None:
