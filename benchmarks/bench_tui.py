@@ -29,17 +29,27 @@ compositing, ``render_line``, message handling.
    RAM readv (262,143 sg entries) built without a screen.
 5. **A what-if edit** on ``--matrix``: one ACS bit toggled, from the key to
    every screen redrawn.
+6. **A large topology** (``--large generated:20000``; ``--large ''`` skips
+   it), in a child process so that its peak RSS is its own: startup to first
+   frame, the keys of 2. on the Everything filter (400 million pairs, decided
+   a tile at a time), an ACS toggle, a kernel edit that changes every pair
+   (from the edit to the what-if count shown: every pair decided twice, a
+   block at a time, in a worker), and the child's peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
+import subprocess
+import sys
 import time
 
 from textual import events
 from textual.screen import Screen
+from textual.widgets import Static
 
 from p2pview.iosim import BufferKind, BufferSegment, Iovec, Scenario, quick_scenario, simulate
 from p2pview.model import BDF, AcsPresence
@@ -233,6 +243,40 @@ def panels_1gib() -> float:
     return time.perf_counter() - start
 
 
+async def whatif_count(source: str, size: tuple[int, int]) -> tuple[float, str]:
+    """Seconds from a kernel edit that changes every pair to the what-if count shown."""
+    app = make_app(TuiArgs(source))
+    app.animation_level = "none"
+    async with app.run_test(size=size) as pilot:
+        await app.loaded()
+        await pilot.press("4")
+        await app.loaded()
+        await pilot.pause()
+        model = app.model
+        assert model is not None
+        start = time.perf_counter()
+        model.set_kernel("4.20")  # an int, no map type: every pair changes
+        app.model_changed()
+        count = app.screen.query_one("#changes-count", Static)
+        while "Counting" in str(count.content) or not model.edits:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        return time.perf_counter() - start, str(count.content)
+
+
+def large(source: str, size: tuple[int, int], presses: int) -> None:
+    """Item 6, in this (child) process."""
+    print(f"startup to first frame, {source}: {asyncio.run(startup_once(source, size)):.3f} s")
+    results = asyncio.run(keypresses(source, size, presses))
+    print(f"keypress to painted frame, matrix screen, {source}:")
+    for name, times in results.items():
+        print(f"  {name:44s} {_summary(times)}")
+    toggle = asyncio.run(whatif_edit(source, size))
+    print(f"what-if ACS toggle on {source}, all screens redrawn: {toggle:.3f} s")
+    took, text = asyncio.run(whatif_count(source, size))
+    print(f"what-if kernel 4.20 on {source}, to the count shown: {took:.3f} s ({text})")
+
+
 async def whatif_edit(source: str, size: tuple[int, int]) -> float:
     """Seconds from toggling one ACS bit to every screen redrawn."""
     app = make_app(TuiArgs(source))
@@ -263,8 +307,13 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=100, help="presses per key")
     parser.add_argument("--runs", type=int, default=5, help="startups timed")
     parser.add_argument("--size", default="120x40", help="terminal size, WIDTHxHEIGHT")
+    parser.add_argument("--large", default="generated:20000", help="a large source, '' for none")
+    parser.add_argument("--large-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     size = _size(args.size)
+    if args.large_child:
+        large(args.large, size, args.presses)
+        return
 
     startups = [asyncio.run(startup_once(args.startup, size)) for _ in range(args.runs)]
     first, rest = startups[0], startups[1:] or startups
@@ -291,6 +340,12 @@ def main() -> None:
         f"what-if ACS toggle on {args.matrix}, all screens redrawn: "
         f"{asyncio.run(whatif_edit(args.matrix, size)):.3f} s"
     )
+    if args.large:
+        child = [sys.executable, __file__, "--large-child", "--large", args.large]
+        child += ["--size", args.size, "--presses", str(args.presses)]
+        subprocess.run(child, check=True)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS of the {args.large} run: {peak:.0f} MiB (target well under 1 GiB)")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ release, or a host bridge's whitelist function it consults is assumed.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -247,6 +249,31 @@ def pair_matrix(
     cli = tuple(clients) if clients is not None else arr.bdfs
     pi = np.fromiter((arr.index[b] for b in prov), np.intp, len(prov))
     ci = np.fromiter((arr.index[b] for b in cli), np.intp, len(cli))
+    return _pair_matrix(state, arr, pi, ci, prov, cli, kernel_step)
+
+
+def pair_matrix_at(
+    state: KernelState, arrays: ChainArrays, rows: I64, cols: I64, *, kernel_step: bool = True
+) -> PairMatrix:
+    """:func:`pair_matrix` of the functions at indices ``rows`` x ``cols`` of ``arrays``.
+
+    For callers that decide a topology a block at a time: no BDF is looked up,
+    and sides already in preorder (sorted by ``arrays.pos``) are not reordered.
+    """
+    prov = tuple(arrays.bdfs[k] for k in rows.tolist())
+    cli = tuple(arrays.bdfs[k] for k in cols.tolist())
+    return _pair_matrix(state, arrays, rows, cols, prov, cli, kernel_step)
+
+
+def _pair_matrix(
+    state: KernelState,
+    arr: ChainArrays,
+    pi: I64,
+    ci: I64,
+    prov: tuple[BDF, ...],
+    cli: tuple[BDF, ...],
+    kernel_step: bool,
+) -> PairMatrix:
     # Sort both sides by preorder position so that subtrees are contiguous.
     r_sort = np.argsort(arr.pos[pi], kind="stable")
     c_sort = np.argsort(arr.pos[ci], kind="stable")
@@ -317,10 +344,34 @@ def _decide(
         differs = np.zeros(code.shape, dtype=np.bool_)
         for release in PLAUSIBLE_KERNELS:
             alt = state.alternative(ALT_KERNEL + release)
-            alt_code, alt_dist, *_ = _decide(alt, chain_arrays(alt), rows, cols, False)
+            alt_code, alt_dist, *_ = _decide(alt, _kept_arrays(alt), rows, cols, False)
             differs |= (alt_code != code) | (alt_dist != dist)
         assumed |= host_path & differs
     return code, dist, acs, common, assumed, acs_assumed, depth
+
+
+#: Chain arrays of the alternative states the kernel step decides, the last few kept:
+#: callers that decide a topology a block at a time would rebuild them for every block.
+_KEPT_ARRAYS: OrderedDict[int, tuple[KernelState, ChainArrays]] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+_KEPT_STATES = 8
+
+
+def _kept_arrays(state: KernelState) -> ChainArrays:
+    """``chain_arrays(state)``, kept for the last few states (each entry holds its state)."""
+    key = id(state)
+    with _KEPT_LOCK:
+        kept = _KEPT_ARRAYS.get(key)
+        if kept is not None and kept[0] is state:
+            _KEPT_ARRAYS.move_to_end(key)
+            return kept[1]
+    arrays = chain_arrays(state)
+    with _KEPT_LOCK:
+        _KEPT_ARRAYS[key] = (state, arrays)
+        _KEPT_ARRAYS.move_to_end(key)
+        while len(_KEPT_ARRAYS) > _KEPT_STATES:
+            _KEPT_ARRAYS.popitem(last=False)
+    return arrays
 
 
 def _decide_known(state: KernelState, arr: ChainArrays, rows: I64, cols: I64) -> _Parts:

@@ -4,6 +4,12 @@ Plain Python (no Textual): the screens read it and call its edit methods; the
 app bumps a version counter after every change so that each screen redraws.
 Every edit builds a new immutable topology and a new engine state; the
 original stays for comparison ("changed against the original").
+
+Memory does not grow with the square of the function count: all pairs are
+decided at once only while they are few (:data:`WHOLE_CELLS`); above that the
+screens decide the pairs they show a tile at a time
+(:class:`~p2pview.kernel.tiles.PairTiles`), and changes against the original
+are found only among the pairs an edit can reach (:mod:`p2pview.kernel.reach`).
 """
 
 from __future__ import annotations
@@ -11,16 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from p2pview.iosim import Scenario, Trace, simulate
-from p2pview.kernel import PairMatrix, Verdict, calc_map_type_and_dist, pair_matrix
+from p2pview.kernel import Verdict, calc_map_type_and_dist
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
 from p2pview.model import BDF, Acs, AcsPresence, IommuMode, RootBus, Topology
 from p2pview.model.select import SelectionError, select
 from p2pview.session import Session, session_for
 from p2pview.sources import Loaded, SourceError, load_source, to_toml
 from p2pview.sources.bundled import bundled_scenario_path
+from p2pview.tui.verdicts import Comparison, Verdicts
 
 #: Shown when this host has no PCIe tree worth showing (no bridge, no p2pmem).
 DEMO_TOPOLOGY = "switch-acs-iommu"
@@ -68,8 +73,8 @@ class TuiModel:
     initial_overrides: Overrides
     original: Session
     session: Session
-    matrix: PairMatrix
-    original_matrix: PairMatrix
+    #: The verdicts as edited against those as loaded.
+    comparison: Comparison
     notes: list[str] = field(default_factory=list)
     edits: list[str] = field(default_factory=list)
     history: list[tuple[Topology, Overrides, list[str]]] = field(default_factory=list)
@@ -98,15 +103,14 @@ class TuiModel:
         loaded, notes = load_default(source)
         overrides = Overrides(kernel, cpu, cmdline)
         session = session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline)
-        matrix = pair_matrix(session.state)
+        verdicts = Verdicts.of(session)
         model = cls(
             loaded=loaded,
             overrides=overrides,
             initial_overrides=overrides,
             original=session,
             session=session,
-            matrix=matrix,
-            original_matrix=matrix,
+            comparison=Comparison.same(verdicts),
             notes=[*notes, *session.notes],
             source_spec=source,
         )
@@ -164,13 +168,10 @@ class TuiModel:
             return None
         return calc_map_type_and_dist(self.original.state, provider, client)
 
-    def changed_cells(self) -> np.ndarray:
-        """Cells of :attr:`matrix` whose map type or distance differs from the original."""
-        a, b = self.matrix, self.original_matrix
-        if a.providers != b.providers or a.clients != b.clients:
-            return np.ones(a.map_code.shape, dtype=np.bool_)
-        changed: np.ndarray = (a.map_code != b.map_code) | (a.distance != b.distance)
-        return changed
+    @property
+    def verdicts(self) -> Verdicts:
+        """The verdicts as edited."""
+        return self.comparison.after
 
     # -- what-if edits -----------------------------------------------------------
 
@@ -183,7 +184,7 @@ class TuiModel:
     def _show(self, session: Session, overrides: Overrides, edits: list[str]) -> None:
         self.session = session
         self.overrides = overrides
-        self.matrix = pair_matrix(session.state)
+        self.comparison = Comparison.between(self.comparison.before, Verdicts.of(session))
         self.edits = edits
         self.trace = None
 
@@ -208,7 +209,7 @@ class TuiModel:
         self.edits.clear()
         self.session = self.original
         self.overrides = self.initial_overrides
-        self.matrix = self.original_matrix
+        self.comparison = Comparison.same(self.comparison.before)
         self.trace = None
 
     def toggle_acs_bit(self, bdf: BDF, bit: int) -> None:

@@ -72,8 +72,9 @@ def model_of(app: P2PViewApp) -> TuiModel:
 
 
 def cell(app: P2PViewApp, provider: BDF, client: BDF) -> tuple[int, int]:
-    """``(map code, distance)`` of one pair in the model's matrix."""
-    matrix = model_of(app).matrix
+    """``(map code, distance)`` of one pair in the model's all-pairs matrix."""
+    matrix = model_of(app).verdicts.whole
+    assert matrix is not None
     i, j = matrix.providers.index(provider), matrix.clients.index(client)
     return int(matrix.map_code[i, j]), int(matrix.distance[i, j])
 
@@ -110,7 +111,7 @@ def test_acs_toggles_change_the_matrix_and_the_explanation() -> None:
         assert len(model.edits) == 4
         assert model.verdict(PROVIDER, CLIENT).map_type is MapType.BUS_ADDR
         assert cell(app, PROVIDER, CLIENT) != before
-        assert model.changed_cells().sum() > 0
+        assert model.comparison.changed is not None and model.comparison.changed.any()
         # The changes pane counts and lists the changed pairs, the edited rows are marked.
         assert "pairs changed against the original" in text_of(app, "changes-count")
         changes = app.screen.query_one("#changes-list", OptionList)
@@ -179,7 +180,7 @@ def test_undo_and_reset() -> None:
         await settle(app, pilot)
         assert model.edits == []
         assert model.session is model.original
-        assert model.matrix is model.original_matrix
+        assert model.verdicts is model.comparison.before and not model.comparison.marked
         assert "No what-if edits yet" in text_of(app, "changes-count")
         assert screen.check_action("undo", ()) is None
         await pilot.press("i", "ctrl+r")
@@ -432,7 +433,8 @@ def test_relevant_changes_prefers_providers_and_type_changes() -> None:
     model.toggle_acs_bit(DSP_A, 0x4)
     model.toggle_acs_bit(DSP_A, 0x8)
     total, changes = relevant_changes(model, limit=5)
-    assert total == int(model.changed_cells().sum()) > 0
+    changed = model.comparison.changed
+    assert changed is not None and total == int(changed.sum()) > 0
     assert 0 < len(changes) <= 5
     scores = [c.score for c in changes]
     assert scores == sorted(scores, reverse=True)

@@ -2,9 +2,11 @@
 
 Rows are providers (the memory), columns clients (the DMA master), as in
 ``p2pview matrix``. A filter picks both sides with the CLI's selections
-(:mod:`p2pview.model.select`); the view slices the model's all-pairs matrix by
-index (no copy), and only computes ``pair_matrix()`` for the selection (in a
-thread worker) when a function is missing from it.
+(:mod:`p2pview.model.select`); the view reads the cells on screen from the
+model's all-pairs matrix (small topologies) or from tiles decided as they come
+into view (large ones: memory stays bounded at 20,000 functions and more).
+How many pairs in view the what-if edits changed is counted at once when few
+pairs can have changed, else in a thread worker ("counting ..." until then).
 """
 
 from __future__ import annotations
@@ -18,24 +20,22 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
-from p2pview.kernel import PairMatrix, pair_matrix
 from p2pview.model import BDF, Topology
 from p2pview.model.select import KIND_TERMS, SelectionError
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.verdicts import QUICK_CELLS, Comparison, Indices
 from p2pview.tui.widgets.matrix_data import (
     ASSUMED_MARK,
     CHANGED_MARK,
     PRESETS,
-    Bools,
     MatrixFilter,
     MatrixView,
     bdf_namer,
-    changed_against,
     parse_filter,
     resolve_filter,
-    slice_indices,
     verdict_reason,
 )
 from p2pview.tui.widgets.matrix_grid import MatrixGrid
@@ -84,12 +84,12 @@ def full_label(topo: Topology, bdf: BDF) -> str:
     return dev.label or short_label(dev)
 
 
-class ViewComputed(Message):
-    """A filter's matrix, computed off the UI thread."""
+class ChangesCounted(Message):
+    """How many pairs in view the what-if edits changed, counted off the UI thread."""
 
-    def __init__(self, view: MatrixView, generation: int) -> None:
+    def __init__(self, count: int, generation: int) -> None:
         super().__init__()
-        self.view = view
+        self.count = count
         self.generation = generation
 
 
@@ -111,11 +111,15 @@ class MatrixScreen(ModelScreen):
         super().__init__()
         self.filter: MatrixFilter = PRESETS[0]
         self._preset = 0
-        self._built_for: tuple[TuiModel, PairMatrix] | None = None
+        self._built_for: tuple[TuiModel, Comparison] | None = None
         self._pair_seen: tuple[BDF, BDF] | None = None
-        self._changed: Bools | None = None
         self._generation = 0
-        self._computing = False
+        #: Changed pairs in view; ``None`` while a worker counts them.
+        self._changed_count: int | None = 0
+        #: What the counting worker counts (kept until it is done), and the generation it
+        #: was started for.
+        self._count_args: tuple[Comparison, Indices, Indices, int] | None = None
+        self._counting = -1
         self._status_height = 0
         self._namer: tuple[Topology, Callable[[BDF], str]] | None = None
 
@@ -150,18 +154,17 @@ class MatrixScreen(ModelScreen):
     # -- model changes -------------------------------------------------------------
 
     def refresh_model(self) -> None:
-        """Rebuild the view when the matrix changed, else follow the model's pair."""
+        """Rebuild the view when the verdicts changed, else follow the model's pair."""
         model = self.model
         built = self._built_for
-        if built is not None and built[0] is model and built[1] is model.matrix:
+        if built is not None and built[0] is model and built[1] is model.comparison:
             if model.pair != self._pair_seen:  # another screen picked a pair
                 self._pair_seen = model.pair
                 self._follow_pair(model.pair)
             self._show_status()
             return
-        self._built_for = (model, model.matrix)
+        self._built_for = (model, model.comparison)
         self._pair_seen = model.pair
-        self._changed = changed_against(model.matrix, model.original_matrix)
         cursor = model.pair if built is None else None
         wanted = self.filter
         if self._apply(wanted, cursor=cursor, quiet=True):
@@ -202,38 +205,50 @@ class MatrixScreen(ModelScreen):
             return False
         self.filter = wanted
         self._generation += 1
-        indices = slice_indices(model.matrix, providers, clients)
-        if indices is None:
-            self._computing = True
-            self._show_title()
-            self._compute(wanted, providers, clients, self._generation)
-            return True
-        self._computing = False
-        rows, cols = indices
-        view = MatrixView(model.topology, model.matrix, rows, cols, self._changed, wanted)
+        view = MatrixView.of(model, providers, clients, wanted)
+        self._start_count(view)
         self._show(view, cursor)
         return True
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="matrix")
-    def _compute(
-        self,
-        wanted: MatrixFilter,
-        providers: tuple[BDF, ...],
-        clients: tuple[BDF, ...],
-        generation: int,
-    ) -> None:
-        """``pair_matrix()`` for a selection the model's matrix does not hold."""
-        model = self.model
-        matrix = pair_matrix(model.session.state, providers, clients)
-        changed = changed_against(matrix, model.original_matrix)
-        view = MatrixView.whole(model.topology, matrix, changed, wanted)
-        self.post_message(ViewComputed(view, generation))
+    def _start_count(self, view: MatrixView) -> None:
+        """Count the changed pairs in view: at once when few can have changed, else in a worker."""
+        comparison = self.model.comparison
+        self._count_args = None
+        self.workers.cancel_group(self, "matrix-count")  # a count for another view
+        if view.empty or not view.marked:
+            self._changed_count = 0
+        elif comparison.cost(view.rows, view.cols) <= QUICK_CELLS:
+            self._changed_count = comparison.count(view.rows, view.cols)
+        else:
+            self._changed_count = None
+            self._count_args = (comparison, view.rows, view.cols, self._generation)
+            if self.is_current:
+                self._counting = self._generation
+                self._count_changes(*self._count_args)
 
-    def on_view_computed(self, message: ViewComputed) -> None:
-        """Show a computed view unless another filter came since."""
+    def on_screen_resume(self) -> None:
+        """Count what a background edit changed, now that the matrix is shown."""
+        args = self._count_args
+        if self._changed_count is None and args is not None and args[3] != self._counting:
+            self._counting = args[3]
+            self._count_changes(*args)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="matrix-count")
+    def _count_changes(
+        self, comparison: Comparison, rows: Indices, cols: Indices, generation: int
+    ) -> None:
+        """Count the changed pairs of a large view a block at a time (stops when cancelled)."""
+        worker = get_current_worker()
+        count = comparison.count(rows, cols, cancelled=lambda: worker.is_cancelled)
+        if not worker.is_cancelled:
+            self.post_message(ChangesCounted(count, generation))
+
+    def on_changes_counted(self, message: ChangesCounted) -> None:
+        """Show the count unless another view came since."""
         if message.generation == self._generation:
-            self._computing = False
-            self._show(message.view, None)
+            self._changed_count = message.count
+            self._count_args = None
+            self._show_title()
 
     def _show(self, view: MatrixView, cursor: tuple[BDF, BDF] | None) -> None:
         grid = self.grid
@@ -249,18 +264,20 @@ class MatrixScreen(ModelScreen):
         view = self.grid.view
         wanted = self.filter
         parts: list[str | tuple[str, str]] = [(wanted.title, "bold $text-accent")]
-        if self._computing or view is None:
+        if view is None:
             parts.append(("  computing ...", "$foreground-muted"))
         else:
             parts += [
                 ("  providers ", "$foreground-muted"),
-                f"{wanted.providers} ({view.n_rows})",
+                f"{wanted.providers} ({view.n_rows:,})",
                 (" x clients ", "$foreground-muted"),
-                f"{wanted.clients} ({view.n_cols})",
+                f"{wanted.clients} ({view.n_cols:,})",
             ]
-            changed = view.count_changed()
-            if changed:
-                parts.append((f"  {changed} changed {CHANGED_MARK}", "$text-warning"))
+            changed = self._changed_count
+            if changed is None:
+                parts.append((f"  counting changed {CHANGED_MARK} ...", "$foreground-muted"))
+            elif changed:
+                parts.append((f"  {changed:,} changed {CHANGED_MARK}", "$text-warning"))
         self.query_one("#matrix-title", Static).update(Content.assemble(*parts))
 
     def _show_status(self) -> None:
@@ -291,7 +308,8 @@ class MatrixScreen(ModelScreen):
         ]
         if self.grid.show_nv and self.grid.nv_labels is not None:
             parts += ["\nNVIDIA: ", (self.grid.nv_labels.short(provider, client), "bold")]
-        if self._changed is not None:
+        view = self.grid.view
+        if view is not None and view.marked:
             before = model.original_verdict(provider, client)
             if before is None:
                 parts += ["\n", (f"{CHANGED_MARK} new pair (not in the original)", "$text-warning")]

@@ -14,7 +14,7 @@ through ``model_changed()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from textual import on, work
@@ -102,9 +102,19 @@ details full size and back (`escape` too).
             self.built = built
             self.shape = shape
 
+    class _Relabelled(Message):
+        """New badges for a big tree after a what-if edit, made in a worker."""
+
+        def __init__(self, ctx: RowContext, rows: Mapping[NodeKey, tuple[Part, ...]]) -> None:
+            super().__init__()
+            self.ctx = ctx
+            self.rows = rows
+
     def __init__(self) -> None:
         super().__init__()
         self._ctx: RowContext | None = None
+        #: The engine state a worker is badging the rows for.
+        self._relabelling: KernelState | None = None
         self._shape: Shape | None = None
         self._search: dict[NodeKey, str] | None = None
         self._query = ""
@@ -170,7 +180,12 @@ details full size and back (`escape` too).
             else:
                 self._show_built(_build(state, names, model.selected))
         elif self._ctx is not None and self._ctx.state is not state:
-            self._relabel()  # a what-if edit: the same tree, new badges
+            # A what-if edit: the same tree, new badges (a big tree's in a worker).
+            if len(model.topology) + len(model.topology.host_bridges) <= ALL_AT_ONCE:
+                self._relabel()
+            elif self._relabelling is not state:
+                self._relabelling = state
+                self._relabel_rows(state)
         tree.peer = model.peer
         self._sync_cursor()
         self._show_detail()
@@ -195,6 +210,21 @@ details full size and back (`escape` too).
         tree.loading = False
         if built.ctx.state is not self.model.session.state:
             self._relabel()  # an edit landed while the worker named the rows
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="topology-relabel")
+    def _relabel_rows(self, state: KernelState) -> None:
+        """Badge every function of a big tree for a new engine state, off the UI thread."""
+        ctx = RowContext.of(state, PciNames.load())
+        self.post_message(self._Relabelled(ctx, device_rows(ctx)))
+
+    def on_topology_screen__relabelled(self, message: _Relabelled) -> None:
+        """A worker badged the rows: show them if the model is still in that state."""
+        if self._ctx is not None and message.ctx.state is self.model.session.state:
+            self._relabelling = None
+            self._ctx = message.ctx
+            self._search = None
+            self.pci_tree.set_rows(message.rows)
+            self._show_detail()
 
     def _relabel(self) -> None:
         """New badges from the current engine state, on the same nodes."""

@@ -16,11 +16,13 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import (
     Button,
     Footer,
@@ -34,14 +36,21 @@ from textual.widgets import (
     TabPane,
 )
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
-from p2pview.model import IommuMode
+from p2pview.model import IommuMode, Topology
 from p2pview.session import Session
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.verdicts import QUICK_CELLS, Comparison
 from p2pview.tui.widgets.explain_content import MUTED, Names
 from p2pview.tui.widgets.whatif_acs import AcsToggleList, acs_rows, header_line
-from p2pview.tui.widgets.whatif_changes import ChangedPair, change_prompt, relevant_changes
+from p2pview.tui.widgets.whatif_changes import (
+    ChangedPair,
+    change_prompt,
+    changes_in,
+    relevant_changes,
+)
 from p2pview.tui.widgets.whatif_edits import Edit, EditFinished, adopt, run_edit
 from p2pview.tui.widgets.whatif_platform import (
     CPU_PRESETS,
@@ -69,6 +78,16 @@ IOMMU_CHOICES = (
     ("on: translated; ACS as an IOMMU driver enables it", "on"),
     ("off: ACS back to the firmware values", "off"),
 )
+
+
+class ChangesFound(Message):
+    """The changed pairs of a large topology, counted off the UI thread."""
+
+    def __init__(self, comparison: Comparison, total: int, changes: list[ChangedPair]) -> None:
+        super().__init__()
+        self.comparison = comparison
+        self.total = total
+        self.changes = changes
 
 
 def _field(label: str) -> Label:
@@ -125,6 +144,9 @@ that p2pview loads like any other.
         self._shown_cmdline: str | None = None
         self._host_rows: list[HostBridgeRow] = []
         self._changes: list[ChangedPair] = []
+        #: The comparison whose changed pairs a worker counts (or will, once shown).
+        self._counting: Comparison | None = None
+        self._count_started: Comparison | None = None
         self._suggestion: str | None = None
         self._pending: deque[tuple[Edit, str | None]] = deque()
         #: An edit is running in a worker (more wait in ``_pending``).
@@ -374,13 +396,61 @@ that p2pview loads like any other.
 
     def _show_changes(self) -> None:
         model = self.model
-        total, changes = relevant_changes(model, CHANGED_PAIRS_SHOWN)
+        comparison = model.comparison
+        every = np.arange(comparison.after.functions, dtype=np.intp)
+        self.workers.cancel_group(self, "whatif-count")  # a count for an earlier edit
+        if not model.edits or comparison.cost(every, every) <= QUICK_CELLS:
+            self._counting = None
+            self._show_count(*relevant_changes(model, CHANGED_PAIRS_SHOWN))
+        else:
+            self._show_count(None, [])
+            self._counting = comparison
+            if self.is_current:
+                self._count_started = comparison
+                self._count_changes(comparison, model.topology)
+
+    def on_screen_resume(self) -> None:
+        """Count what a background edit changed, now that it is shown."""
+        comparison = self._counting
+        if (
+            comparison is not None
+            and comparison is self.model.comparison
+            and comparison is not self._count_started
+        ):
+            self._count_started = comparison
+            self._count_changes(comparison, self.model.topology)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="whatif-count")
+    def _count_changes(self, comparison: Comparison, topology: Topology) -> None:
+        """Count the changed pairs of a large topology a block at a time (stops when cancelled)."""
+        worker = get_current_worker()
+        total, changes = changes_in(
+            comparison, topology, CHANGED_PAIRS_SHOWN, lambda: worker.is_cancelled
+        )
+        if not worker.is_cancelled:
+            self.post_message(ChangesFound(comparison, total, changes))
+
+    def on_changes_found(self, message: ChangesFound) -> None:
+        """Show a count unless another edit came since."""
+        if message.comparison is self.model.comparison and message.comparison is self._counting:
+            self._counting = None
+            self._show_count(message.total, message.changes)
+
+    def _show_count(self, total: int | None, changes: list[ChangedPair]) -> None:
+        """The count line, the changed pairs and the edits; ``total`` ``None``: being counted."""
+        model = self.model
         self._changes = changes
-        cells = model.matrix.map_code.size
+        cells = model.verdicts.pairs
         count = self.query_one("#changes-count", Static)
         if not model.edits:
             count.update(
                 Content.styled("No what-if edits yet: after each, every view recomputes.", MUTED)
+            )
+        elif total is None:
+            count.update(
+                Content.styled(
+                    f"Counting the pairs the edits changed among {cells:,} ...", "$text-warning"
+                )
             )
         elif total == 0:
             count.update(

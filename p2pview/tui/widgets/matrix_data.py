@@ -1,21 +1,22 @@
 """What the matrix screen shows, apart from how: filters, the cells in view, their texts.
 
 Plain Python and numpy (no Textual), so that it can be tested and timed alone.
-A :class:`MatrixView` does not copy the matrix: it holds index arrays into the
-rows and columns of a :class:`~p2pview.kernel.PairMatrix` (the model's full
-all-pairs matrix when a filter only picks functions out of it), and the grid
-reads the few cells that are on screen through them.
+A :class:`MatrixView` copies no matrix: it reads the few cells on screen
+through index arrays into the model's whole all-pairs matrix when the topology
+is small, else from tiles decided as they come into view
+(:meth:`~p2pview.tui.verdicts.Comparison.cells`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
-from p2pview.kernel import PairMatrix, PathKind, Verdict
+from p2pview.kernel import PathKind, Verdict
 from p2pview.kernel.matrix import (
     CODE_BUS_ADDR,
     CODE_INT_ERA,
@@ -23,11 +24,14 @@ from p2pview.kernel.matrix import (
     CODE_THRU_HOST_BRIDGE,
     CODE_UNDETERMINED,
 )
+from p2pview.kernel.tiles import CellStats, PairTiles
 from p2pview.kernel.verdict import WhitelistCheck
 from p2pview.model import BDF, Kind, PcieType, Topology, kind_of
 from p2pview.model.nvlabel import derive_label
 from p2pview.model.select import select
 from p2pview.sources.pciids import ids_text
+from p2pview.tui.model import TuiModel
+from p2pview.tui.verdicts import WholeCells
 from p2pview.views.explain import FACT_NAMES
 from p2pview.views.matrix_table import CELL_LETTER
 
@@ -93,87 +97,64 @@ def resolve_filter(topo: Topology, wanted: MatrixFilter) -> tuple[tuple[BDF, ...
     Raises:
         SelectionError: a term names no function.
     """
-    return select(topo, wanted.providers), select(topo, wanted.clients)
-
-
-def slice_indices(
-    matrix: PairMatrix, providers: tuple[BDF, ...], clients: tuple[BDF, ...]
-) -> tuple[Indices, Indices] | None:
-    """Row and column indices of ``providers`` x ``clients`` in ``matrix``.
-
-    ``None`` when a function is not in the matrix (the view must then be computed).
-    """
-    row_of = {b: i for i, b in enumerate(matrix.providers)}
-    col_of = row_of if matrix.clients == matrix.providers else {
-        b: i for i, b in enumerate(matrix.clients)
-    }  # fmt: skip
-    if any(b not in row_of for b in providers) or any(b not in col_of for b in clients):
-        return None
-    rows = np.fromiter((row_of[b] for b in providers), np.intp, len(providers))
-    cols = np.fromiter((col_of[b] for b in clients), np.intp, len(clients))
-    return rows, cols
-
-
-def changed_against(matrix: PairMatrix, original: PairMatrix) -> Bools | None:
-    """Cells of ``matrix`` whose map type or distance differs from ``original``.
-
-    Pairs the original does not have count as changed. ``None`` when nothing changed.
-    """
-    if matrix is original:
-        return None
-    if matrix.providers == original.providers and matrix.clients == original.clients:
-        changed: Bools = (matrix.map_code != original.map_code) | (
-            matrix.distance != original.distance
-        )
-    else:
-        row_of = {b: i for i, b in enumerate(original.providers)}
-        col_of = {b: i for i, b in enumerate(original.clients)}
-        rows = np.array([row_of.get(b, -1) for b in matrix.providers], dtype=np.intp)
-        cols = np.array([col_of.get(b, -1) for b in matrix.clients], dtype=np.intp)
-        ix = np.ix_(np.maximum(rows, 0), np.maximum(cols, 0))
-        changed = (matrix.map_code != original.map_code[ix]) | (
-            matrix.distance != original.distance[ix]
-        )
-        changed |= (rows < 0)[:, None] | (cols < 0)[None, :]
-    return changed if bool(changed.any()) else None
+    providers = select(topo, wanted.providers)
+    if wanted.clients == wanted.providers:
+        return providers, providers
+    return providers, select(topo, wanted.clients)
 
 
 @dataclass(frozen=True)
 class MatrixView:
-    """The cells a filter picks: ``matrix[rows[i], cols[j]]`` is cell ``(i, j)``.
+    """The cells a filter picks: row ``i`` is ``providers[i]``, column ``j`` ``clients[j]``.
 
-    ``changed`` has the shape of ``matrix`` (``None``: no cell changed).
+    ``rows`` and ``cols`` are their function indices; ``stats`` bounds the cell
+    texts (see :func:`kernel_width`); ``marked``: some cell may carry the
+    changed mark.
     """
 
     topology: Topology
-    matrix: PairMatrix
+    providers: tuple[BDF, ...]
+    clients: tuple[BDF, ...]
     rows: Indices
     cols: Indices
-    changed: Bools | None
+    cells: WholeCells | PairTiles
+    stats: CellStats
+    marked: bool
     filter: MatrixFilter
 
     @classmethod
-    def whole(
+    def of(
         cls,
-        topology: Topology,
-        matrix: PairMatrix,
-        changed: Bools | None,
+        model: TuiModel,
+        providers: tuple[BDF, ...],
+        clients: tuple[BDF, ...],
         wanted: MatrixFilter,
     ) -> MatrixView:
-        """Every cell of ``matrix`` (one computed for the filter)."""
-        rows = np.arange(len(matrix.providers), dtype=np.intp)
-        cols = np.arange(len(matrix.clients), dtype=np.intp)
-        return cls(topology, matrix, rows, cols, changed, wanted)
+        """``providers`` x ``clients`` of the model as edited, marked against the original."""
+        comparison = model.comparison
+        verdicts = comparison.after
+        rows, cols = verdicts.indices(providers), verdicts.indices(clients)
+        return cls(
+            model.topology,
+            providers,
+            clients,
+            rows,
+            cols,
+            comparison.cells(rows, cols),
+            verdicts.stats,
+            comparison.marked,
+            wanted,
+        )
 
     @property
     def n_rows(self) -> int:
         """Providers in view."""
-        return len(self.rows)
+        return len(self.providers)
 
     @property
     def n_cols(self) -> int:
         """Clients in view."""
-        return len(self.cols)
+        return len(self.clients)
 
     @property
     def empty(self) -> bool:
@@ -183,57 +164,48 @@ class MatrixView:
     @property
     def int_era(self) -> bool:
         """v4.20-v5.3: the kernel returned an int, not a map type."""
-        return bool((self.matrix.map_code == CODE_INT_ERA).any())
+        return self.stats.int_era
 
     def provider(self, row: int) -> BDF:
         """The provider of row ``row``."""
-        return self.matrix.providers[int(self.rows[row])]
+        return self.providers[row]
 
     def client(self, col: int) -> BDF:
         """The client of column ``col``."""
-        return self.matrix.clients[int(self.cols[col])]
+        return self.clients[col]
+
+    @cached_property
+    def _row_index(self) -> dict[BDF, int]:
+        return {b: i for i, b in enumerate(self.providers)}
+
+    @cached_property
+    def _col_index(self) -> dict[BDF, int]:
+        if self.clients == self.providers:
+            return self._row_index
+        return {b: j for j, b in enumerate(self.clients)}
 
     def row_of(self, provider: BDF) -> int | None:
         """The row of a provider, if in view."""
-        for i, k in enumerate(self.rows.tolist()):
-            if self.matrix.providers[k] == provider:
-                return i
-        return None
+        return self._row_index.get(provider)
 
     def col_of(self, client: BDF) -> int | None:
         """The column of a client, if in view."""
-        for j, k in enumerate(self.cols.tolist()):
-            if self.matrix.clients[k] == client:
-                return j
-        return None
+        return self._col_index.get(client)
 
     def cell(self, row: int, col: int) -> tuple[int, int, bool, bool]:
         """``(map code, distance, assumed, changed)`` of one cell."""
-        i, j = int(self.rows[row]), int(self.cols[col])
-        m = self.matrix
-        changed = self.changed is not None and bool(self.changed[i, j])
-        return int(m.map_code[i, j]), int(m.distance[i, j]), bool(m.assumed[i, j]), changed
+        return self.cells.cell(row, col)
 
     def row_cells(
         self, row: int, first: int, stop: int
     ) -> tuple[list[int], list[int], list[bool], list[bool] | None]:
         """Codes, distances, assumed and changed flags of columns ``first:stop`` of a row."""
-        i = int(self.rows[row])
-        cols = self.cols[first:stop]
-        m = self.matrix
-        changed = None if self.changed is None else self.changed[i, cols].tolist()
-        return (
-            m.map_code[i, cols].tolist(),
-            m.distance[i, cols].tolist(),
-            m.assumed[i, cols].tolist(),
-            changed,
-        )
+        return self.cells.row(row, first, stop)
 
-    def count_changed(self) -> int:
-        """Cells in view whose verdict changed."""
-        if self.changed is None or self.empty:
-            return 0
-        return int(self.changed[np.ix_(self.rows, self.cols)].sum())
+    @property
+    def kernel_width(self) -> int:
+        """Cells the widest kernel cell text of this view can need."""
+        return kernel_width(self.stats, self.marked)
 
 
 def kernel_text(code: int, distance: int, assumed: bool, changed: bool) -> str:
@@ -247,16 +219,17 @@ def kernel_text(code: int, distance: int, assumed: bool, changed: bool) -> str:
     return head + (ASSUMED_MARK if assumed else "") + (CHANGED_MARK if changed else "")
 
 
-def kernel_width(matrix: PairMatrix, changed: Bools | None) -> int:
-    """Cells the widest kernel cell text of ``matrix`` needs."""
-    if matrix.distance.size == 0:
+def kernel_width(stats: CellStats, marked: bool) -> int:
+    """Cells the widest kernel cell text needs: letter, distance digits, ``*``, ``Δ``.
+
+    From the whole topology's figures (not the view's), so that a filter never
+    changes the column width; a bound on large topologies.
+    """
+    if stats.empty:
         return 2
-    low, high = int(matrix.distance.min()), int(matrix.distance.max())
-    digits = max(len(str(low)), len(str(high)))
-    letter = 0 if bool((matrix.map_code == CODE_INT_ERA).all()) else 1
-    assumed = 1 if bool(matrix.assumed.any()) else 0
-    marked = 1 if changed is not None else 0
-    return letter + digits + assumed + marked
+    digits = max(len(str(stats.low)), len(str(stats.high)))
+    letter = 0 if stats.all_int_era else 1
+    return letter + digits + (1 if stats.assumed else 0) + (1 if marked else 0)
 
 
 #: Component class (of the grid) for each map code; int eras split on the sign.
@@ -355,6 +328,11 @@ def kind_abbreviation(topo: Topology, bdf: BDF) -> str:
     return kind.value
 
 
+#: NVIDIA labels kept at most (the cache starts over past it: scrolling a large matrix
+#: with labels on must not keep one per pair ever shown).
+NV_KEPT = 1 << 16
+
+
 class NvLabels:
     """NVIDIA ``topo -m`` labels, derived when first asked for and kept per topology."""
 
@@ -372,6 +350,8 @@ class NvLabels:
             else:
                 label = derive_label(self.topology, a, b)
                 text = label.level.value + ("" if label.certain else "?")
+            if len(self._cache) >= NV_KEPT:
+                self._cache.clear()
             self._cache[key] = text
         return text
 

@@ -43,7 +43,6 @@ from p2pview.tui.widgets.matrix_data import (
     bdf_namer,
     cell_component,
     kernel_text,
-    kernel_width,
     kind_abbreviation,
 )
 from p2pview.views.names import short_label
@@ -198,7 +197,7 @@ class MatrixGrid(ScrollView, can_focus=True):
                 ("provider ↓", "matrix--header-bdf", [str(b)[5:] for b in clients]),
             ]
         self._header_height = len(self._header)
-        self._kernel_width = kernel_width(view.matrix, view.changed)
+        self._kernel_width = view.kernel_width
         self._texts.clear()
         if cursor is not None:
             row, col = view.row_of(cursor[0]), view.col_of(cursor[1])

@@ -1,7 +1,9 @@
 """What-if edits off the UI thread: edit a draft of the model, then adopt it at once.
 
 An edit rebuilds the topology, boots the kernel model again and recomputes
-the all-pairs matrix (a few tenths of a second on 2,000 functions). The
+its verdicts (:class:`~p2pview.tui.verdicts.Verdicts`: every pair up to 2,048
+functions, the per-function arrays above; a few tenths of a second on 2,000
+functions, about two seconds on 20,000, most of it the new topology). The
 what-if screen runs it in a thread worker on a *draft*: a shallow copy of
 the :class:`~p2pview.tui.model.TuiModel` with its own history and edit
 lists. The live model is untouched until the worker's message arrives on the
