@@ -143,3 +143,24 @@ def test_guest_o_direct_lines():
 
 def load_empty():
     return {"format": FORMAT, "qemu": {}, "machines": [], "explanations": {}}
+
+
+def test_guest_messages_belong_to_the_pair_printed_after_them():
+    from p2pview.qemu.verify import _parse_messages
+
+    lines = [
+        "[    3.100000] p2pdist: loading out-of-tree module taints kernel.",
+        "[    3.200000] p2pdist: 0000:01:00.0 0000:01:00.0 0",
+        "[    3.300000] nvme 0000:02:00.0: ACS redirect is set between the client and provider"
+        " (0000:01:00.0)",
+        "[    3.300001] pci 0000:00:00.0: Host bridge not in P2PDMA whitelist: 8086:29c0",
+        "[    3.400000] p2pdist: 0000:01:00.0 0000:02:00.0 -1",
+    ]
+    got = _parse_messages(lines)
+    assert got[(P, P)] == ()
+    assert got[(P, C)] == (
+        "nvme 0000:02:00.0: ACS redirect is set between the client and provider (0000:01:00.0)",
+        "pci 0000:00:00.0: Host bridge not in P2PDMA whitelist: 8086:29c0",
+    )
+    quiet = PairResult(P, C, "BUS_ADDR", 4, ("BUS_ADDR", 4), None, None, None, (), ("x",))
+    assert quiet.agrees and not quiet.messages_agree and not quiet.ok

@@ -197,8 +197,13 @@ class PairResult:
 
     @property
     def ok(self) -> bool:
-        """Verdict, prediction and every O_DIRECT outcome agree."""
-        return self.agrees and self.prediction_agrees and all(d.agrees for d in self.dio_checks)
+        """Verdict, prediction, messages and every O_DIRECT outcome agree."""
+        return (
+            self.agrees
+            and self.prediction_agrees
+            and self.messages_agree
+            and all(d.agrees for d in self.dio_checks)
+        )
 
 
 @dataclass
