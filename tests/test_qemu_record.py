@@ -88,7 +88,9 @@ def test_table_sums_per_kernel_and_cpu():
     table = render_table(data)
     rows = [ln for ln in table.splitlines() if ln.startswith("| linux-source")]
     assert rows[0].startswith("| linux-source-5.10 5.10.223-1 |")  # releases in order
-    assert "| 2 (1 + 1 with downstream-port ACS) | 2 / 2 |" in rows[1]
+    assert "| 2 (1 + 1 with downstream-port ACS) | 2 / 2 | 0 / 0 |" in rows[1]
+    header, rule = table.splitlines()[:2]
+    assert header.count("|") == rule.count("|") == rows[1].count("|")
     assert "2 / 2 (EREMOTEIO 2)" in rows[1] and "2 / 2 (EFAULT 2)" in rows[1]
     assert rows[1].endswith("| none |")
 

@@ -285,13 +285,14 @@ def render_table(data: Mapping[str, Any]) -> str:
         groups.setdefault((m["kernel"], m["cpu"]), []).append(m)
     lines = [
         "| kernel (Debian package) | era p2pview picks | `-cpu` | machines booted"
-        " | pairs agreed / checked | O_DIRECT via `p2pmem/allocate` agreed / checked"
+        " | pairs agreed / checked | kernel messages agreed / checked"
+        " | O_DIRECT via `p2pmem/allocate` agreed / checked"
         " | O_DIRECT via the BAR's sysfs mmap agreed / checked | disagreements |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     explained: list[str] = []
     for (kernel, cpu), group in sorted(
-        groups.items(), key=lambda kv: (_release_order(kv[0][0]), kv[0][1])
+        groups.items(), key=lambda kv: (_release_order(kv[0][0]), kv[0][1] != "qemu64")
     ):
         booted = [m for m in group if "error" not in m]
         stock = sum(m["qemu"] == QEMU_STOCK for m in booted)

@@ -514,7 +514,7 @@ def run_job(
         dsp_acs=dsp_acs,
     )
     if not any(d.p2pmem is not None for d in machine.guest.devices):
-        raise NothingToCheck("no p2pmem provider, so no pair to check: not booted")
+        raise NothingToCheck("no p2pmem provider, so no pair to check")
     console, seconds = boot(machine, kernel_image, initrd, qemu, timeout)
     result = compare(Path(job.source).name.split(".")[0], machine, console, release, dsp_acs)
     result.seconds = seconds
