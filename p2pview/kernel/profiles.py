@@ -238,8 +238,6 @@ PROFILES: tuple[Profile, ...] = (
             " inferred; Linux 6.1.176 has it",
             "pci=config_acs= is modelled from v6.11 on (commit 47c8846a49ba); its fix"
             " reached 6.12.23 (Debian's changelog) and Linux 6.12.117 has the fixed form",
-            "the map-type values shift in v6.16 (inferred): 6.12.117 has the old ones,"
-            " 7.2.13 the new",
         ),
     ),
     # [read] in Debian's 7.2.13 and 7.3~rc7, both booted; the 7.1.y-stable diff
