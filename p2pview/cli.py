@@ -22,6 +22,7 @@ from rich.text import Text
 from p2pview import __version__
 from p2pview.compare import compare, comparison_document
 from p2pview.iosim import DmaMode, Scenario, quick_scenario, read_scenario, simulate, trace_document
+from p2pview.iosim.scenario import MAX_BUFFER, check_client
 from p2pview.kernel import (
     PROFILES,
     VersionError,
@@ -36,7 +37,7 @@ from p2pview.qemu import commands as qemu_commands
 from p2pview.session import Session, UsageError, open_session
 from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
 from p2pview.sources.bundled import bundled_scenario_path, bundled_scenarios
-from p2pview.sources.capture import write_capture
+from p2pview.sources.capture import Interrupted, interruptible, write_capture
 from p2pview.sources.formats import FORMATS
 from p2pview.sources.nvsmi import read_nvsmi_topo
 from p2pview.sources.sysfs import is_sysfs_root
@@ -47,6 +48,8 @@ from p2pview.views.matrix_table import matrix_view, matrix_width
 from p2pview.views.trace_view import trace_view
 
 EXIT_USAGE = 2
+#: ``compare`` found no pair to compare (the topology lacks the devices, or names them unreadably).
+EXIT_NOTHING_COMPARED = 1
 
 
 class CliError(Exception):
@@ -290,20 +293,32 @@ def _print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
 
 
+#: The most cells the text table draws; past it the command says how to select.
+MAX_TABLE_CELLS = 250_000
+
+
 def cmd_matrix(args: argparse.Namespace) -> int:
     """``p2pview matrix``."""
     session = _session(args)
-    from p2pview.jsonreport import matrix_document
+    from p2pview.jsonreport import write_matrix_document
 
     try:
         providers = select(session.topology, args.providers)
         clients = select(session.topology, args.clients)
     except SelectionError as exc:
         raise CliError(str(exc)) from None
-    matrix = pair_matrix(session.state, providers, clients)
     if args.json:
-        _print_json(matrix_document(session, matrix))
+        write_matrix_document(session, providers, clients, sys.stdout)
         return 0
+    cells = len(providers) * len(clients)
+    if cells > MAX_TABLE_CELLS:
+        raise CliError(
+            f"{len(providers)} x {len(clients)} pairs is too many for a table"
+            f" (at most {MAX_TABLE_CELLS:,} cells): choose rows and columns with --providers"
+            " and --clients (e.g. --providers p2pmem --clients nvme,gpu), or use --json,"
+            " which streams every pair"
+        )
+    matrix = pair_matrix(session.state, providers, clients)
     console = _console(matrix_width(session, matrix))
     console.print(matrix_view(session, matrix))
     return 0
@@ -374,8 +389,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     comparison = compare(session, read_nvsmi_topo(args.topo_m))
     if args.json:
         _print_json(comparison_document(session, comparison))
-        return 0
-    _console(compare_width(comparison)).print(compare_view(session, comparison))
+    else:
+        _console(compare_width(comparison)).print(compare_view(session, comparison))
+    why = comparison.nothing_compared
+    if why is not None:
+        # nothing was checked: a run that compared nothing must not look like a pass
+        print(f"p2pview: {args.topo_m}: {why}", file=sys.stderr)
+        return EXIT_NOTHING_COMPARED
     return 0
 
 
@@ -388,9 +408,14 @@ def _trace_scenario(args: argparse.Namespace) -> Scenario:
         topo = loaded.topology
         try:
             provider, client = topo.resolve(args.provider), topo.resolve(args.client)
-            size, offset = parse_int(args.size, sizes=True), parse_int(args.offset, sizes=True)
-        except (KeyError, ValueError) as exc:
+        except KeyError as exc:
             raise CliError(f"{args.scenario}: {exc.args[0] if exc.args else exc}") from None
+        size = _trace_number("--size", args.size, 1)
+        offset = _trace_number("--offset", args.offset, 0)
+        if offset + size > MAX_BUFFER:
+            raise CliError(
+                f"--offset + --size: {offset + size:,} bytes; p2pview simulates buffers up to 4 GiB"
+            )
         return quick_scenario(
             args.scenario, provider, client, size, offset=offset, write=args.write,
             iommu=args.iommu, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
@@ -419,6 +444,18 @@ def _trace_scenario(args: argparse.Namespace) -> Scenario:
     return scenario.replace(**changes) if changes else scenario
 
 
+def _trace_number(option: str, text: str, low: int) -> int:
+    """A ``--size``/``--offset`` value: a number (``128K``, ``1M``) of at least ``low``."""
+    try:
+        value = parse_int(text, sizes=True)
+    except ValueError as exc:
+        raise CliError(f"{option}: {exc}") from None
+    if value < low:
+        need = "positive" if low > 0 else "zero or more"
+        raise CliError(f"{option} {value}: must be {need}")
+    return value
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     """``p2pview trace``."""
     scenario = _trace_scenario(args)
@@ -429,6 +466,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         cmdline=scenario.cmdline,
         iommu="on" if scenario.dma is DmaMode.IOMMU else None,
     )
+    check_client(scenario, session.topology)
     trace = simulate(scenario, session.topology, session.state)
     if args.json:
         _print_json(trace_document(trace))
@@ -492,7 +530,12 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if out is None:
         host = (socket.gethostname() or "host").replace("/", "_")
         out = Path(f"p2pview-capture-{host}-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
-    manifest = write_capture(out, root)
+    try:
+        with interruptible():
+            manifest = write_capture(out, root)
+    except Interrupted as exc:
+        print(f"p2pview: capture stopped by {exc}; {out} not written", file=sys.stderr)
+        return 128 + exc.signum
     console = _console()
     console.print(
         f"Wrote {out}: {manifest.functions} PCI functions, kernel {manifest.kernel or '?'},"

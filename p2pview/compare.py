@@ -49,6 +49,7 @@ from p2pview.model.nvlabel import (
 )
 from p2pview.session import Session
 from p2pview.sources.nvsmi import NO_GPU_BDFS, LegendForm, NvsmiMatrix
+from p2pview.sources.pciids import ids_text, known_ids
 
 NVIDIA = 0x10DE
 MELLANOX = 0x15B3
@@ -166,6 +167,25 @@ class Comparison:
     devices: tuple[MatchedDevice, ...]
     pairs: tuple[PairComparison, ...]
     notes: tuple[str, ...]
+    #: What was looked for in the topology and what was found there (see :func:`search_report`).
+    searched: str = ""
+
+    @property
+    def nothing_compared(self) -> str | None:
+        """Why no pair was compared (``None`` when some were): the matches and the search."""
+        if self.pairs:
+            return None
+        matched = [d for d in self.devices if d.matched]
+        if not self.devices:
+            head = "the matrix lists no GPU or NIC"
+        elif not matched:
+            head = "no device of the matrix was found in the topology"
+        else:
+            head = (
+                f"only {matched[0].label} was found in the topology ({matched[0].bdf}):"
+                " a pair needs two"
+            )
+        return f"0 pairs compared: {head}. {self.searched}"
 
     @property
     def unmatched(self) -> tuple[MatchedDevice, ...]:
@@ -210,6 +230,8 @@ class Comparison:
             "pairs": [p.to_dict() for p in self.pairs],
             "summary": {k.value: v for k, v in self.counts().items()},
             "compare_notes": list(self.notes),
+            "searched": self.searched,
+            "nothing_compared": self.nothing_compared,
         }
 
 
@@ -231,16 +253,46 @@ def comparison_document(session: Session, comparison: Comparison) -> dict[str, A
 
 
 def nvidia_gpus(topo: Topology) -> list[PciDevice]:
-    """NVIDIA display/3D functions (not VFs), in BDF order: what NVML numbers GPU0, GPU1, ..."""
+    """NVIDIA display/3D functions (not VFs), in BDF order: what NVML numbers GPU0, GPU1, ...
+
+    The vendor and class may be inferred from names (a plain ``lspci -tv``
+    prints ``NVIDIA Corporation AD102GL [RTX 6000 Ada Generation]``: vendor
+    from its name, class from the GPU code name); the audio, USB and UCSI
+    functions of a card have classes of their own and are not GPUs.
+    """
     return [
-        d for d in topo.devices if d.vendor == NVIDIA and kind_of(d) is Kind.GPU and not d.is_virtfn
+        d
+        for d in topo.devices
+        if _nvidia(d) and kind_of(d) is Kind.GPU and not d.is_virtfn and not _class_unknown(d)
     ]
+
+
+def unclassed_nvidia(topo: Topology) -> list[PciDevice]:
+    """NVIDIA function-0 endpoints whose class the source does not give, in BDF order.
+
+    ``NVIDIA Corporation Device 2330`` (a device newer than the pci.ids that
+    printed it) has no class word: it may be a GPU, or an NVSwitch.
+    """
+    return [
+        d
+        for d in topo.devices
+        if _nvidia(d) and _class_unknown(d) and not d.is_bridge and not d.is_virtfn
+        and d.bdf.fn == 0
+    ]  # fmt: skip
+
+
+def _nvidia(dev: PciDevice) -> bool:
+    return known_ids(dev)[0] == NVIDIA
+
+
+def _class_unknown(dev: PciDevice) -> bool:
+    return dev.fact("class_code").is_assumed
 
 
 def nic_candidates(topo: Topology) -> tuple[list[PciDevice], str]:
     """NIC functions (not VFs) in BDF order that nvidia-smi would list, and how they were chosen."""
     nics = [d for d in topo.devices if kind_of(d) is Kind.NIC and not d.is_virtfn]
-    mellanox = [d for d in nics if d.vendor == MELLANOX]
+    mellanox = [d for d in nics if known_ids(d)[0] == MELLANOX]
     if mellanox and len(mellanox) < len(nics):
         return mellanox, "the Mellanox (15b3) network/InfiniBand functions"
     return nics, "the network/InfiniBand functions"
@@ -250,7 +302,23 @@ def _match(topo: Topology, matrix: NvsmiMatrix, notes: list[str]) -> list[Matche
     found: dict[str, MatchedDevice] = {}
     taken: set[BDF] = set()
     gpus = nvidia_gpus(topo)
+    unclassed = unclassed_nvidia(topo)
+    if unclassed and len(gpus) < len(matrix.gpus):
+        # fewer GPUs than the matrix lists: NVIDIA functions of unknown class stand in
+        gpus = sorted([*gpus, *unclassed], key=lambda d: d.bdf)
+        listed = ", ".join(f"{d.bdf.short()} ({d.label or ids_text(d)})" for d in unclassed)
+        notes.append(
+            f"taken as GPUs though the source gives no class: {listed}; an NVSwitch or"
+            " another NVIDIA function would be matched wrongly (lspci -nn or a capture"
+            " tells them apart)"
+        )
     gpu_bdfs = {d.bdf for d in gpus}
+    inferred = [d for d in gpus if not d.fact("ids").is_read or not d.fact("class_code").is_read]
+    if inferred:
+        notes.append(
+            f"{len(inferred)} GPU(s) recognised from their names (IDs or class inferred"
+            " through pci.ids and the name's words, not read)"
+        )
     for label in matrix.gpus:
         bdf = matrix.bdfs.get(label)
         if bdf is None:
@@ -261,7 +329,9 @@ def _match(topo: Topology, matrix: NvsmiMatrix, notes: list[str]) -> list[Matche
             )
             continue
         dev = topo[bdf]
-        note = "" if bdf in gpu_bdfs else f"{bdf} is not an NVIDIA GPU in this topology ({dev.ids})"
+        note = "" if bdf in gpu_bdfs else f"{bdf} is not an NVIDIA GPU in this topology"
+        if note:
+            note += f" ({ids_text(dev)})"
         found[label] = MatchedDevice(label, "gpu", None, bdf, "bdf", note)
         taken.add(bdf)
     order_gpus = [label for label in matrix.gpus if label not in found]
@@ -318,6 +388,50 @@ def _match(topo: Topology, matrix: NvsmiMatrix, notes: list[str]) -> list[Matche
             " functions with their RDMA names (mlx5_0 ...) to match by name"
         )
     return [found[label] for label in matrix.labels]
+
+
+def _few(devs: list[PciDevice], limit: int = 4) -> str:
+    shown = ", ".join(f"{d.bdf.short()} {d.label or ids_text(d)}" for d in devs[:limit])
+    return shown + (f" and {len(devs) - limit} more" if len(devs) > limit else "")
+
+
+def search_report(topo: Topology, matrix: NvsmiMatrix) -> str:
+    """What ``compare`` looked for in ``topo`` for ``matrix``, and what it found.
+
+    Said when nothing could be compared, so that a user sees whether the
+    topology lacks the devices, or names them in a way p2pview did not read.
+    """
+    gpus, nics = nvidia_gpus(topo), nic_candidates(topo)[0]
+    nvidia = [d for d in topo.devices if _nvidia(d) and not d.is_bridge]
+    others = [d for d in nvidia if d not in gpus]
+    unknown_ids = [d for d in topo.devices if known_ids(d)[0] is None and not d.is_bridge]
+    unclassed = [d for d in topo.devices if _class_unknown(d) and not d.is_bridge]
+    wanted = []
+    if matrix.gpus:
+        wanted.append(f"{len(matrix.gpus)} GPU(s) ({matrix.gpus[0]}..{matrix.gpus[-1]})")
+    if matrix.nics:
+        wanted.append(f"{len(matrix.nics)} NIC(s) ({matrix.nics[0]}..{matrix.nics[-1]})")
+    parts = [
+        f"The matrix lists {' and '.join(wanted) or 'no GPU or NIC'}; looked in"
+        f" {topo.name} ({len(topo)} functions) for NVIDIA (10de) display/3D functions"
+        f" and network/InfiniBand functions: found {len(gpus)} NVIDIA GPU(s)"
+        + (f" ({_few(gpus)})" if gpus else "")
+        + f", {len(nics)} NIC function(s)"
+        + (f" ({_few(nics)})" if nics else "")
+    ]
+    if others:
+        parts.append(f"NVIDIA functions that are not GPUs: {_few(others)}")
+    if unknown_ids:
+        parts.append(
+            f"{len(unknown_ids)} endpoint(s) of unknown vendor (the source gives no IDs,"
+            " and no name that pci.ids knows)"
+        )
+    if unclassed:
+        parts.append(
+            f"{len(unclassed)} endpoint(s) of unknown class (the source gives no class and"
+            " their names hold no class word); lspci -nn, lspci -vvv or a capture gives both"
+        )
+    return "; ".join(parts) + "."
 
 
 # -- judging ------------------------------------------------------------------
@@ -449,7 +563,9 @@ def compare(session: Session, matrix: NvsmiMatrix) -> Comparison:
                     kernel_note=kernel_note,
                 )
             )
-    return Comparison(matrix, tuple(devices), tuple(pairs), tuple(notes))
+    return Comparison(
+        matrix, tuple(devices), tuple(pairs), tuple(notes), search_report(topo, matrix)
+    )
 
 
 def printed(derived: DerivedLabel, form: LegendForm) -> str:

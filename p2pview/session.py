@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from p2pview.kernel import DEFAULT_KERNEL, KernelState, KernelTarget, VersionError, prepare
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
-from p2pview.model import AcsPresence, IommuMode, Platform, Topology
+from p2pview.model import AcsPresence, Fact, IommuMode, Platform, Topology
 from p2pview.model.platform import cpu_vendor_id
 from p2pview.sources import Loaded, load_source
 
@@ -66,17 +66,59 @@ class Session:
         return [str(d.bdf) for d in self.topology.devices if d.acs.presence is AcsPresence.UNKNOWN]
 
 
-def choose_target(loaded: Loaded, kernel: str | None, notes: list[str]) -> KernelTarget:
-    """The release to model: ``kernel``, else the source's (if it has P2PDMA), else the default."""
+#: How a user gives p2pview a platform fact the source lacks.
+_HOW_TO_GIVE = {
+    "cpu": "give it with --cpu VENDOR:FAMILY (e.g. amd:0x19, intel:6)",
+    "kernel": "give it with --kernel X.Y",
+    "iommu": "give it with --iommu on|off",
+    "cmdline": "give it with --cmdline STRING",
+}
+
+
+def assumption_notes(topo: Topology) -> list[str]:
+    """One note per assumed platform fact, and one for host bridges whose function may be missing.
+
+    The IOMMU and the command line only matter through ACS, which such
+    sources do not record either; they are mentioned only when ACS is known.
+    """
+    plat = topo.platform
+    notes = []
+    acs_known = all(d.acs.known for d in topo.devices)
+    for name in ("cpu", "kernel", "iommu", "cmdline"):
+        fact = plat.facts.get(name)
+        if not fact.is_assumed or (name in ("iommu", "cmdline") and not acs_known):
+            continue
+        notes.append(f"{name} assumed: {fact.how}; {_HOW_TO_GIVE[name]}.")
+    unsure = [hb for hb in topo.host_bridges if hb.root_functions.is_assumed]
+    if unsure:
+        names = ", ".join(str(hb.root) for hb in unsure[:4])
+        more = f" and {len(unsure) - 4} more" if len(unsure) > 4 else ""
+        notes.append(
+            f"host-bridge function assumed on {names}{more}: {unsure[0].root_functions.how}."
+        )
+    return notes
+
+
+def choose_target(loaded: Loaded, kernel: str | None) -> tuple[KernelTarget, Fact]:
+    """The release to model and how it is known.
+
+    ``kernel`` (given by the user), else the source's own release (if it has
+    P2PDMA), else :data:`DEFAULT_KERNEL`, which is then an assumption.
+    """
     if kernel is not None:
-        return KernelTarget.parse(kernel)
-    own = loaded.topology.platform.kernel
+        return KernelTarget.parse(kernel), Fact.read("--kernel")
+    plat = loaded.topology.platform
+    own = plat.kernel
     if own:
         try:
-            return KernelTarget.parse(own)
+            return KernelTarget.parse(own), plat.facts.kernel
         except VersionError as exc:
-            notes.append(f"{exc}; modelling {DEFAULT_KERNEL} instead (choose one with --kernel)")
-    return KernelTarget.parse(DEFAULT_KERNEL)
+            why = f"the source's release cannot be modelled ({exc})"
+    else:
+        why = "the source does not name a kernel release"
+    return KernelTarget.parse(DEFAULT_KERNEL), Fact.assumed(
+        f"{why}; {DEFAULT_KERNEL}, p2pview's default"
+    )
 
 
 def open_session(
@@ -113,23 +155,30 @@ def session_for(
     """
     notes: list[str] = []
     topo = loaded.topology
-    target = choose_target(loaded, kernel, notes)
+    target, kernel_fact = choose_target(loaded, kernel)
     platform = topo.platform
+    facts = platform.facts.with_fact("kernel", kernel_fact)
     if cpu is not None:
         platform = parse_cpu(cpu, platform)
+        facts = facts.with_fact("cpu", Fact.read("--cpu"))
     if cmdline is not None:
         platform = platform.replace(cmdline=cmdline)
+        facts = facts.with_fact("cmdline", Fact.read("--cmdline"))
     if iommu == "on":
         topo = with_iommu_acs(topo)
         platform = platform.replace(iommu=IommuMode.TRANSLATED)
+        facts = facts.with_fact("iommu", Fact.read("--iommu"))
     elif iommu == "off":
         topo = without_iommu_acs(topo)
         platform = platform.replace(iommu=IommuMode.OFF)
+        facts = facts.with_fact("iommu", Fact.read("--iommu"))
     elif iommu is not None:
         raise UsageError(f"--iommu {iommu!r}: expected on or off")
+    platform = platform.replace(facts=facts)
     if platform != topo.platform:
         topo = topo.with_platform(**{f: getattr(platform, f) for f in Platform.__slots__})
     session = Session(loaded, topo, target, prepare(topo, target), notes)
+    notes.extend(assumption_notes(topo))
     unknown = session.unknown_acs
     if unknown:
         if loaded.kind in ("live", "sysfs"):

@@ -5,7 +5,19 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from p2pview.kernel.whitelist import ALL_ENTRIES, PCI_ANY_ID
-from p2pview.model import BDF, Acs, P2pMem, PciDevice, PcieType, Platform, Topology
+from p2pview.model import (
+    BDF,
+    Acs,
+    DeviceFacts,
+    Fact,
+    HostBridge,
+    P2pMem,
+    PciDevice,
+    PcieType,
+    Platform,
+    PlatformFacts,
+    Topology,
+)
 
 KERNELS = [
     "4.20",
@@ -36,6 +48,13 @@ PLATFORMS = [
     Platform(arch="x86_64", cpu_vendor="HygonGenuine", cpu_family=0x18),
     Platform(arch="aarch64", cpu_vendor="ARM", cpu_family=0),
 ]
+
+#: Provenance: mostly read, sometimes inferred or assumed.
+facts = st.sampled_from(
+    [Fact.read(), Fact.read(), Fact.read(), Fact.inferred("a test"), Fact.assumed("a test")]
+)
+device_facts = st.builds(DeviceFacts, ids=facts, pcie_type=facts, parent=facts, acs=facts)
+platform_facts = st.builds(PlatformFacts, cpu=facts, kernel=facts)
 
 acs_states = st.one_of(
     st.just(Acs.absent()),
@@ -92,6 +111,7 @@ def topologies(draw: st.DrawFn, max_devices: int = 24) -> Topology:
                             class_code=0x060000,
                             header_type=0,
                             acs=draw(acs_states),
+                            facts=draw(device_facts),
                         )
                     )
                     continue
@@ -112,7 +132,7 @@ def topologies(draw: st.DrawFn, max_devices: int = 24) -> Topology:
                             pcie_type=ptype,
                             acs=draw(acs_states),
                             parent=parent,
-                            pcie_type_inferred=draw(st.booleans()),
+                            facts=draw(device_facts),
                         )
                     )
                     child_bus = next_bus[0]
@@ -136,6 +156,7 @@ def topologies(draw: st.DrawFn, max_devices: int = 24) -> Topology:
                         parent=parent,
                         multifunction=nfn > 1,
                         p2pmem=mem,
+                        facts=draw(device_facts),
                     )
                 )
                 if fn == 0 and draw(st.integers(0, 4)) == 0 and budget[0] > 0:
@@ -159,9 +180,13 @@ def topologies(draw: st.DrawFn, max_devices: int = 24) -> Topology:
     for i, bus in enumerate(root_buses):
         domain = 0 if i < len(domain_of) else 0x10000
         add_bus(domain, bus, None, 0)
-    platform = draw(st.sampled_from(PLATFORMS))
+    platform = draw(st.sampled_from(PLATFORMS)).replace(facts=draw(platform_facts))
     cmdline = draw(st.one_of(st.just(""), _acs_cmdline(devices)))
-    return Topology(devices, platform=platform.replace(cmdline=cmdline), name="generated")
+    roots = sorted({d.bdf.root_bus for d in devices if d.parent is None})
+    host_bridges = [HostBridge(root, root_functions=draw(facts)) for root in roots]
+    return Topology(
+        devices, host_bridges, platform=platform.replace(cmdline=cmdline), name="generated"
+    )
 
 
 @st.composite

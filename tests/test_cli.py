@@ -72,6 +72,8 @@ def test_matrix_json_schema_covers_every_ordered_pair(capsys):
         "distance": 4,
         "acs_redirect": [],
         "assumed": [],
+        "assumptions": [],
+        "alternatives": [],
     }
 
 
@@ -269,3 +271,11 @@ def test_a_topo_m_matrix_is_not_a_topology(capsys):
     topo_m = str(DATA / "nvidia-smi/nccl-issue19-supermicro-3xK80.topo.txt")
     code, _, err = run(capsys, "matrix", topo_m)
     assert code == 2 and "p2pview compare SOURCE FILE" in err
+
+
+def test_format_sysfs_takes_a_directory_or_an_archive_of_one(capsys):
+    tarball = str(DATA / "hwloc/40intel64-4n10c+pci-conflicts.tar.bz2")
+    code, out, _ = run(capsys, "matrix", "--format", "sysfs", tarball, "--json")
+    assert code == 0 and json.loads(out)["devices"]
+    code, _, err = run(capsys, "matrix", "--format", "sysfs", str(DATA / "rccl/SOURCES.md"))
+    assert code == 2 and "--format sysfs wants a directory" in err

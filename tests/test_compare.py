@@ -353,3 +353,79 @@ def test_compare_module_does_not_import_rich():
         for alias in node.names
     }
     assert not any(m and m.split(".")[0] in ("rich", "textual") for m in modules), modules
+
+
+# -- plain lspci -tv: GPUs known by their names (issue 12) ---------------------
+
+NAMES = DATA / "names"
+TRPRO_TV = str(NAMES / "trpro-3gpu.reconstruction.tv")
+TRPRO_MATRIX = NAMES / "trpro-3gpu.topo.txt"
+
+
+@pytest.mark.parametrize("dump", ["trpro-3gpu.reconstruction.tv", "trpro-3gpu.reconstruction.vvv"])
+def test_gpus_of_a_plain_lspci_dump_are_matched(dump):
+    session = open_session(str(NAMES / dump))
+    comparison = compare(session, read_nvsmi_topo(TRPRO_MATRIX))
+    matched = {d.label: str(d.bdf) for d in comparison.devices}
+    # the RTX 6000 Ada's name is newer than pci.ids: vendor by name, GPU by code name;
+    # the audio, USB and UCSI functions of the cards are not GPUs
+    assert matched == {
+        "GPU0": "0000:21:00.0",
+        "GPU1": "0000:41:00.0",
+        "GPU2": "0000:61:00.0",
+        "NIC0": "0000:42:00.0",
+    }
+    assert len(comparison.pairs) == 6 and comparison.nothing_compared is None
+    by = {(p.a, p.b): p for p in comparison.pairs}
+    assert by[("GPU1", "NIC0")].derived_printed == "PHB"
+    if dump.endswith(".tv"):
+        assert any("3 GPU(s) recognised from their names" in n for n in comparison.notes)
+
+
+def test_the_k80_box_as_lspci_tv_matches_its_hex_dump():
+    matrix = read_nvsmi_topo(K80_MATRIX)
+    named = compare(open_session(str(NAMES / "k80-3x-supermicro.reconstruction.tv")), matrix)
+    numbered = compare(open_session(str(NAMES / "k80-3x-supermicro.reconstruction.hex")), matrix)
+    assert [d.bdf for d in named.devices] == [d.bdf for d in numbered.devices]
+    assert [p.derived_printed for p in named.pairs] == [p.derived_printed for p in numbered.pairs]
+    pix = named.pairs[0]
+    assert (pix.a, pix.b, pix.nvidia, pix.kernel_text) == ("GPU0", "GPU1", "PIX", "BUS_ADDR 4")
+
+
+def test_nvidia_functions_of_unknown_class_stand_in_when_gpus_are_missing(tmp_path):
+    tree = tmp_path / "h100.tv"
+    tree.write_text(
+        "-[0000:00]-+-00.0  Intel Corporation Xeon E7 v3/Xeon E5 v3/Core i7 DMI2\n"
+        "           +-02.0-[01]----00.0  NVIDIA Corporation Device 2999\n"
+        "           \\-03.0-[02]--+-00.0  NVIDIA Corporation Device 2999\n"
+        "                        \\-00.1  NVIDIA Corporation Device 299a\n"
+    )
+    session = open_session(str(tree))
+    assert session.topology[B("01:00.0")].ids == "10de:2999"  # "Device dddd": ID as printed
+    matrix = parse_nvsmi_topo(
+        "        GPU0    GPU1\nGPU0     X      PHB\nGPU1    PHB      X\n", "m.txt"
+    )
+    comparison = compare(session, matrix)
+    assert [str(d.bdf) for d in comparison.devices] == ["0000:01:00.0", "0000:02:00.0"]
+    assert any("taken as GPUs though the source gives no class" in n for n in comparison.notes)
+
+
+def test_nothing_compared_says_why_and_exits_1(capsys):
+    from p2pview.cli import main
+
+    source = str(DATA / "pciutils" / "golden" / "cap-pcie-1.tv")
+    comparison = compare(open_session(source), read_nvsmi_topo(K80_MATRIX))
+    why = comparison.nothing_compared
+    assert why is not None and why.startswith("0 pairs compared: no device of the matrix")
+    assert "The matrix lists 6 GPU(s) (GPU0..GPU5)" in why
+    assert "found 0 NVIDIA GPU(s), 0 NIC function(s)" in why
+    assert main(["compare", source, str(K80_MATRIX)]) == 1
+    err = capsys.readouterr().err
+    assert "0 pairs compared" in err and "looked in cap-pcie-1.tv" in err
+    assert main(["compare", "--json", source, str(K80_MATRIX)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["pairs"] == [] and doc["nothing_compared"].startswith("0 pairs compared")
+    one = compare(open_session(str(DATA / "pciutils" / "golden" / "tree-asus-p6t6.tv")),
+                  read_nvsmi_topo(K80_MATRIX))  # fmt: skip
+    assert one.nothing_compared is not None and "only GPU0 was found" in one.nothing_compared
+    assert "NVIDIA functions that are not GPUs: 06:00.1" in one.nothing_compared

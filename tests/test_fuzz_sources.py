@@ -9,6 +9,7 @@ nothing else escapes.
 from __future__ import annotations
 
 import os
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from hypothesis import strategies as st
 from mutations import mutated_lines
 
 from p2pview.sources import SourceError, bundled_topologies, load_source, parse_topology_text
-from p2pview.sources.archive import extract_tree
 from p2pview.sources.configspace import ConfigError, decode
 from p2pview.sources.synthetic import generate, write_sysfs_tree
 from p2pview.sources.topowrite import to_json
@@ -39,10 +39,13 @@ def test_topology_files(text):
         assert "line " in message or message.startswith("fuzz.toml: device: "), message
 
 
-CONFIGS = [
-    p.read_bytes()
-    for p in sorted(extract_tree(DATA / "qemu-guest-captures/switch-qemu64.tar.gz").rglob("config"))
-]
+def _configs(archive: Path) -> list[bytes]:
+    with tarfile.open(archive) as tar:
+        members = sorted((m for m in tar if m.name.endswith("/config")), key=lambda m: m.name)
+        return [tar.extractfile(m).read() for m in members]  # type: ignore[union-attr]
+
+
+CONFIGS = _configs(DATA / "qemu-guest-captures/switch-qemu64.tar.gz")
 
 
 @FUZZ

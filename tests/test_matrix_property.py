@@ -21,7 +21,8 @@ def test_matrix_equals_pairwise(topo, kernel):
             got = (CODE_TO_MAP_TYPE[int(matrix.map_code[i, j])], int(matrix.distance[i, j]))
             assert got == (v.map_type, v.distance), (provider, client)
             assert bool(matrix.acs[i, j]) == bool(v.acs_redirect)
-            assert bool(matrix.assumed[i, j]) == bool(v.assumed)
+            assert bool(matrix.acs_assumed[i, j]) == bool(v.assumed)
+            assert bool(matrix.assumed[i, j]) == v.rests_on_assumption, v.assumptions
             assert bool(matrix.common[i, j]) == (v.common is not None)
 
 

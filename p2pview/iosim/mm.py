@@ -252,6 +252,19 @@ def stage_gup(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
     # O_DIRECT alignment: position and lengths to the logical block size; memory
     # to the queue's dma_alignment (nvme: 3, i.e. 4 bytes, v6.0+) [recalled].
     mem_align = 4 if dp.version.series >= (6, 0) or dp.version.is_next else lbs
+    if sc.file_offset < 0:
+        # ksys_pread64()/ksys_pwrite64() (fs/read_write.c) refuse it before anything else.
+        call = "ksys_pwrite64()" if sc.write else "ksys_pread64()"
+        events.append(
+            Event(
+                "gup",
+                call,
+                f"negative file offset {sc.file_offset}: -EINVAL",
+                level="error",
+                confidence="read",
+            )
+        )
+        return _fail(state, "gup", "EINVAL", events)
     bad_len = sc.file_offset % lbs or any(v.length % lbs for v in sc.io_vectors)
     bad_mem = any(v.offset % mem_align for v in sc.io_vectors)
     if bad_len or bad_mem:

@@ -17,9 +17,21 @@ from dataclasses import dataclass, field
 from p2pview.kernel.acs import AcsEffect, effective_acs
 from p2pview.kernel.messages import KernelMessage
 from p2pview.kernel.profiles import HostBridgeDevRule, KernelTarget
+from p2pview.kernel.provenance import (
+    ALT_ACS,
+    ALT_CPU,
+    ALT_HOST_BRIDGE,
+    ALT_KERNEL,
+    HostBridgeBasis,
+    alternative_keys,
+    facts_used,
+    host_bridge_basis,
+    make_alternative,
+    same_outcome,
+)
 from p2pview.kernel.verdict import AcsCheck, MapType, PathKind, Verdict, WhitelistCheck
 from p2pview.kernel.whitelist import match_entry
-from p2pview.model import BDF, PcieType, RootBus, Topology
+from p2pview.model import BDF, AcsBits, PcieType, RootBus, Topology
 
 #: v5.1-v5.3 ``root_complex_whitelist()``: the AMD Zen root complex.
 AMD_ZEN_ROOT = (0x1022, 0x1450)
@@ -34,7 +46,6 @@ class HostBridgeLookup:
     root: RootBus
     device: BDF | None
     reason: str
-    inferred: str | None = None
 
 
 @dataclass
@@ -51,12 +62,71 @@ class KernelState:
     boot_messages: tuple[KernelMessage, ...]
     cpu_supports: bool
     host_bridge_devs: Mapping[RootBus, HostBridgeLookup]
+    #: Whitelist results imposed on host bridges (alternative states only).
+    whitelist_overrides: Mapping[RootBus, bool] = field(default_factory=dict)
     _whitelist_cache: dict[tuple[RootBus, bool], WhitelistCheck] = field(default_factory=dict)
+    _alternatives: dict[str, KernelState] = field(default_factory=dict)
+    _hb_basis: dict[RootBus, HostBridgeBasis] = field(default_factory=dict)
 
     @property
     def profile_key(self) -> str:
         """The era profile key."""
         return self.target.profile.key
+
+    def host_bridge_basis(self, root: RootBus) -> HostBridgeBasis:
+        """How the function the whitelist looks at for ``root`` is known."""
+        basis = self._hb_basis.get(root)
+        if basis is None:
+            lookup = self.host_bridge_devs[root]
+            basis = host_bridge_basis(self.topology, root, lookup.device)
+            self._hb_basis[root] = basis
+        return basis
+
+    def alternative(self, key: str) -> KernelState:
+        """This state with one assumed fact given its other plausible value.
+
+        Keys (:mod:`p2pview.kernel.provenance`): ``acs`` (every function
+        whose ACS is unknown has RR|CR set, as an IOMMU would set them),
+        ``cpu`` (``cpu_supports_p2pdma()`` flipped), ``host_bridge`` (the
+        whitelist result flipped on every host bridge whose function is
+        assumed), ``kernel:X.Y`` (release X.Y on the same topology).
+        """
+        alt = self._alternatives.get(key)
+        if alt is not None:
+            return alt
+        if key == ALT_ACS:
+            acs = {
+                bdf: eff
+                if eff.known
+                else dataclasses.replace(eff, redirect=int(AcsBits.RR | AcsBits.CR), known=True)
+                for bdf, eff in self.acs.items()
+            }
+            alt = self._fresh(acs=acs)
+        elif key == ALT_CPU:
+            alt = self._fresh(cpu_supports=not self.cpu_supports)
+        elif key == ALT_HOST_BRIDGE:
+            flips = {
+                hb.root: not whitelist_check(self, hb.root, True).passed
+                for hb in self.topology.host_bridges
+                if self.host_bridge_basis(hb.root).assumed
+            }
+            alt = self._fresh(whitelist_overrides=flips)
+        elif key.startswith(ALT_KERNEL):
+            alt = prepare(self.topology, KernelTarget.parse(key.removeprefix(ALT_KERNEL)))
+        else:
+            raise KeyError(f"no alternative {key!r}")
+        self._alternatives[key] = alt
+        return alt
+
+    def _fresh(self, **changes: object) -> KernelState:
+        """A copy with some fields changed and empty caches."""
+        return dataclasses.replace(
+            self,
+            _whitelist_cache={},
+            _alternatives={},
+            _hb_basis={},
+            **changes,  # type: ignore[arg-type]
+        )
 
 
 def prepare(topology: Topology, target: KernelTarget) -> KernelState:
@@ -113,12 +183,7 @@ def pci_host_bridge_dev(
     if rule is HostBridgeDevRule.FIRST_IF_DEVFN_0_OR_ROOT_PORT:
         dev = topology[first]
         if dev.pcie_type is PcieType.ROOT_PORT:
-            note = None
-            if dev.pcie_type_inferred:
-                note = f"{first} taken as a Root Port from its class and position (type not read)"
-            return HostBridgeLookup(
-                root, first, "the first function on the root bus, a Root Port", note
-            )
+            return HostBridgeLookup(root, first, "the first function on the root bus, a Root Port")
         what = "not a Root Port" if dev.pcie_type is not None else "of unknown port type"
         return HostBridgeLookup(
             root, None, f"the first function {first} is not at devfn 00.0 and is {what}"
@@ -133,7 +198,20 @@ def whitelist_check(state: KernelState, root: RootBus, same: bool) -> WhitelistC
     if cached is not None:
         return cached
     lookup = state.host_bridge_devs[root]
-    if lookup.device is None:
+    override = state.whitelist_overrides.get(root)
+    if override is not None:
+        dev_ids = state.topology[lookup.device] if lookup.device is not None else None
+        check = WhitelistCheck(
+            root,
+            same,
+            lookup.device,
+            None if dev_ids is None else dev_ids.vendor,
+            None if dev_ids is None else dev_ids.device,
+            "(assumed)" if override else None,
+            override,
+            "assumed " + ("in" if override else "not in") + " the whitelist",
+        )
+    elif lookup.device is None:
         check = WhitelistCheck(root, same, None, None, None, None, False, lookup.reason)
     else:
         dev = state.topology[lookup.device]
@@ -152,7 +230,7 @@ def whitelist_check(state: KernelState, root: RootBus, same: bool) -> WhitelistC
                 dev.device,
                 None,
                 False,
-                f"{dev.ids} ({lookup.reason}) is not in pci_p2pdma_whitelist[]",
+                f"{dev.shown_ids} ({lookup.reason}) is not in pci_p2pdma_whitelist[]",
             )
         elif entry.requires_same_host_bridge and not same:
             check = WhitelistCheck(
@@ -175,7 +253,7 @@ def whitelist_check(state: KernelState, root: RootBus, same: bool) -> WhitelistC
                 dev.device,
                 entry.ids,
                 True,
-                f"{dev.ids} matches the whitelist row {entry.ids} ({entry.comment})",
+                f"{dev.shown_ids} matches the whitelist row {entry.ids} ({entry.comment})",
             )
     state._whitelist_cache[key] = check
     return check
@@ -236,9 +314,9 @@ def _root_complex_whitelist(state: KernelState, bdf: BDF) -> WhitelistCheck:
     dev = state.topology[lookup.device]
     ok = (dev.vendor, dev.device) == AMD_ZEN_ROOT
     reason = (
-        f"{dev.ids} is the AMD Zen root complex (1022:1450)"
+        f"{dev.shown_ids} is the AMD Zen root complex (1022:1450)"
         if ok
-        else f"{dev.ids} is not the AMD Zen root complex 1022:1450"
+        else f"{dev.shown_ids} is not the AMD Zen root complex 1022:1450"
     )
     return WhitelistCheck(
         root, False, dev.bdf, dev.vendor, dev.device, "1022:1450" if ok else None, ok, reason
@@ -283,6 +361,37 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
     ``upstream_bridge_distance_warn()`` returning an int in v4.20-v5.3 (spec
     sections 3.1, 3.5, 3.6). The messages are those the verbose call prints.
 
+    The verdict also says which of the facts it used were assumed or
+    inferred (:mod:`p2pview.kernel.provenance`), and what it would be under
+    the other plausible value of each assumed fact, where that changes it.
+    """
+    verdict = _calc(state, provider, client)
+    assumptions, inferred = facts_used(
+        state.topology,
+        verdict,
+        cpu_supports=state.cpu_supports,
+        cpu_checked=verdict.cpu_supports is not None,
+        kernel=str(state.target.version),
+        host_bridges=state.host_bridge_basis,
+    )
+    verdict = dataclasses.replace(verdict, assumptions=assumptions, inferred=inferred)
+    if not assumptions or verdict.undetermined:
+        return verdict
+    alternatives = []
+    for key in alternative_keys(assumptions):
+        other = _calc(state.alternative(key), provider, client)
+        if not same_outcome(verdict, other):
+            alternatives.append(make_alternative(key, verdict, other, state.cpu_supports))
+    if not any(alt.fact == "kernel" for alt in alternatives):
+        # p2pview always models one release; where every plausible release decides
+        # this pair alike, the verdict does not rest on which one the machine runs.
+        assumptions = tuple(a for a in assumptions if a.fact != "kernel")
+    return dataclasses.replace(verdict, assumptions=assumptions, alternatives=tuple(alternatives))
+
+
+def _calc(state: KernelState, provider: BDF, client: BDF) -> Verdict:
+    """The kernel's walk and tail for one pair, without provenance.
+
     Notes:
         An ACS state that could not be read is taken as "no redirect", as the
         kernel would see no capability it could not read; such devices on the
@@ -323,6 +432,9 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
 
     acs_text = acs_list.printed() if redirect else ""
     if common is None:
+        unknown_tops = [c[-1] for c in (pchain, cchain) if topo[c[-1]].fact("parent").is_assumed]
+        if unknown_tops:
+            return _undetermined(pchain, cchain, checks, dist, unknown_tops)
         kind = PathKind.NO_COMMON_UPSTREAM
     elif redirect:
         kind = PathKind.ACS_REDIRECT
@@ -349,7 +461,44 @@ def calc_map_type_and_dist(state: KernelState, provider: BDF, client: BDF) -> Ve
         cpu_supports=outcome.cpu_supports,
         whitelist_checks=tuple(outcome.whitelist_checks),
         messages=tuple(outcome.messages),
-        inferred=tuple(outcome.inferred),
+    )
+
+
+def _undetermined(
+    pchain: tuple[BDF, ...],
+    cchain: tuple[BDF, ...],
+    checks: list[AcsCheck],
+    dist: int,
+    unknown_tops: list[BDF],
+) -> Verdict:
+    """No verdict: the chains meet nowhere the source shows, and what is above is unknown.
+
+    Whether the two functions share an upstream bridge above the top the
+    source shows, and so the map type and the distance, cannot be known.
+    """
+    tops = " and ".join(str(b) for b in dict.fromkeys(unknown_tops))
+    return Verdict(
+        provider=pchain[0],
+        client=cchain[0],
+        map_type=None,
+        distance=-1,
+        walk_distance=dist,
+        path=PathKind.NO_COMMON_UPSTREAM,
+        provider_chain=pchain,
+        client_chain=cchain,
+        common=None,
+        acs_checks=tuple(checks),
+        acs_redirect=(),
+        acs_list_text="",
+        acs_list_truncated=False,
+        assumed=(),
+        cpu_supports=None,
+        whitelist_checks=(),
+        messages=(),
+        undetermined=(
+            f"the source does not show what is above {tops}: whether the two share an upstream"
+            " bridge there, and so the map type and the distance, cannot be known"
+        ),
     )
 
 
@@ -362,7 +511,6 @@ class _Outcome:
     cpu_supports: bool | None = None
     whitelist_checks: list[WhitelistCheck] = field(default_factory=list)
     messages: list[KernelMessage] = field(default_factory=list)
-    inferred: list[str] = field(default_factory=list)
 
     def warn(self, state: KernelState, client: BDF, text: str) -> None:
         """``pci_warn(client, ...)``."""
@@ -393,10 +541,6 @@ def _host_path_outcome(
         state, provider, client, warn=acs_redirects
     )
     out.messages.extend(wl_messages)
-    for check in out.whitelist_checks:
-        lookup = state.host_bridge_devs[check.host_bridge]
-        if lookup.inferred:
-            out.inferred.append(lookup.inferred)
     if not ok:
         out.map_type = MapType.NOT_SUPPORTED
         out.warn(

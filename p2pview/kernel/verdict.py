@@ -89,6 +89,80 @@ class WhitelistCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class Assumption:
+    """An assumed fact the decision used.
+
+    ``fact`` names it (``acs``, ``cpu``, ``kernel``, ``host_bridge_device``,
+    ``ids``, ``pcie_type``, ``parent``), ``subject`` what it is about (a
+    function's address, ``platform``, or a host bridge ``pciDDDD:BB``),
+    ``value`` the value taken in words, ``why`` why it had to be assumed.
+    """
+
+    fact: str
+    subject: str
+    value: str
+    why: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"fact", "subject", "value"}`` (and ``why``) for JSON."""
+        return {"fact": self.fact, "subject": self.subject, "value": self.value, "why": self.why}
+
+
+@dataclass(frozen=True, slots=True)
+class Inference:
+    """An inferred fact the decision used: ``how`` names what it was inferred from."""
+
+    fact: str
+    subject: str
+    how: str
+
+    @property
+    def text(self) -> str:
+        """One line for the faces."""
+        return f"{self.subject} {self.fact.replace('_', ' ')} inferred from {self.how}"
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON form."""
+        return {"fact": self.fact, "subject": self.subject, "how": self.how}
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """The verdict under another plausible value of an assumed fact.
+
+    Only alternatives that change the verdict are kept.
+    """
+
+    fact: str
+    subject: str
+    value: str
+    map_type: MapType | None
+    distance: int
+
+    @property
+    def outcome(self) -> str:
+        """``THRU_HOST_BRIDGE, 4`` or, in the int-distance eras, the int."""
+        if self.map_type is None:
+            return str(self.distance)
+        return f"{self.map_type.value}, {self.distance}"
+
+    @property
+    def text(self) -> str:
+        """``THRU_HOST_BRIDGE, 4 if the CPU is AMD Zen (family 0x17 or later)``."""
+        return f"{self.outcome} if {self.value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "fact": self.fact,
+            "subject": self.subject,
+            "value": self.value,
+            "map_type": None if self.map_type is None else self.map_type.value,
+            "distance": self.distance,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """``calc_map_type_and_dist()`` for one (provider, client) pair.
 
@@ -97,6 +171,13 @@ class Verdict:
     redirect, 0x1000 + dist for two AMD 0x1450 root complexes, else dist).
     Otherwise ``distance`` is the kernel's ``dist``, which it writes for
     NOT_SUPPORTED pairs too. ``walk_distance`` is always the walk's dist.
+
+    ``assumed`` lists the functions whose unknown ACS was taken as "no
+    redirect" on the counted path; ``assumptions`` every assumed fact the
+    decision used (ACS, CPU, kernel release, host-bridge function, IDs,
+    parents), ``inferred`` every inferred one, and ``alternatives`` the
+    verdict under the other plausible value of an assumed fact, where that
+    changes it.
     """
 
     provider: BDF
@@ -116,11 +197,33 @@ class Verdict:
     cpu_supports: bool | None
     whitelist_checks: tuple[WhitelistCheck, ...]
     messages: tuple[KernelMessage, ...]
-    inferred: tuple[str, ...] = field(default=())
+    inferred: tuple[Inference, ...] = field(default=())
+    assumptions: tuple[Assumption, ...] = field(default=())
+    alternatives: tuple[Alternative, ...] = field(default=())
+    #: Why no verdict can be formed (the source does not show what is above a
+    #: chain, so neither a common upstream device nor the distance is known);
+    #: empty when the verdict stands.
+    undetermined: str = ""
+
+    @property
+    def rests_on_assumption(self) -> bool:
+        """Some fact the decision used was assumed (the ``*`` mark)."""
+        return bool(self.assumptions)
+
+    @property
+    def outcome(self) -> str:
+        """``BUS_ADDR, 4``, in the int-distance eras the int, or ``undetermined``."""
+        if self.undetermined:
+            return "undetermined"
+        if self.map_type is None:
+            return str(self.distance)
+        return f"{self.map_type.value}, {self.distance}"
 
     @property
     def supported(self) -> bool:
         """P2P DMA can happen (BUS_ADDR, THRU_HOST_BRIDGE, or a non-negative int)."""
+        if self.undetermined:
+            return False
         if self.map_type is None:
             return self.distance >= 0
         return self.map_type is not MapType.NOT_SUPPORTED
@@ -145,12 +248,21 @@ class Verdict:
         return tuple(role for role, matches in found if matches)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form of one pair (the ``pairs`` entries of ``p2pview matrix --json``)."""
-        return {
+        """The JSON form of one pair (the ``pairs`` entries of ``p2pview matrix --json``).
+
+        An undetermined pair has ``map_type`` and ``distance`` null and says why
+        in ``undetermined``.
+        """
+        out: dict[str, Any] = {
             "provider": str(self.provider),
             "client": str(self.client),
             "map_type": None if self.map_type is None else self.map_type.value,
-            "distance": self.distance,
+            "distance": None if self.undetermined else self.distance,
             "acs_redirect": [str(b) for b in self.acs_redirect],
-            "assumed": [str(b) for b in self.assumed],
+            "assumed": sorted({a.subject for a in self.assumptions}),
+            "assumptions": [a.to_dict() for a in self.assumptions],
+            "alternatives": [a.to_dict() for a in self.alternatives],
         }
+        if self.undetermined:
+            out["undetermined"] = self.undetermined
+        return out

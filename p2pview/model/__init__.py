@@ -16,17 +16,32 @@ from p2pview.model.device import (
     acs_bit_names,
 )
 from p2pview.model.platform import IommuMode, Platform
+from p2pview.model.provenance import (
+    DEVICE_FACTS,
+    PLATFORM_FACTS,
+    READ,
+    Basis,
+    DeviceFacts,
+    Fact,
+    PlatformFacts,
+)
 from p2pview.model.topology import HostBridge, Topology, TopologyError
 
 __all__ = [
     "ACS_REDIRECT_MASK",
     "BDF",
+    "DEVICE_FACTS",
+    "PLATFORM_FACTS",
+    "READ",
     "Acs",
     "AcsBits",
     "AcsPresence",
     "AddressError",
     "Bar",
     "BarKind",
+    "Basis",
+    "DeviceFacts",
+    "Fact",
     "HostBridge",
     "IommuMode",
     "Kind",
@@ -35,6 +50,7 @@ __all__ = [
     "PciDevice",
     "PcieType",
     "Platform",
+    "PlatformFacts",
     "RootBus",
     "Topology",
     "TopologyError",

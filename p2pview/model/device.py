@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag, StrEnum
 
 from p2pview.model.bdf import BDF
+from p2pview.model.provenance import Basis, DeviceFacts, Fact
 
 
 class PcieType(IntEnum):
@@ -210,7 +211,9 @@ class PciDevice:
     ``parent`` is the kernel's ``pci_upstream_bridge()`` (spec section 2.1):
     the bridge whose secondary bus the function sits on, ``None`` on a root
     bus; for a VF it is the PF's upstream bridge. ``physfn`` is set on SR-IOV
-    virtual functions. ``notes`` records what could not be read.
+    virtual functions. ``notes`` records what could not be read. ``facts``
+    says how each fact the decision uses is known (read, inferred, assumed);
+    ``placeholder`` marks a function the source does not list at all.
     """
 
     bdf: BDF
@@ -223,7 +226,6 @@ class PciDevice:
     subsystem_vendor: int | None = None
     subsystem_device: int | None = None
     pcie_type: PcieType | None = None
-    pcie_type_inferred: bool = False
     acs: Acs = field(default_factory=Acs.absent)
     parent: BDF | None = None
     physfn: BDF | None = None
@@ -235,11 +237,52 @@ class PciDevice:
     p2pmem: P2pMem | None = None
     label: str | None = None
     notes: tuple[str, ...] = ()
+    facts: DeviceFacts = field(default_factory=DeviceFacts)
+    #: Not in the source: stands for a function the source leaves out (a bridge
+    #: NCCL or lstopo skips, the host-bridge function hwloc drops); its address
+    #: may be made up, and ``notes`` says what it stands for.
+    placeholder: bool = False
 
     @property
     def ids(self) -> str:
         """``vvvv:dddd``."""
         return f"{self.vendor:04x}:{self.device:04x}"
+
+    @property
+    def shown_ids(self) -> str:
+        """``vvvv:dddd`` for the faces: ``????`` for an ID the source did not give.
+
+        Only a function whose ``ids`` fact is assumed can have unknown IDs; 0xffff
+        (what a read of absent config space returns) stands for "not known" there.
+        """
+        if not self.fact("ids").is_assumed:
+            return self.ids
+        if self.vendor == 0xFFFF and self.device == 0xFFFF:
+            return "IDs unknown"
+        vendor = "????" if self.vendor == 0xFFFF else f"{self.vendor:04x}"
+        device = "????" if self.device == 0xFFFF else f"{self.device:04x}"
+        return f"{vendor}:{device}"
+
+    @property
+    def pcie_type_inferred(self) -> bool:
+        """The port type was worked out from class and position, not read."""
+        return self.facts.pcie_type.is_inferred
+
+    def fact(self, name: str) -> Fact:
+        """How the fact ``name`` (see :data:`~p2pview.model.provenance.DEVICE_FACTS`) is known.
+
+        ACS that could not be read is always an assumption (no redirect), whatever
+        the reader recorded: ``facts.acs.how`` only says why it is unknown.
+        """
+        fact = self.facts.get(name)
+        unknown_acs = name == "acs" and self.acs.presence is AcsPresence.UNKNOWN
+        if unknown_acs and fact.basis is not Basis.ASSUMED:
+            return Fact.assumed(fact.how or "ACS was not read")
+        return fact
+
+    def with_fact(self, name: str, fact: Fact) -> PciDevice:
+        """A copy with the provenance of one fact replaced."""
+        return replace(self, facts=self.facts.with_fact(name, fact))
 
     @property
     def is_bridge(self) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from p2pview.model.provenance import Fact, PlatformFacts
 
 #: Short and long CPU vendor names -> ``/proc/cpuinfo``'s ``vendor_id``.
 CPU_VENDOR_IDS = {
@@ -42,7 +44,8 @@ class Platform:
     ``cpu_vendor`` is ``/proc/cpuinfo``'s ``vendor_id`` (``AuthenticAMD``,
     ``GenuineIntel``, ``HygonGenuine``...), ``cpu_family`` its decimal
     ``cpu family``. ``arch`` is ``uname -m``. ``kernel`` is the release string
-    (``uname -r``) or ``None`` when the source does not say.
+    (``uname -r``) or ``None`` when the source does not say. ``facts`` says
+    how the CPU, kernel, IOMMU and command line are known.
     """
 
     arch: str = "x86_64"
@@ -53,6 +56,7 @@ class Platform:
     iommu: IommuMode = IommuMode.UNKNOWN
     cmdline: str = ""
     hostname: str | None = None
+    facts: PlatformFacts = field(default_factory=PlatformFacts)
 
     @property
     def is_x86(self) -> bool:
@@ -79,6 +83,24 @@ class Platform:
             if param.startswith("pci="):
                 options.extend(opt for opt in param[4:].split(",") if opt)
         return options
+
+    @classmethod
+    def unknown(cls, where: str, **known: object) -> Platform:
+        """The default platform for a source that does not record it.
+
+        ``where`` completes "... has no CPU" ("an lspci -tv dump"); the CPU,
+        IOMMU and command line are marked assumed, the kernel release left
+        for the session to choose (and mark). ``known`` sets fields the source
+        does record (``hostname``, ``kernel``...).
+        """
+        facts = PlatformFacts(
+            cpu=Fact.assumed(
+                f"{where} has no CPU; GenuineIntel family 6 (not AMD Zen), p2pview's default"
+            ),
+            iommu=Fact.assumed(f"{where} does not say whether an IOMMU translates DMA"),
+            cmdline=Fact.assumed(f"{where} has no kernel command line; taken as empty"),
+        )
+        return cls(**known).replace(facts=facts)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> Platform:
         """A copy with some fields changed."""

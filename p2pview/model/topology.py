@@ -19,6 +19,7 @@ import networkx as nx
 from p2pview.model.bdf import BDF, AddressError, RootBus
 from p2pview.model.device import Acs, PciDevice
 from p2pview.model.platform import Platform
+from p2pview.model.provenance import READ, Fact
 
 
 class TopologyError(ValueError):
@@ -33,12 +34,16 @@ class HostBridge:
     IDs the whitelist checks belong to a function on its root bus.
     ``mem_offset`` is the CPU address minus the bus address of its memory
     window (non-zero on translating bridges, common on arm64).
+    ``root_functions`` says whether every function on the root bus is in the
+    source: the whitelist looks at the first of them, and some exporters
+    (hwloc's I/O filter) leave host-bridge functions out.
     """
 
     root: RootBus
     mem_offset: int = 0
     numa_node: int | None = None
     label: str | None = None
+    root_functions: Fact = READ
 
     @property
     def name(self) -> str:
@@ -362,7 +367,9 @@ class Topology:
         first = self.root_bus_devices(root)
         if not first:
             raise TopologyError(f"host bridge {root}: no function on its root bus to carry IDs")
-        return self.with_device(first[0], vendor=vendor, device=device)
+        dev = self[first[0]]
+        facts = dev.facts.with_fact("ids", Fact.read("a what-if edit"))
+        return self.with_device(first[0], vendor=vendor, device=device, facts=facts)
 
     def with_platform(self, **changes: object) -> Topology:
         """A new topology with platform fields changed (CPU, kernel, cmdline, ...)."""

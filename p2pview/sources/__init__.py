@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from p2pview.model import Topology
-from p2pview.sources.archive import extract_tree, is_tarball
+from p2pview.sources.archive import is_tarball, read_archive
 from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
-from p2pview.sources.formats import by_name, detect, names
+from p2pview.sources.formats import by_name, detect, names, not_recognised, unwrap
+from p2pview.sources.infer import infer_missing
+from p2pview.sources.provenance import with_acs_reason
+from p2pview.sources.readfile import TEXT, not_a_source, read_text_bounded
 from p2pview.sources.synthetic import generate
 from p2pview.sources.sysfs import ScanReport, is_sysfs_root, read_sysfs
 from p2pview.sources.topofile import SourceError, parse_topology_text, read_topology_file
@@ -30,6 +33,8 @@ __all__ = [
 
 #: What ``p2pview`` reads when no SOURCE is given.
 LIVE = "/"
+#: ``--format`` for a sysfs tree (a directory or an archive of one), which detection finds anyway.
+SYSFS = "sysfs"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,19 @@ class Loaded:
 
 
 def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
+    """Load SOURCE, then infer what it leaves out where it can (:mod:`p2pview.sources.infer`).
+
+    Raises:
+        SourceError: with one line naming what could not be read and why.
+    """
+    loaded = _load(spec, fmt)
+    inferred = infer_missing(loaded.topology)
+    if inferred is loaded.topology:
+        return loaded
+    return Loaded(inferred, loaded.kind, loaded.report)
+
+
+def _load(spec: str | None, fmt: str | None = None) -> Loaded:
     """Load SOURCE: a file in any format p2pview reads, a bundled name, a sysfs tree or ``/``.
 
     ``fmt`` names a file format (see :mod:`p2pview.sources.formats`) and
@@ -59,8 +77,18 @@ def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
     Raises:
         SourceError: with one line naming what could not be read and why.
     """
-    if fmt is not None and by_name(fmt) is None:
-        raise SourceError(f"--format {fmt!r}: unknown format (one of: {', '.join(names())})")
+    sysfs = fmt == SYSFS
+    if fmt is not None and not sysfs and by_name(fmt) is None:
+        known = ", ".join([SYSFS, *names()])
+        raise SourceError(f"--format {fmt!r}: unknown format (one of: {known})")
+    if sysfs and spec is not None and spec != LIVE:
+        path = Path(spec)
+        if not (path.is_dir() or (path.is_file() and is_tarball(path))):
+            raise SourceError(
+                f"{spec}: --format sysfs wants a directory holding sys/ or a .tar.gz/.tar.bz2/"
+                ".tar.xz of one"
+            )
+        fmt = None  # a directory or an archive of one: what the checks below look for
     if spec is None or spec == LIVE:
         root = Path(LIVE)
         if not is_sysfs_root(root):
@@ -77,10 +105,10 @@ def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
         return Loaded(topo, "sysfs", report)
     if path.is_file():
         if fmt is None and is_tarball(path):
-            root = extract_tree(path)
-            if not is_sysfs_root(root):
+            tree = read_archive(path)
+            if not is_sysfs_root(tree):
                 raise SourceError(f"{spec}: an archive without a sys/ tree inside")
-            topo, report = read_sysfs(root)
+            topo, report = read_sysfs(tree)
             stem = path.name.split(".tar")[0]
             description = topo.description
             if description.startswith("sysfs of "):
@@ -90,6 +118,9 @@ def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
             )
             return Loaded(topo, "sysfs", report)
         return Loaded(_read_file(path, fmt), "file")
+    odd = not_a_source(path)
+    if odd is not None:
+        raise SourceError(f"{spec}: {odd}; p2pview reads regular files and directories")
     bundled = bundled_path(spec)
     if bundled is not None:
         return Loaded(read_topology_file(bundled), "bundled")
@@ -110,19 +141,12 @@ def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
 
 
 def _read_file(path: Path, fmt: str | None) -> Topology:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: offset {exc.start}: not UTF-8 text") from None
+    # prompts, command lines and fences around a pasted dump are blanked first
+    text = unwrap(read_text_bounded(path, TEXT)).text
     chosen = by_name(fmt) if fmt is not None else detect(text)
     if chosen is None:
-        # Nothing recognised it: report it as a (malformed) topology file,
-        # whose parser names the line at fault.
-        return parse_topology_text(text, str(path))
+        raise SourceError(not_recognised(str(path), text))
     if chosen.parse is None:
         raise SourceError(f"{path}: {chosen.description}: {chosen.not_a_topology}")
-    return chosen.parse(text, str(path))
+    topo = chosen.parse(chosen.prepare(text), str(path))
+    return with_acs_reason(topo, f"a {chosen.name} dump does not record ACS")

@@ -44,6 +44,7 @@ from p2pview.model import (
     BDF,
     Acs,
     AddressError,
+    Fact,
     HostBridge,
     Link,
     PciDevice,
@@ -52,7 +53,13 @@ from p2pview.model import (
     Topology,
     TopologyError,
 )
-from p2pview.sources.sysfs import infer_pcie_type
+from p2pview.sources.names import UNKNOWN_ID, with_names
+from p2pview.sources.provenance import (
+    restore_hidden_bridges,
+    with_acs_reason,
+    with_root_functions,
+)
+from p2pview.sources.sysfs import with_inferred_pcie_type
 from p2pview.sources.topofile import SourceError
 
 __all__ = [
@@ -197,9 +204,7 @@ def infer_port_types(devices: Iterable[PciDevice]) -> list[PciDevice]:
         dev = by_bdf[bdf]
         if dev.pcie_type is None:
             above = by_bdf.get(dev.parent) if dev.parent is not None else None
-            guess = infer_pcie_type(dev, above)
-            if guess is not None:
-                by_bdf[bdf] = dev.replace(pcie_type=guess, pcie_type_inferred=True)
+            by_bdf[bdf] = with_inferred_pcie_type(dev, above)
     return [by_bdf[b] for b in sorted(by_bdf)]
 
 
@@ -253,6 +258,20 @@ def _depth_first(topology: Topology) -> list[BDF]:
     for hb in topology.host_bridges:
         order.extend(topology.subtree(hb.root))
     return order
+
+
+def _mark_unknowns(topology: Topology, what: str) -> Topology:
+    """Say what hwloc never records (ACS) and what its default filter drops (host bridges)."""
+    topology = with_acs_reason(topology, f"{what} keeps no extended config space (no ACS)")
+    if len(topology) and hwloc_kept_functions(topology) == frozenset(topology.bdfs):
+        topology = with_root_functions(
+            topology,
+            Fact.assumed(
+                f"{what} looks made with hwloc's default I/O filter, which leaves out"
+                " host-bridge functions: the function the whitelist looks at may be missing"
+            ),
+        )
+    return topology
 
 
 def _filter_note(topology: Topology) -> str:
@@ -331,8 +350,11 @@ def _single_node(nodeset: str) -> int | None:
     text = nodeset.strip().lower()
     if not text or text.startswith("0xf...f"):
         return None
+    words = text.split(",")
+    if len(words) > 2048:  # 65,536 nodes; more would make the shifts below quadratic
+        return None
     value = 0
-    for word in text.split(","):
+    for word in words:
         word = word.strip()
         if not re.fullmatch(r"(0x)?[0-9a-f]{1,8}", word):
             return None
@@ -551,19 +573,32 @@ def _xml_version(root: XmlElement, path: str) -> str:
 
 
 def _platform(infos: dict[str, str]) -> Platform:
-    try:
-        family = int(infos.get("CPUFamilyNumber", "0"))
-    except ValueError:
-        family = 0
+    """The machine from hwloc's ``info`` attributes; what they lack is marked assumed."""
     os_name = infos.get("OSName")
-    return Platform(
-        arch=infos.get("Architecture") or "unknown",
-        cpu_vendor=infos.get("CPUVendor") or "unknown",
-        cpu_family=family,
-        cpu_model_name=infos.get("CPUModel") or None,
-        kernel=infos.get("OSRelease") if os_name in (None, "Linux") else None,
-        hostname=infos.get("HostName") or None,
-    )
+    known: dict[str, object] = {
+        "cpu_model_name": infos.get("CPUModel") or None,
+        "kernel": infos.get("OSRelease") if os_name in (None, "Linux") else None,
+        "hostname": infos.get("HostName") or None,
+    }
+    vendor = infos.get("CPUVendor")
+    family_text = infos.get("CPUFamilyNumber")
+    family = int(family_text) if family_text and family_text.isdigit() else None
+    arch = infos.get("Architecture")
+    base = Platform.unknown("this hwloc export", **known)
+    if vendor and family is not None and len(family_text or "") <= 4:
+        plat = base.replace(arch=arch or "x86_64", cpu_vendor=vendor, cpu_family=family)
+        return plat.replace(
+            facts=plat.facts.with_fact(
+                "cpu", Fact.read("hwloc's CPUVendor and CPUFamilyNumber infos")
+            )
+        )
+    if arch and arch not in ("x86_64", "i686", "x86"):
+        # Off x86 cpu_supports_p2pdma() is false whatever the CPU: the arch settles it.
+        plat = base.replace(arch=arch, cpu_vendor=f"({arch})", cpu_family=0)
+        return plat.replace(
+            facts=plat.facts.with_fact("cpu", Fact.read("hwloc's Architecture info"))
+        )
+    return base
 
 
 def parse_hwloc_xml(text: str, path: str) -> Topology:
@@ -606,6 +641,9 @@ def parse_hwloc_xml(text: str, path: str) -> Topology:
         name=name,
         description=description,
     )
+    bridges = {b: sec for b, (sec, _sub) in walk.buses.items() if isinstance(b, BDF)}
+    topo = restore_hidden_bridges(topo, bridges, "the hwloc XML export")
+    topo = _mark_unknowns(topo, "an hwloc XML export")
     notes = f"{description} The file {_filter_note(topo)}."
     if walk.problems:
         shown = "; ".join(walk.problems[:5])
@@ -699,6 +737,7 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
     devices: list[PciDevice] = []
     lines: dict[BDF, int] = {}
     host_bridges: dict[RootBus, HostBridge] = {}
+    secondary: dict[BDF, int] = {}
     infos: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         m = _CONSOLE_OBJ_RE.match(raw.expandtabs(8))
@@ -742,10 +781,15 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
             idm = re.fullmatch(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{4})", ids or "") or (
                 _IDS_TOKEN_RE.match(rest)
             )
-            if idm is None:
-                raise SourceError(f"{path}: line {number}: id: missing or not 'vvvv:dddd'")
+            vendor_name, device_name = attrs.get("PCIVendor"), attrs.get("PCIDevice")
+            if idm is None and (ids := attrs.get("id")) is not None:
+                raise SourceError(f"{path}: line {number}: id: {ids[:20]!r} is not 'vvvv:dddd'")
+            if idm is None and vendor_name is None:
+                raise SourceError(
+                    f"{path}: line {number}: no id= and no PCIVendor= name (use lstopo -v)"
+                )
             cls = re.match(r"([0-9a-fA-F]{4})", attrs.get("class", ""))
-            class_code = int(cls[1], 16) << 8 if cls else (0x060400 if bridge else 0)
+            class_code = int(cls[1], 16) << 8 if cls else 0
             speed = None
             link = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)GB/s", attrs.get("link", ""))
             if link and float(link[1]) != 0:
@@ -760,22 +804,36 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
                     raise SourceError(
                         f"{path}: line {number}: {bdf} is below bridge {parent} of another domain"
                     )
-                devices.append(
-                    PciDevice(
-                        bdf=bdf,
-                        vendor=int(idm[1], 16),
-                        device=int(idm[2], 16),
-                        class_code=class_code,
-                        header_type=1 if bridge else 0,
-                        acs=Acs.unknown(),
-                        parent=parent,
-                        numa_node=numa,
-                        link=Link(speed=speed),
-                        label=_label(attrs.get("PCIVendor"), attrs.get("PCIDevice")),
-                        notes=("read from lstopo text: ACS, port type and subsystem unknown",),
-                    )
+                dev = PciDevice(
+                    bdf=bdf,
+                    vendor=UNKNOWN_ID if idm is None else int(idm[1], 16),
+                    device=UNKNOWN_ID if idm is None else int(idm[2], 16),
+                    class_code=class_code,
+                    header_type=1 if bridge else 0,
+                    acs=Acs.unknown(),
+                    parent=parent,
+                    numa_node=numa,
+                    link=Link(speed=speed),
+                    label=_label(vendor_name, device_name),
+                    notes=("read from lstopo text: ACS, port type and subsystem unknown",),
                 )
+                if idm is None or cls is None:
+                    # names in place of id= or no class=: what the names pin (pci.ids)
+                    dev = with_names(
+                        dev,
+                        "this lstopo line has " + ("no id=" if idm is None else "no class="),
+                        ids_given=idm is not None,
+                        class_given=cls is not None,
+                        vendor_name=vendor_name,
+                        device_name=device_name,
+                    )
+                devices.append(dev)
                 lines[bdf] = number
+            if bridge and "buses" in attrs:
+                try:
+                    secondary[bdfs[-1]] = _bus_range(attrs["buses"])[0].bus
+                except (ValueError, AddressError) as exc:
+                    raise SourceError(f"{path}: line {number}: buses: {exc}") from None
             stack.append(_ConsoleEntry(indent, "bridge" if bridge else "pci", bdf=bdfs[-1]))
             continue
         if low == "numanode":
@@ -810,6 +868,8 @@ def parse_lstopo_console(text: str, path: str) -> Topology:
         name=name,
         description=description,
     )
+    topo = restore_hidden_bridges(topo, secondary, "lstopo's text output")
+    topo = _mark_unknowns(topo, "lstopo's text output")
     return topo.replace_meta(description=f"{description} The output {_filter_note(topo)}.")
 
 

@@ -48,7 +48,7 @@ CONFIG_SPACE_SIZE = 4096
 #: when they are not there (``scan_device()``).
 MIN_DUMP_BYTES = 64
 
-_SNIFF_HEX_RE = re.compile(r"^00: [0-9a-fA-F]{2}(?: [0-9a-fA-F]{2}){3,15}[ \t]*$", re.MULTILINE)
+_SNIFF_HEX_RE = re.compile(r"^00: [0-9a-fA-F]{2}(?: [0-9a-fA-F]{2}){3,15}[ \t\r]*$", re.MULTILINE)
 _SNIFF_HEADER_RE = re.compile(
     r"^(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7][ \t\r]", re.MULTILINE
 )

@@ -37,6 +37,7 @@ from pathlib import PurePath
 
 from p2pview.model import BDF, Acs, AddressError, PciDevice, Topology
 from p2pview.sources.lspci_verbose import build_topology, lspci_error, multifunction_slots
+from p2pview.sources.names import UNKNOWN_ID, with_names
 from p2pview.sources.topofile import SourceError
 
 _FUNC_RE = re.compile(r"(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-7])")
@@ -49,9 +50,13 @@ _BASES_RE = re.compile(
     r"^(?:Region \d+: )?(?:\[virtual\] |\[enhanced\] )?"
     r"(?:Memory at|I/O ports at|Expansion ROM at)\b"
 )
+_NO_IDS = "lspci -t prints no class, and without -nn no IDs"
+#: An excerpt that starts with a later bus of a multi-bus drawing: `` +-[0000:80]-``.
+_EXCERPT_RE = re.compile(r"^ [+\\]-\[[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}\]-")
 _SNIFF_RE = re.compile(
     r"^(?:-\+?-?\[[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}\]-"
-    r"|[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]-\[)"
+    r"|[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]-\["
+    r"| [+\\]-\[[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}\]-)"
 )
 
 
@@ -132,10 +137,10 @@ def _device(f: _Func, multifunction: bool) -> PciDevice:
     notes = list(f.notes)
     if not f.parent_shown:
         notes.append("lspci -t: filtered tree; the bridge above this function is not shown")
-    return PciDevice(
+    dev = PciDevice(
         bdf=f.bdf,
-        vendor=0xFFFF if f.vendor is None else f.vendor,
-        device=0xFFFF if f.device is None else f.device,
+        vendor=UNKNOWN_ID if f.vendor is None else f.vendor,
+        device=UNKNOWN_ID if f.device is None else f.device,
         header_type=1 if f.bridge else 0,
         multifunction=multifunction,
         acs=Acs.unknown(),
@@ -143,6 +148,9 @@ def _device(f: _Func, multifunction: bool) -> PciDevice:
         label=f.name,
         notes=tuple(notes),
     )
+    # lspci -t prints no class, and without -n no IDs: take them from the names
+    source = "lspci -t prints no class" if f.vendor is not None else _NO_IDS
+    return with_names(dev, source, ids_given=f.vendor is not None, class_given=False)
 
 
 #: What to read next on the current line (the grammar is a chain of tail calls;
@@ -180,6 +188,11 @@ class _TreeParser:
             self.branches.clear()
             domain, bus = int(m["d"], 16), int(m["b"], 16)
             step = ("hidden", m.end(), _Bus(domain, bus, None, None))
+        elif not self.started and _EXCERPT_RE.match(s):
+            # A pasted excerpt that starts at a later bus of the host's list of buses.
+            self.started = True
+            self.branches = {1: _BusList(None, None, None)}
+            step = self.continuation(s, n)
         elif not self.started:
             raise self.fail(n, 0, f"not an lspci -t tree line: {s[:60]!r}")
         else:

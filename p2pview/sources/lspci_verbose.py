@@ -50,7 +50,10 @@ from p2pview.model import (
     TopologyError,
 )
 from p2pview.sources.busranges import BridgeBuses, assign_parents
+from p2pview.sources.checks import check_span, quote
 from p2pview.sources.configspace import LINK_SPEEDS, SriovInfo
+from p2pview.sources.names import UNKNOWN_ID, with_names
+from p2pview.sources.provenance import place_orphan_buses
 from p2pview.sources.topofile import SourceError
 
 # -- shared by the lspci readers ---------------------------------------------------
@@ -274,12 +277,15 @@ def build_topology(
     lines: Mapping[BDF, int],
     description: str,
 ) -> Topology:
-    """A :class:`Topology` named after the file; a model error becomes a SourceError."""
+    """A :class:`Topology` named after the file; a model error becomes a SourceError.
+
+    lspci prints no CPU, IOMMU or command line: they are marked assumed.
+    """
     devs = list(devices)
     try:
-        return Topology(
+        topo = Topology(
             devs,
-            platform=Platform(),
+            platform=Platform.unknown("an lspci dump"),
             name=PurePath(path).name or path,
             description=description,
             source=path,
@@ -291,6 +297,7 @@ def build_topology(
             with contextlib.suppress(AddressError):
                 line = lines.get(BDF.parse(m[1]), 1)
         raise lspci_error(path, line, str(exc)) from None
+    return place_orphan_buses(topo, "the lspci dump")
 
 
 def multifunction_slots(bdfs: Iterable[BDF]) -> set[tuple[int, int, int]]:
@@ -367,6 +374,7 @@ _VF_OFFSET_RE = re.compile(
     r"^VF offset: (?P<o>\d{1,5}), stride: (?P<s>\d{1,5}), Device ID: (?P<d>[0-9a-fA-F]{4})"
 )
 _WARNING_PREFIXES = ("lspci:", "pcilib:")
+_NO_CLASS = "lspci printed a class name it has no number for (lspci -nn prints the number)"
 
 
 @dataclass
@@ -579,6 +587,11 @@ def _detail(b: _Block, c: str, path: str, n: int) -> None:
 def _top_level(b: _Block, c: str, path: str, n: int) -> None:
     if m := _BUS_RE.match(c):
         b.bus = (int(m["p"], 16), int(m["s"], 16), int(m["u"], 16))
+    elif c.startswith("Bus:"):
+        # Dropping it would take the bridge out of the tree and move what is below it.
+        raise lspci_error(
+            path, n, f"cannot read {quote(c, 60)} (expected primary=, secondary=, subordinate=)"
+        )
     elif c.startswith("Status:"):
         flags = c.split()
         if "Cap+" in flags:
@@ -624,6 +637,10 @@ def _bar(b: _Block, index: int, kind: str, addr: str, rest: str, path: str, n: i
         return
     if index in b.bars:
         raise lspci_error(path, n, f"Region {index} given twice")
+    try:
+        check_span(int(addr, 16), nbytes)
+    except ValueError as exc:
+        raise lspci_error(path, n, f"Region {index}: {exc}") from None
     is_io = kind.startswith("I/O")
     b.bars[index] = Bar(
         index=index,
@@ -692,11 +709,9 @@ def _device(
     else:
         header_type = 0
     if h.vendor is None:
-        vendor = device = 0xFFFF
+        vendor = device = UNKNOWN_ID
     else:
         vendor, device = h.vendor, h.device or 0
-    if h.class_code is None:
-        notes.append("lspci: class name not recognised; class code unknown (use lspci -nn)")
     link = Link(
         speed=_str(b.link.get("cur_speed")),
         width=_int(b.link.get("cur_width")),
@@ -704,7 +719,7 @@ def _device(
         max_width=_int(b.link.get("max_width")),
     )
     notes.extend(bus_notes.get(h.bdf, ()))
-    return PciDevice(
+    dev = PciDevice(
         bdf=h.bdf,
         vendor=vendor,
         device=device,
@@ -726,6 +741,16 @@ def _device(
         label=h.name,
         notes=tuple(notes),
     )
+    if h.vendor is not None and h.class_code is not None:
+        return dev
+    # lspci without -nn: names instead of IDs; a class name lspci's table lacks
+    source = "lspci -v without -nn prints names only" if h.vendor is None else _NO_CLASS
+    dev = with_names(
+        dev, source, ids_given=h.vendor is not None, class_given=h.class_code is not None
+    )
+    if dev.fact("class_code").is_assumed:
+        dev = dev.replace(notes=(*dev.notes, "lspci: class name not recognised; class unknown"))
+    return dev
 
 
 def _str(value: str | int | None) -> str | None:

@@ -25,13 +25,15 @@ What NCCL leaves out, so the tree is NCCL's and not the kernel's:
   (``ncclTopoGetXmlFromSys()`` in ``src/graph/xml.cc``: "Rewind two '/'"),
   so between a ``<pci>`` and the ``<pci>`` around it one bridge is missing -
   the switch downstream port, or a GPU's own internal port - and the root
-  port above each top-level ``<pci>`` is missing too. Parent links are
-  therefore grandparent links, and ``calc_map_type_and_dist()`` distances
-  computed on this tree count NCCL's levels, fewer than the kernel's hops.
-* Host bridges and root ports: the ``<cpu>`` element stands for the root
-  complex. Each top-level ``<pci>`` is put on a root bus of its own bus
-  number, labelled as standing in for that ``<cpu>``, so host-bridge
-  whitelist checks on this tree are not meaningful.
+  port above each top-level ``<pci>`` is missing too. This reader puts the
+  missing bridges back as placeholders (their IDs unknown, their addresses
+  made up from bus numbers no listed function uses, labelled as not in the
+  file), so that ``calc_map_type_and_dist()`` walks as many hops as the
+  kernel does; the links to them are marked inferred.
+* Host bridges: the ``<cpu>`` element stands for the root complex. Each
+  top-level ``<pci>`` gets a placeholder root port on a root bus of its own;
+  which function stands for each host bridge in the whitelist is unknown
+  (marked assumed), and ACS is unknown everywhere.
 * Every function that is not a GPU, a NIC or a bridge above one; other
   functions of a multi-function device; NVLink/xGMI, ``pcilink`` and
   ``<nic>`` elements without a PCI device (they are not PCI functions).
@@ -55,21 +57,27 @@ from p2pview.model import (
     BDF,
     Acs,
     AddressError,
+    DeviceFacts,
+    Fact,
     HostBridge,
     Link,
     PciDevice,
+    PcieType,
     Platform,
     RootBus,
     Topology,
 )
 from p2pview.model.platform import cpu_vendor_id
+from p2pview.sources.checks import quote
 from p2pview.sources.hwloc import (
     XmlElement,
     attr_error,
+    infer_port_types,
     parse_xml_safely,
     topology_or_error,
     xml_root_tag,
 )
+from p2pview.sources.provenance import with_acs_reason
 from p2pview.sources.topofile import SourceError
 
 __all__ = ["cpu_family_from_nccl", "parse_nccl_xml", "sniff_nccl_xml"]
@@ -103,7 +111,6 @@ class _NcclWalk:
     path: str
     devices: list[PciDevice] = field(default_factory=list)
     lines: dict[BDF, int] = field(default_factory=dict)
-    host_bridges: dict[RootBus, HostBridge] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
     def err(self, elem: XmlElement, name: str, problem: str) -> SourceError:
@@ -115,7 +122,7 @@ class _NcclWalk:
             return None
         m = _HEX_RE.match(raw)
         if m is None:
-            raise self.err(elem, name, f"{raw!r} is not a hex number")
+            raise self.err(elem, name, f"{quote(raw)} is not a hex number")
         return int(m[1], 16)
 
     def int_attr(self, elem: XmlElement, name: str) -> int | None:
@@ -123,7 +130,7 @@ class _NcclWalk:
         if raw is None or raw.strip() == "":
             return None
         if _INT_RE.match(raw) is None:
-            raise self.err(elem, name, f"{raw!r} is not a number")
+            raise self.err(elem, name, f"{quote(raw)} is not a number")
         return int(raw.strip(), 0) if raw.strip().lower().startswith("0x") else int(raw)
 
     def cpu(self, elem: XmlElement) -> None:
@@ -170,9 +177,11 @@ class _NcclWalk:
                 "class",
                 f"{class_code:#08x} is not a PCI bridge, yet <pci> elements are inside it",
             )
-        notes = ["NCCL XML: ACS and port type unknown; one bridge level above is not listed"]
+        notes = ["NCCL XML: ACS and port type unknown"]
+        facts = DeviceFacts()
         if ids["vendor"] is None or ids["device"] is None:
             notes.append("vendor/device not in the file")
+            facts = facts.with_fact("ids", Fact.assumed("the NCCL dump gives no vendor/device"))
         if class_code is None:
             notes.append("class not in the file")
         self.devices.append(
@@ -190,16 +199,10 @@ class _NcclWalk:
                 link=Link(max_speed=speed, max_width=width),
                 label=self.label(elem),
                 notes=tuple(notes),
+                facts=facts,
             )
         )
         self.lines[bdf] = elem.line
-        if parent is None and bdf.root_bus not in self.host_bridges:
-            where = f"<cpu numaid={numaid}>" if numaid is not None else "<cpu>"
-            self.host_bridges[bdf.root_bus] = HostBridge(
-                bdf.root_bus,
-                numa_node=numa,
-                label=f"stands in for NCCL's {where} (root port and host bridge not in the file)",
-            )
         for child in sub_pci:
             self.pci(child, bdf, numaid, numa)
 
@@ -216,26 +219,38 @@ class _NcclWalk:
 
 
 def _platform(walk: _NcclWalk, cpus: list[XmlElement]) -> tuple[Platform, list[str]]:
+    """The CPU from the first ``<cpu>`` with a vendor; what is missing is marked assumed."""
     notes: list[str] = []
+    unknown = Platform.unknown("this NCCL dump")
     first = next((c for c in cpus if "vendor" in c.attrib or "arch" in c.attrib), None)
     if first is None:
-        return Platform(arch="unknown", cpu_vendor="unknown", cpu_family=0), notes
+        return unknown, notes
     raw_vendor = first.attrib.get("vendor", "").strip()
-    vendor = cpu_vendor_id(raw_vendor) if raw_vendor else "unknown"
     familyid = walk.int_attr(first, "familyid")
-    family = cpu_family_from_nccl(familyid) if familyid is not None and familyid >= 0 else 0
     raw_arch = first.attrib.get("arch", "").strip()
-    arch = _ARCHES.get(raw_arch.lower(), raw_arch or "unknown")
-    if raw_vendor and raw_vendor != vendor:
+    arch = _ARCHES.get(raw_arch.lower(), raw_arch or "x86_64")
+    if not raw_vendor or familyid is None or familyid < 0:
+        if arch != "x86_64":  # off x86 cpu_supports_p2pdma() is false whatever the CPU
+            plat = unknown.replace(arch=arch, cpu_vendor=f"({arch})", cpu_family=0)
+            return plat.replace(facts=plat.facts.with_fact("cpu", Fact.read("<cpu arch>"))), notes
+        return unknown, notes
+    vendor = cpu_vendor_id(raw_vendor)
+    family = cpu_family_from_nccl(familyid)
+    fact = Fact.read(f"<cpu vendor={raw_vendor!r} familyid={familyid}>")
+    if raw_vendor != vendor:
         notes.append(f'CPU vendor "{raw_vendor}" read as {vendor}')
-    if familyid is not None:
-        notes.append(f"familyid {familyid} is CPU family {family:#x}")
+    notes.append(f"familyid {familyid} is CPU family {family:#x}")
     if vendor == "AuthenticAMD" and family == 0x18:
-        notes.append(
-            "family 0x18 is Hygon's (AMD never shipped it): on a Hygon CPU Linux reports"
-            " HygonGenuine and cpu_supports_p2pdma() is false"
+        # AMD shipped no family 0x18 CPU; Hygon's Dhyana is family 0x18 and Linux
+        # reports it as HygonGenuine (arch/x86/kernel/cpu/hygon.c).
+        vendor = "HygonGenuine"
+        fact = Fact.inferred(
+            f"<cpu vendor={raw_vendor!r} familyid={familyid}>: family 0x18 is Hygon's"
+            " (AMD shipped none), so Linux reports HygonGenuine"
         )
-    return Platform(arch=arch, cpu_vendor=vendor, cpu_family=family), notes
+        notes.append("family 0x18 is Hygon's: the CPU is taken as HygonGenuine")
+    plat = unknown.replace(arch=arch, cpu_vendor=vendor, cpu_family=family)
+    return plat.replace(facts=plat.facts.with_fact("cpu", fact)), notes
 
 
 def parse_nccl_xml(text: str, path: str) -> Topology:
@@ -268,12 +283,94 @@ def parse_nccl_xml(text: str, path: str) -> Topology:
         description += " " + "; ".join(cpu_notes) + "."
     if walk.skipped:
         description += f" Skipped: {'; '.join(walk.skipped[:3])}."
-    return topology_or_error(
+    devices, roots = restore_skipped_levels(walk.devices)
+    no_host_bridges = Fact.assumed(
+        "NCCL dumps record no host bridges: the function the whitelist looks at is unknown"
+    )
+    host_bridges = [
+        HostBridge(root, numa_node=numa, label=label, root_functions=no_host_bridges)
+        for root, (numa, label) in roots.items()
+    ]
+    topo = topology_or_error(
         path,
-        walk.devices,
-        list(walk.host_bridges.values()),
+        devices,
+        host_bridges,
         platform,
         walk.lines,
         name=PurePath(path).stem or "nccl",
         description=description,
     )
+    return with_acs_reason(topo, "NCCL dumps record no ACS")
+
+
+#: Bus numbers placeholders are given, from the top down, skipping used ones.
+_PLACEHOLDER_BUSES = range(0xFF, 0, -1)
+
+
+def restore_skipped_levels(
+    devices: list[PciDevice],
+) -> tuple[list[PciDevice], dict[RootBus, tuple[int | None, str]]]:
+    """Put back the bridges NCCL's dump skips, as placeholders (see the module notes).
+
+    Returns the functions and, per placeholder root bus, its NUMA node and label.
+    """
+    by_bdf = {d.bdf: d for d in devices}
+    used = {(d.bdf.domain, d.bdf.bus) for d in devices}
+    free = {dom: [b for b in _PLACEHOLDER_BUSES if (dom, b) not in used] for dom, _ in used}
+    children: dict[BDF | None, list[BDF]] = {}
+    for d in devices:
+        children.setdefault(d.parent, []).append(d.bdf)
+    out: list[PciDevice] = []
+    roots: dict[RootBus, tuple[int | None, str]] = {}
+
+    def take_bus(domain: int, what: str) -> int:
+        if not free[domain]:
+            raise SourceError(f"no bus number left for the placeholder {what}")
+        return free[domain].pop(0)
+
+    skipped = Fact.assumed("not in the NCCL dump (NCCL lists every second bridge level)")
+    tops = sorted(children.pop(None, []))
+    groups = [(None, [kid]) for kid in tops] + sorted(children.items())  # a root bus per top
+    for parent, kids in groups:
+        domain = kids[0].domain
+        bus = take_bus(domain, f"bridges below {parent or 'a <cpu>'}")
+        for index, kid in enumerate(sorted(kids)):
+            dev = by_bdf[kid]
+            if index and index % 32 == 0:
+                bus = take_bus(domain, f"bridges below {parent}")
+            bridge = BDF(domain, bus, index % 32, 0)
+            top = parent is None
+            if top:
+                root = bridge.root_bus
+                roots[root] = (dev.numa_node, f"placeholder for the root complex above {kid}")
+                what = f"the Root Port above {kid}"
+            else:
+                what = f"the bridge between {parent} and {kid}"
+            how = (
+                "NCCL's dump, which leaves out every second level of the PCI tree:"
+                " placeholders stand for the missing bridges"
+            )
+            out.append(
+                PciDevice(
+                    bridge,
+                    0xFFFF,
+                    0xFFFF,
+                    class_code=0x060400,
+                    header_type=1,
+                    pcie_type=PcieType.ROOT_PORT if top else None,
+                    acs=Acs.unknown(),
+                    parent=parent,
+                    numa_node=dev.numa_node,
+                    label=f"(not in the dump: {what.removeprefix('the ')})",
+                    notes=(f"{what} is not in NCCL's dump; the address is a placeholder",),
+                    placeholder=True,
+                    facts=DeviceFacts(
+                        ids=skipped,
+                        class_code=Fact.inferred(how),
+                        pcie_type=Fact.inferred(how),
+                        parent=Fact.inferred(how),
+                    ),
+                )
+            )
+            out.append(dev.replace(parent=bridge).with_fact("parent", Fact.inferred(how)))
+    return infer_port_types(out), roots

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from p2pview.model import BDF, AddressError
 from p2pview.model.nvlabel import is_nvlink
+from p2pview.sources.readfile import NVSMI, ReadRefused, read_bounded
 from p2pview.sources.topofile import SourceError
 
 #: Said wherever GPU addresses would be expected.
@@ -211,9 +212,11 @@ def read_nvsmi_topo(path: str | Path) -> NvsmiMatrix:
     """
     name = str(path)
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{name}: line 1: cannot read: {exc.strerror or exc}") from None
+        data = read_bounded(path, NVSMI)
+    except ReadRefused as exc:
+        raise SourceError(
+            f"{name}: line 1: cannot read: {str(exc).removeprefix(name + ': ')}"
+        ) from None
     return parse_nvsmi_topo(data.decode("utf-8", errors="replace"), name)
 
 

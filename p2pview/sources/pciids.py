@@ -45,6 +45,9 @@ SYSTEM_PATHS = (
 BUNDLED_NAME = "pci.ids.subset"
 #: What :attr:`PciNames.origin` says for the bundled subset.
 BUNDLED_ORIGIN = "bundled pci.ids subset"
+#: The value an unknown vendor or device ID keeps (config space reads ``ffff``
+#: where there is no function; pci.ids calls vendor ffff "Illegal Vendor ID").
+UNKNOWN_ID = 0xFFFF
 
 _VENDOR_LINE = re.compile(r"^([0-9a-fA-F]{4})  (.*)$", re.MULTILINE)
 _DEVICE_LINE = re.compile(r"^\t([0-9a-fA-F]{4})  (.*)$")
@@ -88,6 +91,8 @@ class PciNames:
         self._vendors: dict[int, _VendorBlock] | None = None
         self._devices: dict[int, dict[int, _Device]] = {}
         self._classes: dict[tuple[int, ...], str] | None = None
+        self._vendors_by_name: dict[str, tuple[int, ...]] | None = None
+        self._devices_by_name: dict[int, dict[str, tuple[int, ...]]] = {}
 
     # -- building -------------------------------------------------------------
 
@@ -129,6 +134,30 @@ class PciNames:
         found = self._devices_of(vendor).get(device)
         return None if found is None else found.name
 
+    def vendors_named(self, name: str) -> tuple[int, ...]:
+        """The vendor IDs whose name is exactly ``name`` (a few names are listed twice)."""
+        if self._vendors_by_name is None:
+            index: dict[str, list[int]] = {}
+            for vendor, block in self._vendor_index().items():
+                index.setdefault(block.name, []).append(vendor)
+            self._vendors_by_name = {k: tuple(sorted(v)) for k, v in index.items()}
+        return self._vendors_by_name.get(name, ())
+
+    def devices_named(self, vendor: int, name: str) -> tuple[int, ...]:
+        """The device IDs of ``vendor`` whose name is exactly ``name``.
+
+        Names repeat within a vendor (``High Definition Audio Controller``
+        under NVIDIA names dozens of IDs), so this is a tuple.
+        """
+        index = self._devices_by_name.get(vendor)
+        if index is None:
+            found: dict[str, list[int]] = {}
+            for device, entry in self._devices_of(vendor).items():
+                found.setdefault(entry.name, []).append(device)
+            index = {k: tuple(sorted(v)) for k, v in found.items()}
+            self._devices_by_name[vendor] = index
+        return index.get(name, ())
+
     def subsystem(
         self, vendor: int, device: int, subsystem_vendor: int, subsystem_device: int
     ) -> str | None:
@@ -163,17 +192,35 @@ class PciNames:
         return None if name is None else shorten_vendor(name)
 
     def describe(self, dev: PciDevice) -> str:
-        """``vendor device`` as ``lspci`` prints it, with the IDs where a name is missing."""
-        vendor = self.vendor(dev.vendor)
-        device = self.device(dev.vendor, dev.device)
+        """``vendor device`` as ``lspci`` prints it, with the IDs where a name is missing.
+
+        IDs the source did not give (:func:`known_ids`) are never looked up:
+        ``IDs unknown``, or ``NVIDIA Corporation, device ID unknown``.
+        """
+        known_vendor, known_device = known_ids(dev)
+        vendor = None if known_vendor is None else self.vendor(known_vendor)
+        if known_device is None:
+            if known_vendor is None:
+                return "IDs unknown"
+            return f"{vendor or f'vendor {known_vendor:04x}'}, device ID unknown"
+        device = None if known_vendor is None else self.device(known_vendor, known_device)
         if vendor is None:
-            return f"Device {dev.vendor:04x}:{dev.device:04x}"
-        return f"{vendor} {device if device is not None else f'Device {dev.device:04x}'}"
+            v = "????" if known_vendor is None else f"{known_vendor:04x}"
+            return f"Device {v}:{known_device:04x}"
+        return f"{vendor} {device if device is not None else f'Device {known_device:04x}'}"
 
     def short(self, dev: PciDevice) -> str | None:
-        """A short name for a tree row (``NVIDIA GA100 [A100 PCIe 80GB]``); ``None`` if unknown."""
-        vendor = self.short_vendor(dev.vendor)
-        device = self.device(dev.vendor, dev.device)
+        """A short name for a tree row (``NVIDIA GA100 [A100 PCIe 80GB]``); ``None`` if unknown.
+
+        IDs the source did not give say so: ``IDs unknown``, ``NVIDIA, device ID unknown``.
+        """
+        known_vendor, known_device = known_ids(dev)
+        vendor = None if known_vendor is None else self.short_vendor(known_vendor)
+        if known_device is None:
+            if known_vendor is None:
+                return "IDs unknown"
+            return f"{vendor or f'vendor {known_vendor:04x}'}, device ID unknown"
+        device = None if known_vendor is None else self.device(known_vendor, known_device)
         if vendor is None:
             return None
         return vendor if device is None else f"{vendor} {device}"
@@ -257,6 +304,24 @@ class PciNames:
                     classes[(base, sub)] = sm.group(2).strip()
             self._classes = classes
         return self._classes
+
+
+def known_ids(dev: PciDevice) -> tuple[int | None, int | None]:
+    """``(vendor, device)`` with ``None`` for an ID the source did not give.
+
+    Only a function whose ``ids`` fact is assumed has unknown IDs; in it
+    :data:`UNKNOWN_ID` stands for "not known" (see :mod:`p2pview.sources.names`).
+    """
+    if not dev.fact("ids").is_assumed:
+        return dev.vendor, dev.device
+    vendor = None if dev.vendor == UNKNOWN_ID else dev.vendor
+    device = None if dev.device == UNKNOWN_ID else dev.device
+    return vendor, device
+
+
+def ids_text(dev: PciDevice) -> str:
+    """``8086:2f00``; ``10de:????`` when only the vendor is known; ``IDs unknown``."""
+    return dev.shown_ids
 
 
 def shorten_vendor(name: str) -> str:
@@ -358,15 +423,22 @@ def make_subset(
     device lines of ``devices``, the subsystem lines (under kept devices)
     whose ``(subsystem vendor, subsystem device)`` is in ``subsystems``, the
     vendor lines of subsystem vendors, and the whole class section.
+
+    So that a name looked up in the subset (:mod:`p2pview.sources.names`)
+    matches once only where it matches once in ``text``, it also keeps every
+    device whose ``vendor device`` name is that of a kept device, and every
+    vendor whose name equals a kept vendor's, or is a prefix of it, or has it
+    as a prefix (``Broadcom`` and ``Broadcom / LSI``).
     """
-    wanted_devices = set(devices)
+    lines = text.splitlines()
+    class_start = next((i for i, line in enumerate(lines) if line.startswith("C ")), len(lines))
+    wanted_devices = _same_names(lines[:class_start], set(devices))
     wanted_subsystems = set(subsystems)
     wanted_vendors = {*vendors, *(v for v, _ in wanted_devices), *(v for v, _ in wanted_subsystems)}
+    wanted_vendors = _prefix_vendors(lines[:class_start], wanted_vendors)
     out = [header.rstrip("\n") + "\n\n"] if header else []
     vendor: int | None = None
     keep_device = False
-    lines = text.splitlines()
-    class_start = next((i for i, line in enumerate(lines) if line.startswith("C ")), len(lines))
     for line in lines[:class_start]:
         vm = _VENDOR_LINE.match(line)
         if vm is not None:
@@ -390,6 +462,46 @@ def make_subset(
         out.append("\n# List of known device classes, subclasses and programming interfaces\n\n")
         out.extend(line + "\n" for line in lines[class_start:] if not line.startswith("#"))
     return "".join(out)
+
+
+def _entries(lines: list[str]) -> tuple[dict[int, str], dict[tuple[int, int], str]]:
+    """Vendor names and device names of the vendor section's lines."""
+    vendor_names: dict[int, str] = {}
+    device_names: dict[tuple[int, int], str] = {}
+    vendor: int | None = None
+    for line in lines:
+        if vm := _VENDOR_LINE.match(line):
+            vendor = int(vm.group(1), 16)
+            vendor_names.setdefault(vendor, vm.group(2).strip())
+        elif (dm := _DEVICE_LINE.match(line)) and vendor is not None:
+            device_names.setdefault((vendor, int(dm.group(1), 16)), dm.group(2).strip())
+    return vendor_names, device_names
+
+
+def _same_names(lines: list[str], devices: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """``devices`` and every device whose ``vendor device`` name is one of theirs."""
+    vendor_names, device_names = _entries(lines)
+
+    def full(key: tuple[int, int]) -> str:
+        return f"{vendor_names.get(key[0], '')} {device_names[key]}"
+
+    wanted = {full(key) for key in devices if key in device_names}
+    return devices | {key for key in device_names if full(key) in wanted}
+
+
+def _space_prefixes(name: str) -> set[str]:
+    """``name`` cut before each space, and ``name`` itself."""
+    return {name[:i] for i, ch in enumerate(name) if ch == " "} | {name}
+
+
+def _prefix_vendors(lines: list[str], vendors: set[int]) -> set[int]:
+    """``vendors`` and every vendor whose name is, or starts, or is started by, one of theirs."""
+    vendor_names, _ = _entries(lines)
+    kept = {vendor_names[v] for v in vendors if v in vendor_names}
+    starts: set[str] = set().union(*(_space_prefixes(n) for n in kept))
+    return vendors | {
+        v for v, name in vendor_names.items() if name in starts or _space_prefixes(name) & kept
+    }
 
 
 def _header_of(text: str) -> str:

@@ -22,6 +22,8 @@ from p2pview.model import (
     AddressError,
     Bar,
     BarKind,
+    DeviceFacts,
+    Fact,
     HostBridge,
     IommuMode,
     Link,
@@ -29,18 +31,33 @@ from p2pview.model import (
     PciDevice,
     PcieType,
     Platform,
+    PlatformFacts,
     RootBus,
     Topology,
     TopologyError,
 )
+from p2pview.model.provenance import DEVICE_FACTS, PLATFORM_FACTS
+from p2pview.sources.checks import (
+    U8,
+    U16,
+    U24,
+    SourceError,
+    check_bits,
+    check_json_shape,
+    check_number_text,
+    check_span,
+    check_toml_shape,
+    cut,
+    quote,
+    show_int,
+)
+from p2pview.sources.readfile import TEXT, Kind, read_text_bounded, size_words
+
+__all__ = ["SourceError", "parse_topology_text", "read_topology_file"]
 
 FORMAT_TAG = "p2pview-topology/1"
 
 _T = TypeVar("_T")
-
-
-class SourceError(ValueError):
-    """Input that cannot be read: the message names the file and the field or line."""
 
 
 def _where(path: str, field: str) -> str:
@@ -52,13 +69,19 @@ _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def parse_int(value: object, *, sizes: bool = False) -> int:
-    """An int from TOML/JSON: a number, ``"0x..."``, or with ``sizes`` ``"64M"``."""
+    """An int from TOML/JSON: a number, ``"0x..."``, or with ``sizes`` ``"64M"``.
+
+    Raises:
+        ValueError: not a number, or one written with more than 40 characters
+            (the input is quoted cut).
+    """
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
         text = value.strip()
+        check_number_text(text)
         if sizes:
             m = _SIZE_RE.match(text)
             if m:
@@ -69,12 +92,12 @@ def parse_int(value: object, *, sizes: bool = False) -> int:
             return int(text, 0)
         except ValueError:
             pass
-    raise ValueError(f"expected a number, got {value!r}")
+    raise ValueError(f"expected a number, got {quote(value)}")
 
 
 def _parse_ids(value: object) -> tuple[int, int]:
     if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}", value):
-        raise ValueError(f"expected 'vvvv:dddd' (hex), got {value!r}")
+        raise ValueError(f"expected 'vvvv:dddd' (hex), got {quote(value)}")
     v, d = value.split(":")
     return int(v, 16), int(d, 16)
 
@@ -100,7 +123,7 @@ class _Reader:
         try:
             return convert(self.table[key])
         except (ValueError, TypeError, AddressError) as exc:
-            raise self.err(key, str(exc)) from None
+            raise self.err(key, cut(str(exc), 200)) from None
 
     def get(self, key: str, convert: Callable[[Any], _T], default: _T) -> _T:
         if key not in self.table:
@@ -121,13 +144,13 @@ class _Reader:
 
 def _str(value: object) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
+        raise ValueError(f"expected a string, got {quote(value)}")
     return value
 
 
 def _bool(value: object) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
+        raise ValueError(f"expected true or false, got {quote(value)}")
     return value
 
 
@@ -149,6 +172,9 @@ def _header_type(value: object) -> int:
     return n
 
 
+_ACS_FORMS = "expected 'absent', 'unknown' or a table {cap, ctrl}, got "
+
+
 def _acs(value: object) -> Acs:
     if isinstance(value, str):
         key = value.strip().lower()
@@ -156,29 +182,56 @@ def _acs(value: object) -> Acs:
             return Acs.absent()
         if key == "unknown":
             return Acs.unknown()
-        raise ValueError(f"expected 'absent', 'unknown' or a table {{cap, ctrl}}, got {value!r}")
+        raise ValueError(_ACS_FORMS + quote(value))
     if isinstance(value, Mapping):
         extra = set(value) - {"cap", "ctrl", "fw_ctrl"}
         if extra:
-            raise ValueError(f"unknown key {sorted(extra)[0]!r} (cap, ctrl, fw_ctrl)")
+            raise ValueError(f"unknown key {quote(sorted(extra)[0])} (cap, ctrl, fw_ctrl)")
         if "cap" not in value or "ctrl" not in value:
             raise ValueError("an ACS table needs both cap and ctrl")
         cap, ctrl = parse_int(value["cap"]), parse_int(value["ctrl"])
         fw = parse_int(value["fw_ctrl"]) if "fw_ctrl" in value else None
         for name, reg in (("cap", cap), ("ctrl", ctrl), ("fw_ctrl", fw)):
-            if reg is not None and not 0 <= reg <= 0xFFFF:
-                raise ValueError(f"{name} {reg:#x} does not fit the 16-bit register")
+            if reg is not None:
+                check_bits(reg, U16, name)
         return Acs.present(cap, ctrl, fw)
-    raise ValueError(f"expected 'absent', 'unknown' or a table {{cap, ctrl}}, got {value!r}")
+    raise ValueError(_ACS_FORMS + quote(value))
+
+
+def _fact(value: object) -> Fact:
+    return Fact.from_text(_str(value))
+
+
+def _facts(names: tuple[str, ...], value: object) -> dict[str, Fact]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a table of facts ({', '.join(names)})")
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ValueError(f"unknown fact {quote(unknown[0])} (one of: {', '.join(names)})")
+    return {key: _fact(item) for key, item in value.items()}
+
+
+def _device_facts(value: object) -> DeviceFacts:
+    facts = DeviceFacts()
+    for key, fact in _facts(DEVICE_FACTS, value).items():
+        facts = facts.with_fact(key, fact)
+    return facts
+
+
+def _lanes(value: object) -> int | None:
+    width = _opt_int(value)
+    if width is not None and not 0 <= width <= 64:
+        raise ValueError(f"{show_int(width)} lanes is out of range (0-64)")
+    return width
 
 
 def _link(path: str, where: str, value: object) -> Link:
     r = _Reader(path, where, value)
     link = Link(
         speed=r.get("speed", _str, None),
-        width=r.get("width", _opt_int, None),
+        width=r.get("width", _lanes, None),
         max_speed=r.get("max_speed", _str, None),
-        max_width=r.get("max_width", _opt_int, None),
+        max_width=r.get("max_width", _lanes, None),
     )
     r.finish()
     return link
@@ -201,15 +254,28 @@ def _bars(path: str, where: str, value: object) -> tuple[Bar, ...]:
         size = r.require("size", lambda v: parse_int(v, sizes=True))
         if size <= 0:
             raise r.err("size", "must be positive")
+        if size > 1 << 64:
+            raise r.err("size", f"{show_int(size)} is larger than the 64-bit address space")
+        start = r.require("start", parse_int)
+        try:
+            check_span(start, size)
+        except ValueError as exc:
+            raise r.err("start", str(exc)) from None
+        bus_address = r.get("bus_address", _opt_int, None)
+        if bus_address is not None:
+            try:
+                check_span(bus_address, size)
+            except ValueError as exc:
+                raise r.err("bus_address", str(exc)) from None
         bars.append(
             Bar(
                 index=index,
-                start=r.require("start", parse_int),
+                start=start,
                 size=size,
                 kind=kind,
                 prefetchable=r.get("prefetchable", _bool, False),
                 is_64bit=r.get("is_64bit", _bool, False),
-                bus_address=r.get("bus_address", _opt_int, None),
+                bus_address=bus_address,
             )
         )
         r.finish()
@@ -227,9 +293,32 @@ def _p2pmem(path: str, where: str, value: object) -> P2pMem:
         bar_inferred=r.get("bar_inferred", _bool, False),
     )
     r.finish()
-    if mem.available > mem.size or mem.size < 0 or mem.available < 0:
-        raise r.err("available", f"{mem.available} must lie between 0 and size ({mem.size})")
+    if not 0 <= mem.size < 1 << 64:
+        raise r.err("size", f"{show_int(mem.size)} is not a size (0 to 2^64 - 1)")
+    if mem.available > mem.size or mem.available < 0:
+        raise r.err(
+            "available", f"{show_int(mem.available)} must lie between 0 and size ({mem.size})"
+        )
+    if mem.bar is not None and not 0 <= mem.bar <= 5:
+        raise r.err("bar", f"{show_int(mem.bar)} is not a BAR (0-5)")
     return mem
+
+
+def _check_p2pmem(r: _Reader, mem: P2pMem, bars: tuple[Bar, ...]) -> None:
+    """The pool fits the BAR it names (``pci_p2pdma_add_resource()`` takes part of one BAR).
+
+    A file may list only some BARs: a pool whose BAR is not listed, or that
+    names none, is not checked.
+    """
+    bar = next((b for b in bars if b.index == mem.bar), None)
+    if bar is None:
+        return
+    if bar.kind is not BarKind.MEM:
+        raise r.err("p2pmem", f"bar {mem.bar}: an I/O BAR cannot hold p2pmem")
+    if mem.size > bar.size:
+        raise r.err(
+            "p2pmem", f"size {mem.size:,} is larger than BAR {mem.bar} ({bar.size:,} bytes)"
+        )
 
 
 def _device(path: str, index: int, table: object, bridges: set[BDF]) -> PciDevice:
@@ -247,44 +336,68 @@ def _device(path: str, index: int, table: object, bridges: set[BDF]) -> PciDevic
             pcie_type.is_port or pcie_type in (PcieType.PCI_BRIDGE, PcieType.PCIE_BRIDGE)
         )
         header = 1 if bdf in bridges or bridge_like else 0
-    class_code = r.get("class", parse_int, 0)
-    if not 0 <= class_code <= 0xFFFFFF:
-        raise r.err("class", f"{class_code:#x} does not fit 24 bits")
+    class_code = r.get("class", lambda v: check_bits(parse_int(v), U24), 0)
+    revision = r.get("revision", lambda v: check_bits(parse_int(v), U8), 0)
+    numa_node = r.get("numa_node", _opt_int, None)
+    if numa_node is not None and not 0 <= numa_node <= 0xFFFF:
+        raise r.err("numa_node", f"{show_int(numa_node)} is not a NUMA node (0-65535)")
+    iommu_group = r.get("iommu_group", _opt_int, None)
+    if iommu_group is not None and not 0 <= iommu_group < 1 << 31:
+        raise r.err("iommu_group", f"{show_int(iommu_group)} is not an IOMMU group number")
+    bars = _bars(path, f"{where}.bars", r.table["bars"]) if "bars" in r.table else ()
+    p2pmem = _p2pmem(path, f"{where}.p2pmem", r.table["p2pmem"]) if "p2pmem" in r.table else None
+    if p2pmem is not None:
+        _check_p2pmem(r, p2pmem, bars)
     dev = PciDevice(
         bdf=bdf,
         vendor=vendor,
         device=device,
         class_code=class_code,
-        revision=r.get("revision", parse_int, 0),
+        revision=revision,
         header_type=header,
         multifunction=r.get("multifunction", _bool, False),
         subsystem_vendor=None if sub is None else sub[0],
         subsystem_device=None if sub is None else sub[1],
         pcie_type=pcie_type,
-        pcie_type_inferred=r.get("pcie_type_inferred", _bool, False),
         acs=r.get("acs", _acs, Acs.absent()),
         parent=r.get("parent", _bdf, None),
         physfn=r.get("physfn", _bdf, None),
         driver=r.get("driver", _str, None),
-        numa_node=r.get("numa_node", _opt_int, None),
-        iommu_group=r.get("iommu_group", _opt_int, None),
+        numa_node=numa_node,
+        iommu_group=iommu_group,
         link=_link(path, f"{where}.link", r.table["link"]) if "link" in r.table else Link(),
-        bars=_bars(path, f"{where}.bars", r.table["bars"]) if "bars" in r.table else (),
-        p2pmem=_p2pmem(path, f"{where}.p2pmem", r.table["p2pmem"]) if "p2pmem" in r.table else None,
+        bars=bars,
+        p2pmem=p2pmem,
         label=r.get("label", _str, None),
         notes=tuple(r.get("notes", lambda v: [_str(x) for x in v], [])),
+        facts=r.get("facts", _device_facts, DeviceFacts()),
+        placeholder=r.get("placeholder", _bool, False),
     )
+    # Files written before provenance was recorded mark an inferred type this way.
+    if r.get("pcie_type_inferred", _bool, False) and not dev.facts.pcie_type.is_inferred:
+        dev = dev.with_fact("pcie_type", Fact.inferred("the topology file marks it inferred"))
     r.used.update({"link", "bars", "p2pmem"})
     r.finish()
     return dev
 
 
+#: What a topology file without these platform keys stands for.
+_PLATFORM_DEFAULTS = (
+    ("cpu", ("cpu_vendor", "cpu_family"), "GenuineIntel family 6, p2pview's default"),
+    ("iommu", ("iommu",), "unknown"),
+    ("cmdline", ("cmdline",), "empty (no pci= parameters)"),
+)
+
+
 def _platform(path: str, table: object) -> Platform:
     r = _Reader(path, "platform", table)
+    given = set(r.table)
+    empty: dict[str, Fact] = {}
+    facts = r.get("facts", lambda v: _facts(PLATFORM_FACTS, v), empty)
     plat = Platform(
         arch=r.get("arch", _str, "x86_64"),
         cpu_vendor=r.get("cpu_vendor", _str, "GenuineIntel"),
-        cpu_family=r.get("cpu_family", parse_int, 6),
+        cpu_family=r.get("cpu_family", lambda v: check_bits(parse_int(v), U16), 6),
         cpu_model_name=r.get("cpu_model", _str, None),
         kernel=r.get("kernel", _str, None),
         iommu=r.get("iommu", lambda v: IommuMode(_str(v).lower()), IommuMode.UNKNOWN),
@@ -292,16 +405,36 @@ def _platform(path: str, table: object) -> Platform:
         hostname=r.get("hostname", _str, None),
     )
     r.finish()
-    return plat
+    return plat.replace(facts=_platform_facts(given, facts))
+
+
+def _platform_facts(given: set[str], facts: Mapping[str, Fact]) -> PlatformFacts:
+    """Facts the file states, or "assumed" for the platform keys it leaves out."""
+    out = PlatformFacts()
+    for name, keys, default in _PLATFORM_DEFAULTS:
+        if not given.intersection(keys):
+            out = out.with_fact(name, Fact.assumed(f"the topology file does not say; {default}"))
+    for name, fact in facts.items():
+        out = out.with_fact(name, fact)
+    return out
+
+
+def _offset(value: object) -> int:
+    """A CPU-to-bus address offset: within 64 bits either way."""
+    offset = parse_int(value)
+    if not -(1 << 64) < offset < 1 << 64:
+        raise ValueError(f"{show_int(offset)} does not fit 64 bits")
+    return offset
 
 
 def _host_bridge(path: str, index: int, table: object) -> HostBridge:
     r = _Reader(path, f"host_bridge[{index}]", table)
     hb = HostBridge(
         root=r.require("root", lambda v: RootBus.parse(_str(v))),
-        mem_offset=r.get("mem_offset", parse_int, 0),
+        mem_offset=r.get("mem_offset", _offset, 0),
         numa_node=r.get("numa_node", _opt_int, None),
         label=r.get("label", _str, None),
+        root_functions=r.get("root_functions", _fact, Fact.read()),
     )
     r.finish()
     return hb
@@ -315,7 +448,7 @@ def topology_from_mapping(data: Mapping[str, Any], path: str) -> Topology:
         raise top.err("format", f"unsupported format {fmt!r} (this p2pview reads {FORMAT_TAG})")
     name = top.get("name", _str, Path(path).stem)
     description = top.get("description", _str, "")
-    platform = _platform(path, data["platform"]) if "platform" in data else Platform()
+    platform = _platform(path, data.get("platform", {}))
     raw_devices = data.get("device", [])
     raw_hbs = data.get("host_bridge", [])
     top.used.update({"platform", "device", "host_bridge"})
@@ -339,25 +472,62 @@ def topology_from_mapping(data: Mapping[str, Any], path: str) -> Topology:
         raise SourceError(_where(path, str(exc))) from None
 
 
+#: The most TOML p2pview parses: tomllib takes about 2 s per MiB of the worst
+#: input. A 20,000-function topology is 4 MiB of TOML (and 5 MiB of JSON).
+TOML = Kind("TOML document", 16 << 20)
+
+
 def parse_topology_text(text: str, path: str) -> Topology:
-    """Parse a topology document; JSON if it starts with ``{``, else TOML."""
+    """Parse a topology document; JSON if it starts with ``{``, else TOML.
+
+    The document's shape (nesting, number lengths, dotted keys) is checked
+    before the standard library parses it; see :mod:`p2pview.sources.checks`.
+    """
     is_json = text.lstrip().startswith("{")
-    if is_json:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SourceError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
-        if not isinstance(data, dict):
-            raise SourceError(f"{path}: line 1: the JSON document must be an object")
-    else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise SourceError(f"{path}: {_toml_line(str(exc), text)}invalid TOML: {exc}") from None
+    data = load_json(text, path) if is_json else load_toml(text, path)
+    if not isinstance(data, dict):
+        raise SourceError(f"{path}: line 1: the JSON document must be an object")
     try:
         return topology_from_mapping(data, path)
     except SourceError as exc:
         raise SourceError(_add_line(str(exc), path, text, data, is_json)) from None
+
+
+def load_json(text: str, path: str) -> Any:
+    """``json.loads`` after :func:`~p2pview.sources.checks.check_json_shape`.
+
+    Raises:
+        SourceError: ``"PATH: line N: ..."``.
+    """
+    try:
+        check_json_shape(text)
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        # check_json_shape's "line N: ..." (the parser's own limits are never reached).
+        raise SourceError(f"{path}: {exc}") from None
+
+
+def load_toml(text: str, path: str) -> dict[str, Any]:
+    """``tomllib.loads`` after :func:`~p2pview.sources.checks.check_toml_shape`.
+
+    Raises:
+        SourceError: ``"PATH: line N: ..."``, or a document over 16 MiB.
+    """
+    if len(text) > TOML.cap:
+        raise SourceError(
+            f"{path}: {len(text):,} characters of TOML; p2pview parses TOML up to"
+            f" {size_words(TOML.cap)} (write large topologies as JSON: p2pview convert"
+            " --to json)"
+        )
+    try:
+        check_toml_shape(text)
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SourceError(f"{path}: {_toml_line(str(exc), text)}invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise SourceError(f"{path}: {exc}") from None
 
 
 def _toml_line(message: str, text: str) -> str:
@@ -422,14 +592,8 @@ def _nth_table_line(text: str, table: str, n: int, is_json: bool) -> int | None:
 
 
 def read_topology_file(path: Path) -> Topology:
-    """Read a ``.toml`` or ``.json`` topology file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: byte {exc.start}: not UTF-8 text") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: {exc.strerror or exc}") from None
-    return parse_topology_text(text, str(path))
+    """Read a ``.toml`` or ``.json`` topology file (a regular file, within the text cap)."""
+    return parse_topology_text(read_text_bounded(path, TEXT), str(path))
 
 
 def looks_like_topology(text: str) -> bool:

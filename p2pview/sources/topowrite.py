@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from p2pview.model import AcsPresence, BarKind, PciDevice, Topology
+from p2pview.model import READ, AcsPresence, BarKind, Fact, PciDevice, Topology
+from p2pview.model.provenance import DEVICE_FACTS, PLATFORM_FACTS
 from p2pview.sources.topofile import FORMAT_TAG
 
 _HEX_KEYS = {"class", "cap", "ctrl", "fw_ctrl", "start", "bus_address", "mem_offset"}
@@ -30,8 +31,6 @@ def _device_map(dev: PciDevice) -> dict[str, Any]:
         out["multifunction"] = True
     if dev.pcie_type is not None:
         out["pcie_type"] = dev.pcie_type.token
-        if dev.pcie_type_inferred:
-            out["pcie_type_inferred"] = True
     if dev.parent is not None:
         out["parent"] = str(dev.parent)
     if dev.physfn is not None:
@@ -78,7 +77,17 @@ def _device_map(dev: PciDevice) -> dict[str, Any]:
         out["p2pmem"] = mem
     if dev.notes:
         out["notes"] = list(dev.notes)
+    if dev.placeholder:
+        out["placeholder"] = True
+    facts = _facts_map({name: dev.facts.get(name) for name in DEVICE_FACTS})
+    if facts:
+        out["facts"] = facts
     return out
+
+
+def _facts_map(facts: dict[str, Fact]) -> dict[str, str]:
+    """The facts that are not plainly read, as topology files keep them."""
+    return {name: fact.to_text() for name, fact in facts.items() if fact != READ}
 
 
 def to_mapping(topo: Topology) -> dict[str, Any]:
@@ -97,6 +106,9 @@ def to_mapping(topo: Topology) -> dict[str, Any]:
     platform["cmdline"] = plat.cmdline
     if plat.hostname:
         platform["hostname"] = plat.hostname
+    facts = _facts_map({name: plat.facts.get(name) for name in PLATFORM_FACTS})
+    if facts:
+        platform["facts"] = facts
     hbs = []
     for hb in topo.host_bridges:
         entry: dict[str, Any] = {"root": f"{hb.root.domain:04x}:{hb.root.bus:02x}"}
@@ -106,6 +118,8 @@ def to_mapping(topo: Topology) -> dict[str, Any]:
             entry["numa_node"] = hb.numa_node
         if hb.label:
             entry["label"] = hb.label
+        if hb.root_functions != READ:
+            entry["root_functions"] = hb.root_functions.to_text()
         hbs.append(entry)
     return {
         "format": FORMAT_TAG,

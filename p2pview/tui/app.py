@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
 
+from p2pview.model import Topology
 from p2pview.tui.messages import LoadFailed, LoadProgress, ModelLoaded
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.explain import ExplainScreen
@@ -168,7 +169,10 @@ class P2PViewApp(App[None]):
         self.model_version += 1
         if self.model is not None:
             target = self.model.session.target
-            self.sub_title = f"{self.model.topology.name} - kernel {target.version}"
+            self.sub_title = (
+                f"{self.model.topology.name} - kernel {target.version}"
+                + assumed_suffix(self.model.topology)
+            )
 
     # -- actions ------------------------------------------------------------------
 
@@ -230,3 +234,15 @@ class P2PViewApp(App[None]):
 def make_app(args: TuiArgs | None = None) -> P2PViewApp:
     """The one place the app is built (CLI, tests, snapshots, screenshots)."""
     return P2PViewApp(args)
+
+
+def assumed_suffix(topo: Topology) -> str:
+    """`` - CPU, kernel assumed`` when platform facts (or host-bridge functions) are assumed."""
+    plat = topo.platform
+    names = {"cpu": "CPU", "kernel": "kernel"}
+    assumed = [label for name, label in names.items() if plat.facts.get(name).is_assumed]
+    if any(hb.root_functions.is_assumed for hb in topo.host_bridges):
+        assumed.append("host-bridge function")
+    if not assumed:
+        return ""
+    return f" - {', '.join(assumed)} assumed"

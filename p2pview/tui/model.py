@@ -17,7 +17,7 @@ from p2pview.iosim import Scenario, Trace, simulate
 from p2pview.kernel import PairMatrix, Verdict, calc_map_type_and_dist, pair_matrix
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
 from p2pview.model import BDF, Acs, AcsPresence, IommuMode, RootBus, Topology
-from p2pview.model.select import select
+from p2pview.model.select import SelectionError, select
 from p2pview.session import Session, session_for
 from p2pview.sources import Loaded, SourceError, load_source, to_toml
 from p2pview.sources.bundled import bundled_scenario_path
@@ -123,8 +123,20 @@ class TuiModel:
         topo = self.topology
         providers = [d.bdf for d in topo.devices if d.p2pmem is not None]
         endpoints = [d.bdf for d in topo.devices if not d.is_bridge]
+        if not endpoints:
+            # a tree of bridges only (a filtered dump): any function will do
+            endpoints = list(topo.bdfs)
         self.selected = providers[0] if providers else (endpoints[0] if endpoints else None)
-        likely = set(select(topo, "devices")) if endpoints else set()
+        try:
+            likely = set(select(topo, "devices"))
+        except SelectionError:  # no storage, GPU or NIC known (lspci -t names no classes)
+            likely = set()
+            if len(endpoints) > 1:
+                self.notes.append(
+                    "no storage, GPU, NIC or accelerator is known in this source (it names no"
+                    " classes, or has none): the first pair shown is two functions in address"
+                    " order; 2 (Matrix) shows them all"
+                )
         others = [b for b in endpoints if b != self.selected]
         peers = [b for b in others if b in likely]
         self.peer = peers[0] if peers else (others[0] if others else self.selected)
@@ -231,6 +243,7 @@ class TuiModel:
 
     def set_host_bridge_ids(self, root: RootBus, vendor: int, device: int) -> None:
         """Give a root bus's first function other IDs (what the whitelist checks)."""
+        # IDs the user gives are read, not the assumption the dump left there
         topo = self.topology.with_host_bridge_ids(root, vendor, device)
         self._apply(topo, self.overrides, f"host bridge {root} IDs -> {vendor:04x}:{device:04x}")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
+
 from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
@@ -10,6 +13,8 @@ from p2pview.kernel import MapType, PathKind, Verdict
 from p2pview.model import BDF, RootBus, acs_bit_names
 from p2pview.session import Session
 from p2pview.views.names import LABEL_WIDTH, bdf_text, role
+
+_K = TypeVar("_K", bound=Hashable)
 
 RESULT_STYLE = {
     MapType.BUS_ADDR: "bold green",
@@ -26,7 +31,7 @@ def _describe(session: Session, bdf: BDF, *, short: bool = False) -> str:
     if short and label and len(label) > LABEL_WIDTH:
         label = label[: LABEL_WIDTH - 1] + "…"
     extra = [x for x in (label, driver) if x and x != what]
-    return f"{dev.ids} {what}" + (f" ({', '.join(extra)})" if extra else "")
+    return f"{dev.shown_ids} {what}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def result_text(verdict: Verdict) -> Text:
@@ -129,9 +134,8 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
         for c in verdict.acs_checks:
             entry = Text(f"   {c.side:8} {t(c.device)}: ")
             if not c.known:
-                entry.append(
-                    "ACS unknown (config space not readable); assumed no redirect", style="magenta"
-                )
+                why = topo[c.device].fact("acs").how
+                entry.append(f"ACS unknown ({why}); assumed no redirect", style="magenta")
             elif c.redirect:
                 entry.append(f"{' '.join(c.bits)} set: redirect", style="bold red")
             else:
@@ -199,19 +203,65 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
                         f"   ({other} is not checked: the first check already failed.)", style="dim"
                     )
                 )
-    steps.append(Text("Result: ").append_text(result_text(verdict)))
-    if verdict.assumed:
-        steps.append(
-            Text(
-                "* This verdict assumes no ACS redirect on "
-                + ", ".join(t(b) for b in verdict.assumed)
-                + " (ACS unknown). Run as root or load a capture made as root.",
-                style="magenta",
+    result = Text("Result: ").append_text(result_text(verdict))
+    if verdict.assumptions:
+        result.append("  * rests on the assumptions above", style="magenta")
+    steps.append(result)
+    return steps
+
+
+#: How an assumed fact is named in the explanation.
+FACT_NAMES = {
+    "acs": "ACS",
+    "cpu": "CPU",
+    "kernel": "kernel release",
+    "host_bridge_device": "host-bridge function",
+    "ids": "IDs",
+    "pcie_type": "port type",
+    "parent": "place in the tree",
+    "class_code": "class",
+}
+
+
+def assumptions_block(verdict: Verdict) -> list[Text]:
+    """What the verdict rests on, before anything else: assumptions, then inferences.
+
+    Each assumption says the value taken and why; then the verdict under
+    the other plausible values, where that changes it.
+    """
+    out: list[Text] = []
+    if verdict.assumptions:
+        out.append(Text("* This verdict rests on assumed facts:", style="bold magenta"))
+        for (fact, value, why), subjects in _grouped(
+            ((a.fact, a.value, a.why), a.subject) for a in verdict.assumptions
+        ):
+            line = Text(f"  - {FACT_NAMES.get(fact, fact)} of {subjects}: ", style="magenta")
+            line.append(f"assumed {value}", style="bold magenta")
+            if why:
+                line.append(f" ({why})", style="magenta")
+            out.append(line)
+        if verdict.alternatives:
+            out.append(Text("  Otherwise:", style="magenta"))
+            out.extend(Text(f"    {alt.text}", style="magenta") for alt in verdict.alternatives)
+        else:
+            out.append(Text("  No other plausible value changes it.", style="magenta"))
+    if verdict.inferred:
+        out.append(Text("Inferred facts it uses:", style="bold"))
+        out.extend(
+            Text(f"  - {FACT_NAMES.get(fact, fact)} of {subjects}: inferred from {how}")
+            for (fact, how), subjects in _grouped(
+                ((i.fact, i.how), i.subject) for i in verdict.inferred
             )
         )
-    for note in verdict.inferred:
-        steps.append(Text(f"inferred: {note}", style="magenta"))
-    return steps
+    return out
+
+
+def _grouped(items: Iterable[tuple[_K, str]]) -> list[tuple[_K, str]]:
+    """Subjects that share a key, joined (``0000:01:00.0, 0000:02:00.0``), in first-seen order."""
+    groups: dict[_K, list[str]] = {}
+    for key, subject in items:
+        groups.setdefault(key, []).append(subject)
+    return [(key, ", ".join(subjects)) for key, subjects in groups.items()]
 
 
 def _int_era_step(session: Session, verdict: Verdict) -> Text:
@@ -262,7 +312,8 @@ def explain_view(session: Session, verdict: Verdict) -> RenderableType:
     head.append(
         f"{topo.name}: kernel {session.target.version} ({session.target.profile.title} profile)"
     )
-    parts: list[RenderableType] = [head, *chain_tree(session, verdict), Text("")]
+    parts: list[RenderableType] = [head, *assumptions_block(verdict)]
+    parts.extend([*chain_tree(session, verdict), Text("")])
     parts.extend(decision_steps(session, verdict))
     parts.append(Text(""))
     parts.extend(messages_block(session, verdict))

@@ -13,22 +13,40 @@ from p2pview.kernel.matrix import (
     CODE_INT_ERA,
     CODE_NOT_SUPPORTED,
     CODE_THRU_HOST_BRIDGE,
+    CODE_UNDETERMINED,
 )
-from p2pview.model import BDF
+from p2pview.model import BDF, Fact
 from p2pview.session import Session
 from p2pview.views.names import bdf_text, short_label
 
-CELL_LETTER = {CODE_BUS_ADDR: "B", CODE_THRU_HOST_BRIDGE: "T", CODE_NOT_SUPPORTED: "X"}
+CELL_LETTER = {
+    CODE_BUS_ADDR: "B",
+    CODE_THRU_HOST_BRIDGE: "T",
+    CODE_NOT_SUPPORTED: "X",
+    CODE_UNDETERMINED: "?",
+}
 CELL_STYLE = {
     CODE_BUS_ADDR: "bold green",
     CODE_THRU_HOST_BRIDGE: "yellow",
     CODE_NOT_SUPPORTED: "bold red",
+    CODE_UNDETERMINED: "magenta",
 }
+#: What the ``*`` mark means, wherever a matrix is drawn.
+ASSUMED_LEGEND = (
+    "rests on an assumed fact the source lacks (the CPU, the kernel release, a host"
+    " bridge's function, ACS, a parent link); 'p2pview explain' names it and gives the"
+    " verdict otherwise"
+)
+UNDETERMINED_LEGEND = (
+    "undetermined: the source does not show what is above a chain, so no verdict can be formed"
+)
 
 
 def cell_text(code: int, distance: int, assumed: bool) -> Text:
-    """One cell: ``B4``, ``T6``, ``X4`` (or the int of v4.20-v5.3), ``*`` when ACS was assumed."""
+    """One cell: ``B4``, ``T6``, ``X4`` (or the int of v4.20-v5.3), ``*`` when assumed, ``?``."""
     mark = "*" if assumed else ""
+    if code == CODE_UNDETERMINED:
+        return Text("?", style=CELL_STYLE[code])
     if code == CODE_INT_ERA:
         style = "bold red" if distance < 0 else "bold green"
         return Text(f"{distance}{mark}", style=style)
@@ -46,7 +64,12 @@ def header_text(session: Session) -> Text:
     if topo.source and topo.source != topo.name:
         lines.append(f"  ({topo.source})")
     lines.append("\n")
-    lines.append(f"kernel {target.version} ({target.profile.title} profile); CPU {cpu}: ")
+    kernel_basis = _basis_mark(plat.facts.kernel)
+    cpu_basis = _basis_mark(plat.facts.cpu)
+    lines.append(
+        f"kernel {target.version}{kernel_basis} ({target.profile.title} profile);"
+        f" CPU {cpu}{cpu_basis}: "
+    )
     if target.profile.cpu_check:
         verdict = "true" if session.state.cpu_supports else "false"
         lines.append(f"cpu_supports_p2pdma() = {verdict}")
@@ -55,8 +78,13 @@ def header_text(session: Session) -> Text:
     return lines
 
 
-def legend(session: Session) -> Text:
-    """What the cell codes mean."""
+def _basis_mark(fact: Fact) -> str:
+    """`` (assumed)`` / `` (inferred)`` after a platform value; nothing when read."""
+    return "" if fact.is_read else f" ({fact.basis.value})"
+
+
+def legend(session: Session, matrix: PairMatrix | None = None) -> Text:
+    """What the cell codes mean (``?`` only when ``matrix`` has undetermined cells)."""
     text = Text()
     if session.target.profile.int_distance:
         text.append("n", style="bold green")
@@ -77,7 +105,10 @@ def legend(session: Session) -> Text:
         text.append("X", style="bold red")
         text.append("  NOT_SUPPORTED: dma map fails with -EREMOTEIO\n")
         text.append("n  the kernel's distance (calc_map_type_and_dist() dist)\n")
-    text.append("*  assumes no ACS redirect on a function whose ACS could not be read\n")
+    if matrix is not None and bool((matrix.map_code == CODE_UNDETERMINED).any()):
+        text.append("?", style="magenta")
+        text.append(f"  {UNDETERMINED_LEGEND}\n")
+    text.append(f"*  {ASSUMED_LEGEND}\n")
     text.append("Rows: providers (the memory); columns: clients (the DMA master).")
     return text
 
@@ -126,7 +157,7 @@ def matrix_view(session: Session, matrix: PairMatrix) -> RenderableType:
         header_text(session),
         Text(""),
         matrix_table(session, matrix),
-        legend(session),
+        legend(session, matrix),
     ]
     for note in session.notes:
         parts.append(Text(f"note: {note}", style="italic"))

@@ -7,6 +7,7 @@ under ``__snapshots__/test_topology_snapshots/``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,3 +72,16 @@ def test_topology_switch_acs_iommu_light_120x40(snap_compare: Any) -> None:
     """The light theme (d): every badge must stay readable."""
     app = make_app(TuiArgs("switch-acs-iommu"))
     assert snap_compare(app, terminal_size=(120, 40), press=["d", "up"], run_before=wait)
+
+
+def test_topology_plain_lspci_tv_80x24(snap_compare: Any) -> None:
+    # lspci -tv without -nn: IDs from names where pci.ids pins them, "IDs unknown" elsewhere
+    source = str(Path(__file__).resolve().parents[1] / "data" / "names")
+    app = make_app(TuiArgs(f"{source}/k80-3x-supermicro.reconstruction.tv"))
+
+    async def settled(pilot: Pilot[None]) -> None:
+        await wait(pilot)
+        pilot.app.clear_notifications()  # the ACS note would cover the detail pane
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled)

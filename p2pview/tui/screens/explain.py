@@ -76,6 +76,7 @@ topology and kernel give it. The arrow keys and page keys scroll.
             yield Static(id="explain-header")
             yield Static(id="explain-change")
         with VerticalScroll(id="explain-body"):
+            yield Static(id="explain-basis")
             yield Static(Content("Path through the tree"), classes="explain-heading")
             yield Static(id="explain-tree")
             yield Static(Content("How the kernel decides"), classes="explain-heading gap")
@@ -145,6 +146,9 @@ topology and kernel give it. The arrow keys and page keys scroll.
         change = self.query_one("#explain-change", Static)
         change.display = explanation.change is not None
         change.update(explanation.change or Content(""))
+        basis = self.query_one("#explain-basis", Static)
+        basis.display = bool(explanation.basis.plain)
+        basis.update(explanation.basis)
         self.query_one("#explain-tree", Static).update(explanation.tree)
         self.query_one("#explain-steps", Static).update(explanation.steps)
         self.query_one("#explain-messages", Static).update(explanation.messages)

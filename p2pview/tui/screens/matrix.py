@@ -163,11 +163,21 @@ class MatrixScreen(ModelScreen):
         self._pair_seen = model.pair
         self._changed = changed_against(model.matrix, model.original_matrix)
         cursor = model.pair if built is None else None
-        if not self._apply(self.filter, cursor=cursor, quiet=built is not None):
-            for index, preset in enumerate(PRESETS):  # a reload can leave a filter empty
-                if self._apply(preset, cursor=cursor, quiet=True):
-                    self._preset = index
-                    break
+        wanted = self.filter
+        if self._apply(wanted, cursor=cursor, quiet=True):
+            return
+        # The default filter can name nothing (a dump of bridges only), a reload can
+        # empty a typed one: fall back to the first preset that shows something, and say so.
+        for index, preset in enumerate(PRESETS):
+            if preset != wanted and self._apply(preset, cursor=cursor, quiet=True):
+                self._preset = index
+                self.notify(
+                    f"'{wanted.spec}' names no function in this source: showing"
+                    f" {preset.title} ({preset.spec})",
+                    title="Filter",
+                    timeout=8,
+                )
+                break
 
     def _follow_pair(self, pair: tuple[BDF, BDF] | None) -> None:
         """Put the cursor on ``pair`` when it is in view."""
@@ -277,7 +287,7 @@ class MatrixScreen(ModelScreen):
             "\n",
             (result_text(verdict), result_style(verdict)),
             ": ",
-            verdict_reason(name, verdict),
+            verdict_reason(name, verdict, topo),
         ]
         if self.grid.show_nv and self.grid.nv_labels is not None:
             parts += ["\nNVIDIA: ", (self.grid.nv_labels.short(provider, client), "bold")]

@@ -24,8 +24,14 @@ from textual.content import Content
 from p2pview.kernel import Verdict
 from p2pview.model import BDF, AcsPresence, RootBus, Topology, acs_bit_names
 from p2pview.session import Session
+from p2pview.sources.pciids import ids_text
 from p2pview.tui.widgets.verdict_style import result_style
-from p2pview.views.explain import decision_steps, messages_block, result_text
+from p2pview.views.explain import (
+    assumptions_block,
+    decision_steps,
+    messages_block,
+    result_text,
+)
 from p2pview.views.names import LABEL_WIDTH, role
 
 #: The CLI's Rich styles and the theme variables the TUI shows them with.
@@ -35,6 +41,7 @@ THEME_STYLES: dict[str, str] = {
     "green": "$text-success",
     "bold yellow": "$text-warning bold",
     "magenta": "$text-secondary",
+    "bold magenta": "$text-secondary bold",
     "dim": "$foreground-muted",
     "bold cyan": "$text-accent bold",
     "bold blue": "$text-primary bold",
@@ -108,7 +115,7 @@ class Names:
             label = label[: LABEL_WIDTH - 1] + "…"
         driver = None if dev.is_bridge else dev.driver
         extra = [x for x in (label, driver) if x and x != what]
-        return f"{dev.ids} {what}" + (f" ({', '.join(extra)})" if extra else "")
+        return f"{ids_text(dev)} {what}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def result_content(verdict: Verdict) -> Content:
@@ -314,6 +321,8 @@ class Explanation:
 
     header: Content
     change: Content | None
+    #: What the verdict rests on (assumptions, their alternatives, inferences); empty if read.
+    basis: Content
     tree: Content
     steps: Content
     messages: Content
@@ -332,6 +341,7 @@ def explain_pair(
     return Explanation(
         header=pair_header(session, verdict),
         change=comparison(verdict, original, edits, showing_original=showing_original),
+        basis=join_lines(themed(line) for line in assumptions_block(verdict)),
         tree=join_lines(path_tree(session, verdict)),
         steps=join_lines(step_lines(session, verdict)),
         messages=join_lines(message_lines(session, verdict)),

@@ -21,10 +21,14 @@ from p2pview.kernel.matrix import (
     CODE_INT_ERA,
     CODE_NOT_SUPPORTED,
     CODE_THRU_HOST_BRIDGE,
+    CODE_UNDETERMINED,
 )
+from p2pview.kernel.verdict import WhitelistCheck
 from p2pview.model import BDF, Kind, PcieType, Topology, kind_of
 from p2pview.model.nvlabel import derive_label
 from p2pview.model.select import select
+from p2pview.sources.pciids import ids_text
+from p2pview.views.explain import FACT_NAMES
 from p2pview.views.matrix_table import CELL_LETTER
 
 Indices = npt.NDArray[np.intp]
@@ -179,7 +183,7 @@ class MatrixView:
     @property
     def int_era(self) -> bool:
         """v4.20-v5.3: the kernel returned an int, not a map type."""
-        return bool(self.matrix.map_code.size) and int(self.matrix.map_code.flat[0]) == CODE_INT_ERA
+        return bool((self.matrix.map_code == CODE_INT_ERA).any())
 
     def provider(self, row: int) -> BDF:
         """The provider of row ``row``."""
@@ -234,7 +238,12 @@ class MatrixView:
 
 def kernel_text(code: int, distance: int, assumed: bool, changed: bool) -> str:
     """A cell as the CLI prints it (``B4``, ``T6``, ``X4``, the int of v4.20-v5.3), and marks."""
-    head = str(distance) if code == CODE_INT_ERA else f"{CELL_LETTER[code]}{distance}"
+    if code == CODE_UNDETERMINED:
+        head = CELL_LETTER[code]
+    elif code == CODE_INT_ERA:
+        head = str(distance)
+    else:
+        head = f"{CELL_LETTER[code]}{distance}"
     return head + (ASSUMED_MARK if assumed else "") + (CHANGED_MARK if changed else "")
 
 
@@ -244,7 +253,7 @@ def kernel_width(matrix: PairMatrix, changed: Bools | None) -> int:
         return 2
     low, high = int(matrix.distance.min()), int(matrix.distance.max())
     digits = max(len(str(low)), len(str(high)))
-    letter = 0 if int(matrix.map_code.flat[0]) == CODE_INT_ERA else 1
+    letter = 0 if bool((matrix.map_code == CODE_INT_ERA).all()) else 1
     assumed = 1 if bool(matrix.assumed.any()) else 0
     marked = 1 if changed is not None else 0
     return letter + digits + assumed + marked
@@ -255,6 +264,7 @@ CODE_COMPONENT = {
     CODE_BUS_ADDR: "matrix--bus-addr",
     CODE_THRU_HOST_BRIDGE: "matrix--thru-host",
     CODE_NOT_SUPPORTED: "matrix--not-supported",
+    CODE_UNDETERMINED: "matrix--undetermined",
 }
 
 
@@ -276,16 +286,27 @@ def bdf_namer(topo: Topology) -> Callable[[BDF], str]:
     return str
 
 
-def verdict_reason(name: Callable[[BDF], str], verdict: Verdict) -> str:
+def verdict_reason(
+    name: Callable[[BDF], str], verdict: Verdict, topo: Topology | None = None
+) -> str:
     """Why, in one line: the common device, the ACS redirect, the host-bridge check.
 
-    ``name`` writes a BDF (see :func:`bdf_namer`).
+    ``name`` writes a BDF (see :func:`bdf_namer`); with ``topo``, IDs the
+    source did not give read "IDs unknown" instead of ``ffff:ffff``.
     """
+
+    def checked(check: WhitelistCheck) -> str:
+        dev = None if topo is None or check.device is None else topo.get(check.device)
+        if dev is not None and dev.fact("ids").is_assumed:
+            return ids_text(dev)
+        return check.ids or "no device"
 
     def names(bdfs: tuple[BDF, ...]) -> str:
         return ", ".join(name(b) for b in bdfs)
 
     parts: list[str] = []
+    if verdict.undetermined:
+        return f"undetermined: {verdict.undetermined}"
     if verdict.path is PathKind.COMMON_UPSTREAM and verdict.common is not None:
         parts.append(f"common upstream {name(verdict.common)}, no ACS redirect")
     elif verdict.path is PathKind.ACS_REDIRECT:
@@ -298,12 +319,17 @@ def verdict_reason(name: Callable[[BDF], str], verdict: Verdict) -> str:
         elif verdict.whitelist_checks:
             failed = [c for c in verdict.whitelist_checks if not c.passed]
             shown = failed or list(verdict.whitelist_checks)
-            ids = ", ".join(sorted({c.ids or "no device" for c in shown}))
+            ids = ", ".join(sorted({checked(c) for c in shown}))
             parts.append(f"host bridge {'not ' if failed else ''}whitelisted ({ids})")
     if verdict.distance >= 0x1000 and verdict.map_type is None:
         parts.append("both root complexes AMD 1022:1450 (+0x1000)")
-    if verdict.assumed:
-        parts.append(f"assumes no ACS redirect on {names(verdict.assumed)} (ACS unknown)")
+    if verdict.assumptions:
+        facts = ", ".join(
+            dict.fromkeys(FACT_NAMES.get(a.fact, a.fact) for a in verdict.assumptions)
+        )
+        parts.append(f"* rests on assumed {facts}")
+        if verdict.alternatives:
+            parts.append(f"otherwise {verdict.alternatives[0].text}")
     return "; ".join(parts)
 
 

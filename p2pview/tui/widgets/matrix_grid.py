@@ -93,6 +93,7 @@ class MatrixGrid(ScrollView, can_focus=True):
         "matrix--not-supported",
         "matrix--int-ok",
         "matrix--int-fail",
+        "matrix--undetermined",
         "matrix--changed",
         "matrix--nv",
         "matrix--cursor",
@@ -116,6 +117,7 @@ class MatrixGrid(ScrollView, can_focus=True):
     MatrixGrid > .matrix--not-supported { color: $text-error; text-style: bold; }
     MatrixGrid > .matrix--int-ok { color: $text-success; text-style: bold; }
     MatrixGrid > .matrix--int-fail { color: $text-error; text-style: bold; }
+    MatrixGrid > .matrix--undetermined { color: $text-accent; }
     MatrixGrid > .matrix--changed { text-style: bold underline; }
     MatrixGrid > .matrix--nv { color: $text-primary; }
     MatrixGrid > .matrix--cursor { text-style: reverse bold; }

@@ -32,6 +32,7 @@ from p2pview.model import (
     RootBus,
     acs_bit_names,
 )
+from p2pview.sources.pciids import PciNames, ids_text, known_ids
 from p2pview.tui.widgets.pci_labels import (
     PORT_NAMES,
     RowContext,
@@ -41,6 +42,7 @@ from p2pview.tui.widgets.pci_labels import (
     size_text,
 )
 from p2pview.tui.widgets.verdict_style import result_style, result_text
+from p2pview.views.explain import FACT_NAMES
 
 #: Each ACS bit and what the spec calls it (PCIe r6.0 section 7.7.8).
 ACS_BIT_NAMES = {
@@ -137,15 +139,17 @@ def _why(ctx: RowContext, verdict: Verdict) -> list[Content]:
             )
         if checks:
             out.append(Content("; ").join(checks))
-    if verdict.assumed:
+    if verdict.undetermined:
+        out.append(Content.styled(f"undetermined: {verdict.undetermined}", "$text-error"))
+    for a in verdict.assumptions:
         out.append(
             Content.styled(
-                "assumes no ACS redirect on "
-                + ", ".join(t(b) for b in verdict.assumed)
-                + " (ACS unknown)",
+                f"* assumed {FACT_NAMES.get(a.fact, a.fact)} of {a.subject}: {a.value}",
                 "$text-error",
             )
         )
+    for alt in verdict.alternatives:
+        out.append(Content.styled(f"  otherwise {alt.text}", "$text-warning"))
     return out
 
 
@@ -279,6 +283,28 @@ def _bar_row(bar: Bar, p2pmem_bar: int | None) -> Content:
     return Content.assemble(*parts)
 
 
+def _identity(lines: _Lines, dev: PciDevice, names: PciNames) -> None:
+    """IDs, vendor and device names; IDs the source did not give are never looked up."""
+    fact = dev.fact("ids")
+    vendor, device = known_ids(dev)
+    if fact.is_assumed:
+        lines.field("IDs", (ids_text(dev), "bold $text-error"), f"  rev {dev.revision:02x}")
+        lines.field("", ("  " + fact.describe(), MUTED))
+    else:
+        lines.field("IDs", (dev.ids, "bold"), f"  rev {dev.revision:02x}")
+        if fact.is_inferred:
+            lines.field("", ("  " + fact.describe(), "$text-warning"))
+    unknown = " (not in pci.ids)"
+    if vendor is None:
+        lines.field("vendor", ("unknown", MUTED))
+    else:
+        lines.field("vendor", names.vendor(vendor) or (f"{vendor:04x}{unknown}", MUTED))
+    if vendor is None or device is None:
+        lines.field("device", ("unknown", MUTED))
+    else:
+        lines.field("device", names.device(vendor, device) or (f"{device:04x}{unknown}", MUTED))
+
+
 def _header_type(dev: PciDevice) -> str:
     kinds = {0: "0 (endpoint)", 1: "1 (PCI-to-PCI bridge)", 2: "2 (CardBus bridge)"}
     text = "?" if dev.header_type is None else kinds.get(dev.header_type, str(dev.header_type))
@@ -323,19 +349,20 @@ def device_detail(ctx: RowContext, bdf: BDF, peer: BDF | None) -> Content:
         lines.field("in", where)
 
     lines.title("Identity")
-    lines.field("IDs", (dev.ids, "bold"), f"  rev {dev.revision:02x}")
-    unknown = " (not in pci.ids)"
-    lines.field("vendor", names.vendor(dev.vendor) or (f"{dev.vendor:04x}{unknown}", MUTED))
-    lines.field(
-        "device", names.device(dev.vendor, dev.device) or (f"{dev.device:04x}{unknown}", MUTED)
-    )
+    _identity(lines, dev, names)
     if dev.subsystem_vendor is not None and dev.subsystem_device is not None:
         sub_ids = f"{dev.subsystem_vendor:04x}:{dev.subsystem_device:04x}"
         sub_name = names.subsystem_text(dev)
         lines.field("subsystem", sub_ids, *(("  ", sub_name) if sub_name else ()))
     base, sub, prog_if = names.class_names(dev.class_code)
-    lines.field("class", f"{dev.class_code:06x}", *(("  ", sub or base) if sub or base else ()))
-    if prog_if:
+    class_fact = dev.fact("class_code")
+    if class_fact.is_assumed:
+        lines.field("class", ("unknown", "$text-error"), ("  " + class_fact.describe(), MUTED))
+    else:
+        lines.field("class", f"{dev.class_code:06x}", *(("  ", sub or base) if sub or base else ()))
+    if class_fact.is_inferred:
+        lines.field("", ("  " + class_fact.describe(), "$text-warning"))
+    if prog_if and not class_fact.is_assumed:
         lines.field("prog-if", f"{dev.class_code & 0xFF:02x}  ", prog_if)
     lines.field("header type", _header_type(dev))
     if dev.pcie_type is not None:
@@ -399,12 +426,16 @@ def host_bridge_detail(ctx: RowContext, root: RootBus) -> Content:
         lines.field(
             "device",
             (bdf_text(dev.bdf, ctx.short_bdfs), "bold"),
-            f" {dev.ids} ",
+            f" {ids_text(dev)} ",
             ctx.names.short(dev) or "",
         )
         lines.field("chosen as", (lookup.reason, MUTED))
-        if lookup.inferred:
-            lines.field("inferred", (lookup.inferred, "$text-warning"))
+    basis = ctx.state.host_bridge_basis(root)
+    for inference in basis.inferred:
+        lines.field("inferred", (inference.text, "$text-warning"))
+    for assumption in basis.assumed:
+        lines.field("assumed", (f"{assumption.value}: {assumption.why}", "$text-warning"))
+    if lookup is not None and lookup.device is not None:
         check = whitelist_check(ctx.state, root, True)
         lines.field(
             "same bridge",

@@ -27,7 +27,7 @@ from p2pview.model import (
     acs_bit_names,
     kind_of,
 )
-from p2pview.sources.pciids import PciNames
+from p2pview.sources.pciids import PciNames, ids_text
 
 #: A piece of a row and the style (a ``pci-tree--<style>`` component class) that draws it.
 Part = tuple[str, str]
@@ -138,6 +138,8 @@ def role_text(dev: PciDevice, names: PciNames) -> str:
     if kind is Kind.HOST:
         return "host bridge"
     if kind is Kind.OTHER:
+        if dev.fact("class_code").is_assumed:
+            return dev.driver or "class unknown"
         name = names.class_name(dev.class_code)
         return name if name is not None else (dev.driver or "function")
     return kind.value
@@ -207,7 +209,9 @@ def device_parts(ctx: RowContext, dev: PciDevice) -> tuple[Part, ...]:
         text, degraded = link
         parts.append((text + ("↓" if degraded else ""), "link-degraded" if degraded else "link"))
     name = ctx.names.short(dev)
-    if name is not None:
+    if dev.fact("ids").is_assumed:
+        parts.append((one_line(name or ids_text(dev)), "muted"))
+    elif name is not None:
         parts.append((one_line(name), "name"))
     else:
         parts.append((dev.ids, "name"))
@@ -220,8 +224,11 @@ def host_bridge_parts(ctx: RowContext, hb: HostBridge) -> tuple[Part, ...]:
     lookup = ctx.state.host_bridge_devs.get(hb.root)
     if lookup is not None and lookup.device is not None:
         check = whitelist_check(ctx.state, hb.root, True)
-        ids = check.ids or ctx.topology[lookup.device].ids
-        if check.passed:
+        dev = ctx.topology[lookup.device]
+        ids = ids_text(dev) if dev.fact("ids").is_assumed else check.ids or dev.ids
+        if dev.fact("ids").is_assumed and not check.passed:
+            parts.append((f"whitelist: {ids}", "acs-unknown"))
+        elif check.passed:
             parts.append((f"whitelist {ids} ✓", "whitelist-pass"))
         else:
             parts.append((f"whitelist {ids} ✗", "whitelist-fail"))
@@ -246,7 +253,7 @@ def search_text(ctx: RowContext, dev: PciDevice) -> str:
     """Everything a find may match for a function, lower-cased."""
     words = [
         str(dev.bdf),
-        dev.ids,
+        ids_text(dev),
         dev.label or "",
         dev.driver or "",
         role_text(dev, ctx.names),

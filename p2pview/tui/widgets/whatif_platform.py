@@ -146,6 +146,8 @@ def host_bridge_rows(model: TuiModel) -> list[HostBridgeRow]:
         lookup = state.host_bridge_devs[hb.root]
         same = whitelist_check(state, hb.root, True)
         cross = whitelist_check(state, hb.root, False)
+        if first is not None and topo[first].fact("ids").is_assumed:
+            ids = None  # the source did not give them: the row says so, the field is empty
         rows.append(
             HostBridgeRow(
                 root=hb.root,
@@ -186,7 +188,8 @@ def host_bridge_prompt(row: HostBridgeRow, names: Names) -> Content:
     if row.first is None:
         parts.append(("(no function on the root bus)", MUTED))
         return Content.assemble(*parts)
-    parts.append(f"{names.bdf(row.first):<{first}}{row.ids or '':<{ids}}")
+    parts.append(f"{names.bdf(row.first):<{first}}")
+    parts.append(f"{row.ids:<{ids}}" if row.ids else (f"{'unknown':<{ids}}", "$text-error"))
     for passed in (row.same_passed, row.cross_passed):
         parts.append(
             (
