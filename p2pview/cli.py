@@ -592,7 +592,10 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             ]
         )
         return 0
-    table = Table(title="Kernel eras modelled (--kernel X.Y picks the era holding X.Y)")
+    table = Table(
+        title="Kernel eras modelled (--kernel X.Y picks the era holding X.Y)",
+        caption="What each era rests on, and what is only inferred: docs/kernel-model.md",
+    )
     for col in ("era", "result", "whitelist device", "AMD Zen CPU check", "source"):
         table.add_column(col)
     for p in PROFILES:

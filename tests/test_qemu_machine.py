@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import DATA
 
+import p2pview.qemu
 from p2pview.kernel import KernelTarget, calc_map_type_and_dist, prepare
 from p2pview.model import BDF
 from p2pview.qemu import MachineError, build_machine
 from p2pview.qemu.commands import _write_dir, describe
 from p2pview.qemu.machine import ORACLE_KERNEL, _config_acs_flags
-from p2pview.qemu.verify import PairResult, sections
+from p2pview.qemu.verify import DioCheck, PairResult, sections
 from p2pview.sources import bundled_topologies, load_source
 
 KERNEL = KernelTarget.parse(ORACLE_KERNEL)
@@ -168,12 +170,19 @@ def test_guest_sections_and_agreement():
     )
     assert sections(console) == {"module": ["0000:01:00.0 0000:01:00.1 -1"]}
     p, c = BDF.parse("01:00.0"), BDF.parse("01:00.1")
+    refused = DioCheck("allocate", "read=EREMOTEIO write=EREMOTEIO", "EREMOTEIO", "EREMOTEIO")
+    done = DioCheck("allocate", "read=ok write=ok", "ok", "ok")
     # the kernel's -1 for an unsupported pair is not a distance
-    assert PairResult(p, c, "NOT_SUPPORTED", -1, "EREMOTEIO", ("NOT_SUPPORTED", 2), None).agrees
-    assert not PairResult(p, c, "BUS_ADDR", 2, "ok", ("NOT_SUPPORTED", 2), None).agrees
-    assert not PairResult(p, c, "BUS_ADDR", 2, "ok", ("BUS_ADDR", 4), None).agrees
+    assert PairResult(p, c, "NOT_SUPPORTED", -1, ("NOT_SUPPORTED", 2), None, refused).ok
+    assert not PairResult(p, c, "BUS_ADDR", 2, ("NOT_SUPPORTED", 2), None, done).agrees
+    assert not PairResult(p, c, "BUS_ADDR", 2, ("BUS_ADDR", 4), None, done).agrees
     # O_DIRECT alone decides supported / not supported
-    assert PairResult(p, c, None, None, "EREMOTEIO", ("NOT_SUPPORTED", 2), None).agrees
+    assert PairResult(p, c, None, None, ("NOT_SUPPORTED", 2), None, refused).agrees
+    assert not PairResult(p, c, None, None, ("BUS_ADDR", 2), None, refused).agrees
+    # an O_DIRECT outcome p2pview did not predict is a disagreement of its own
+    surprise = DioCheck("bar", "read=ok write=ok", "ok", "EFAULT")
+    pair = PairResult(p, c, "BUS_ADDR", 2, ("BUS_ADDR", 2), None, done, surprise)
+    assert pair.agrees and not pair.ok
 
 
 def test_earlier_qemu_capture_matches_the_prediction():
@@ -235,3 +244,21 @@ def test_dsp_acs_run_script_names_the_patched_qemu(tmp_path):
     assert (
         "tools/qemu-acs" not in _write_dir(machine("switch-nvme-acs"), tmp_path / "b").read_text()
     )
+
+
+@pytest.mark.parametrize("release", ["5.10.223", "6.1.176"])
+def test_releases_without_config_acs_get_acs_written_by_init(release):
+    """Before v6.11 there is no pci=config_acs=: /init writes ACS Control through sysfs."""
+    m = build_machine(load_source("multifunction-acs").topology, kernel=KernelTarget.parse(release))
+    assert "config_acs" not in m.cmdline
+    assert "p2pview_acs=0000:00:02.0=0x000c,0000:00:02.1=0x000c" in m.cmdline
+    assert m.guest[BDF.parse("00:02.0")].acs.ctrl == 0x000C
+    assert any(d.kind == "acs" and "sysfs" in d.text for d in m.differences)
+    assert not m.changes  # the guest redirects as SOURCE does
+    init = (Path(p2pview.qemu.__file__).parent / "guest" / "init.sh").read_text()
+    assert "p2pview_acs" in init and init.index("begin acs") < init.index("begin capture")
+
+
+def test_releases_with_config_acs_keep_the_kernel_parameter():
+    m = machine("multifunction-acs")
+    assert "pci=config_acs=" in m.cmdline and "p2pview_acs" not in m.cmdline

@@ -416,7 +416,10 @@ def _map_sg(
             " no IOMMU mapping"
         )
         if not dp.bus_offset_added and any(p.bus_offset for p in ctx.providers.values()):
-            text += " (before v5.16 the kernel subtracted the offset: a wrong address here, TV13)"
+            text += (
+                " (before v5.16 the kernel subtracted the offset: a wrong address here;"
+                " commit 3a19407913e8 fixed the sign)"
+            )
         events.append(
             Event(
                 "dma_map",

@@ -168,7 +168,7 @@ def pci_host_bridge_dev(
     (1af7c26c59eb): ... or if ``pci_pcie_type()`` says Root Port. The first
     device is modelled as the lowest devfn on the root bus (scan order).
     """
-    rule = target.profile.host_bridge_dev or HostBridgeDevRule.SLOT_00_0
+    rule = target.host_bridge_dev or HostBridgeDevRule.SLOT_00_0
     on_bus = topology.root_bus_devices(root)
     if rule is HostBridgeDevRule.SLOT_00_0:
         for bdf in on_bus:

@@ -4,6 +4,15 @@ The eras and what changes between them follow the spec's timeline (section
 0.2) and sections 2-3. ``--kernel X.Y`` picks the profile whose range holds
 X.Y; ``next`` picks the newest tree modelled (the PCI maintainer tree, whose
 extra whitelist rows are [UNVERIFIED]).
+
+``sources`` and ``caveats`` are shown to users (``p2pview profiles``, the JSON
+``kernel.caveats``): they name what a user can open (a release and file, a
+commit, a public repository at a commit) and say in words what was read, what is
+inferred and what is recalled; never the spec's internal source tags. Five eras
+were read in whole released trees, Debian's ``linux-source`` packages 5.10.223,
+6.1.176, 6.12.117, 7.2.13 and 7.3~rc7, and each of those kernels was booted
+under QEMU against p2pview (README, "Checked against real kernels").
+docs/kernel-model.md tells the same per era in prose.
 """
 
 from __future__ import annotations
@@ -21,9 +30,12 @@ PAGE_SIZE = 4096
 class HostBridgeDevRule(StrEnum):
     """How the function whose IDs the whitelist checks is found (spec section 2.2)."""
 
-    #: ``pci_get_slot(host->bus, PCI_DEVFN(0, 0))`` (v4.20-v5.14).
+    #: ``pci_get_slot(host->bus, PCI_DEVFN(0, 0))`` (mainline v4.20-v5.13 [recalled]).
     SLOT_00_0 = "slot 00.0"
-    #: ``pci_host_bridge_dev()``: first device on the root bus if devfn 00.0 (v5.15-v5.18).
+    #: ``pci_host_bridge_dev()``: first device on the root bus if devfn 00.0
+    #: ("PCI/P2PDMA: Avoid pci_get_slot(), which may sleep": mainline v5.14
+    #: [inferred], stable 5.10.52 [read in 5.10.223 and Debian's changelog]; v5.15-v5.18
+    #: [read S-5.15, S-5.17]).
     FIRST_IF_DEVFN_0 = "first device, if devfn 00.0"
     #: ... or if it is a Root Port (1af7c26c59eb, v5.19+).
     FIRST_IF_DEVFN_0_OR_ROOT_PORT = "first device, if devfn 00.0 or a Root Port"
@@ -110,7 +122,10 @@ def _profile(
 
 _H = HostBridgeDevRule
 
+_NOT_READ = "recalled, not read in a released tree"
+
 PROFILES: tuple[Profile, ...] = (
+    # S-4.20 [read]
     _profile(
         "4.20",
         "v4.20-v5.0",
@@ -120,8 +135,11 @@ PROFILES: tuple[Profile, ...] = (
         hb_rule=None,
         cpu_check=False,
         warning=False,
-        sources="S-4.20 (torvalds/linux drivers/pci/p2pdma.c @ 02917e9f) [read]",
+        sources="read: torvalds/linux drivers/pci/p2pdma.c at commit 02917e9f (the first"
+        " upstream form)",
+        caveats=("no released tree of this era was read or booted: the source is a commit",),
     ),
+    # S-5.1 [read]
     _profile(
         "5.1",
         "v5.1-v5.3",
@@ -132,8 +150,10 @@ PROFILES: tuple[Profile, ...] = (
         hb_rule=_H.SLOT_00_0,
         cpu_check=False,
         warning=False,
-        sources="S-5.1 (torvalds/linux drivers/pci/p2pdma.c @ 3306e99e) [read]",
+        sources="read: torvalds/linux drivers/pci/p2pdma.c at commit 3306e99e",
+        caveats=("no released tree of this era was read or booted: the source is a commit",),
     ),
+    # [recalled]: the v5.9-v5.14 shape (read in 5.10.223) with the AMD rows
     _profile(
         "5.4",
         "v5.4-v5.8",
@@ -142,14 +162,16 @@ PROFILES: tuple[Profile, ...] = (
         hb_rule=_H.SLOT_00_0,
         cpu_check=False,
         warning=False,
-        sources="same shape as the v5.9-v5.14 copy (search-store id 51190679) [recalled]",
+        sources=f"{_NOT_READ}: the Linux 5.10.223 code with AMD whitelist rows in place of"
+        " the AMD CPU check (commit dea286bb71ba swapped them)",
         caveats=(
-            "v5.4-v5.8 is recalled, not read: the same walk as v5.9-v5.14 with the AMD"
+            f"v5.4-v5.8 is {_NOT_READ}: the same walk as Linux 5.10.223 with the AMD"
             " whitelist rows instead of cpu_supports_p2pdma()",
             "the release that added AMD 0x15d0 and 0x1630 was not established; all three"
             " AMD rows are modelled for the whole era",
         ),
     ),
+    # [read] in Debian's linux-source-5.10 (5.10.223) and booted under QEMU
     _profile(
         "5.9",
         "v5.9-v5.14",
@@ -158,9 +180,16 @@ PROFILES: tuple[Profile, ...] = (
         hb_rule=_H.SLOT_00_0,
         cpu_check=True,
         warning=False,
-        sources="v5.9-v5.14-era p2pdma.c (search-store id 51190679) [read]",
-        caveats=("v5.9 for dea286bb71ba (AMD Zen CPU check) is inferred",),
+        sources="read and booted: Linux 5.10.223 (Debian linux-source-5.10), drivers/pci/p2pdma.c",
+        caveats=(
+            "v5.9 as the release of commit dea286bb71ba (the AMD Zen CPU check) is inferred;"
+            " Linux 5.10.223 has it",
+            "the whitelist device: the function at devfn 00.0 of the root bus; from 5.10.52"
+            " (and, inferred, mainline v5.14) pci_host_bridge_dev() asks that it also be the"
+            " first function there, which it is whenever it exists at boot",
+        ),
     ),
+    # S-5.15, S-5.17 (without the Ubuntu tree's local changes) [read]
     _profile(
         "5.15",
         "v5.15-v5.17",
@@ -169,8 +198,15 @@ PROFILES: tuple[Profile, ...] = (
         hb_rule=_H.FIRST_IF_DEVFN_0,
         cpu_check=True,
         warning=True,
-        sources="S-5.15 (xzhan34/linux-intel-lts2021 @ a745a76e), S-5.17 non-hacked parts [read]",
+        sources="read: xzhan34/linux-intel-lts2021 (Intel's 5.15 LTS) at commit a745a76e and"
+        " blanshard/linux-oem-5.17_5.17.0-1026-p2p (Ubuntu OEM 5.17) at commit 7d0487da,"
+        " drivers/pci/p2pdma.c, without the Ubuntu tree's local changes",
+        caveats=(
+            "no released mainline tree of this era was read or booted; the two vendor trees"
+            " agree on the decision code",
+        ),
     ),
+    # feaea1fe8b36 in S-6.2 [read]
     _profile(
         "5.18",
         "v5.18",
@@ -179,9 +215,14 @@ PROFILES: tuple[Profile, ...] = (
         hb_rule=_H.FIRST_IF_DEVFN_0,
         cpu_check=True,
         warning=True,
-        sources="feaea1fe8b36 (Intel 0x09a2) in S-6.2 [read]",
-        caveats=("the 0x09a2 row's release (v5.18) is inferred from the pci-v5.18 pull",),
+        sources="read: commit feaea1fe8b36 (Intel 0x09a2) in l1k/linux at commit ee164f2d;"
+        " otherwise as v5.15-v5.17",
+        caveats=(
+            "v5.18 as the release of the 0x09a2 row is inferred from the pci-v5.18 pull;"
+            " Linux 6.1.176 has the row, 5.10.223 does not",
+        ),
     ),
+    # [read] in Debian's 6.1.176 and 6.12.117, both booted; S-6.2 and S-new agree
     _profile(
         "5.19",
         "v5.19-v7.0",
@@ -190,12 +231,16 @@ PROFILES: tuple[Profile, ...] = (
         hb_rule=_H.FIRST_IF_DEVFN_0_OR_ROOT_PORT,
         cpu_check=True,
         warning=True,
-        sources="S-6.2 (l1k/linux @ ee164f2d) and S-new, same decision code [read]",
+        sources="read and booted: Linux 6.1.176 and 6.12.117 (Debian linux-source-6.1,"
+        " linux-source-6.12), drivers/pci/p2pdma.c and drivers/pci/pci.c",
         caveats=(
-            "v5.19 for 1af7c26c59eb (Root Port at any devfn) is inferred",
-            "pci=config_acs= is modelled from v6.11 on (47c8846a49ba)",
+            "v5.19 as the release of commit 1af7c26c59eb (a Root Port at any devfn) is"
+            " inferred; Linux 6.1.176 has it",
+            "pci=config_acs= is modelled from v6.11 on (commit 47c8846a49ba); its fix"
+            " reached 6.12.23 (Debian's changelog) and Linux 6.12.117 has the fixed form",
         ),
     ),
+    # [read] in Debian's 7.2.13 and 7.3~rc7, both booted; the 7.1.y-stable diff
     _profile(
         "7.1",
         "v7.1+",
@@ -205,15 +250,21 @@ PROFILES: tuple[Profile, ...] = (
         cpu_check=True,
         warning=True,
         wildcard=True,
-        sources="S-new (pci.git @ cd2698d7) and a 7.1.y-stable diff for the table [read]",
+        sources="read and booted: Linux 7.2.13 and 7.3-rc7 (Debian linux-source-7.2,"
+        " linux-source-7.3), drivers/pci/p2pdma.c",
         caveats=(
-            "the Google (1ae0:*) row and the PCI_ANY_ID wildcard are dated v7.1 by"
-            " inference; the Intel accelerator rows by a 7.1.y-stable backport (mainline"
-            " v7.2), patch level not established",
-            "the root-device lookup is unchanged: an accelerator row matches when the"
-            " accelerator is devfn 00.0 of its own root bus (0ba76b19fd4c)",
+            "v7.1 as the first release with the Google (1ae0:*) row and PCI_ANY_ID"
+            " matching is inferred; Linux 7.2.13 has both",
+            "the Intel accelerator rows (DSA, IAA, QAT) are in mainline 7.2 and in stable"
+            " 7.1.3 (Debian's changelog lists the backport)",
+            "the root-device lookup is unchanged in 7.2.13 and 7.3-rc7: an accelerator row"
+            " matches only when the accelerator is the first function of its own root bus,"
+            " at devfn 00.0 or a Root Port",
+            "the NVIDIA rows 10de:2f95-2f98 were read in 7.3-rc7 (not in 7.2.13); that the"
+            " final 7.3 keeps them is inferred",
         ),
     ),
+    # S-new (pci.git) [read]; the Zhaoxin rows no release is known to carry
     _profile(
         "next",
         "newest tree (pci.git)",
@@ -223,11 +274,12 @@ PROFILES: tuple[Profile, ...] = (
         cpu_check=True,
         warning=True,
         wildcard=True,
-        sources="S-new (kernelorg-mirror/linux_kernel_git_pci_pci @ cd2698d7) [read]",
+        sources="read: the PCI maintainer tree, kernelorg-mirror/linux_kernel_git_pci_pci"
+        " drivers/pci/p2pdma.c at commit cd2698d7",
         caveats=(
-            "[UNVERIFIED] the NVIDIA 10de:2f95-2f98 and Zhaoxin 1d17:1003-1008 rows were"
-            " seen only in the PCI maintainer tree; no release is known to carry them, so"
-            " only this profile has them",
+            "UNVERIFIED: the Zhaoxin rows 1d17:1003-1008 were seen only in the PCI"
+            " maintainer tree (not in 7.3-rc7); no release is known to carry them, so only"
+            " this profile has them",
         ),
     ),
 )
@@ -286,6 +338,25 @@ class KernelTarget:
         return cls(version, profile_for(version))
 
     @property
+    def host_bridge_dev(self) -> HostBridgeDevRule | None:
+        """How this release finds the function the whitelist checks (spec section 2.2).
+
+        The era's rule, except that ``pci_host_bridge_dev()`` replaced
+        ``pci_get_slot()`` before v5.15: mainline v5.14 [inferred] and stable
+        5.10.52 [read: Debian's 5.10.223 changelog lists "PCI/P2PDMA: Avoid
+        pci_get_slot(), which may sleep" under ChangeLog-5.10.52, and 5.10.223's
+        drivers/pci/p2pdma.c has it]. Both find the same function whenever
+        devfn 00.0 exists at boot.
+        """
+        rule = self.profile.host_bridge_dev
+        if rule is HostBridgeDevRule.SLOT_00_0 and not self.profile.int_distance:
+            v = self.version
+            fixed_at = _HOST_BRIDGE_DEV_STABLE.get(v.series)
+            if v.series >= (5, 14) or (fixed_at is not None and v.patch >= fixed_at):
+                return HostBridgeDevRule.FIRST_IF_DEVFN_0
+        return rule
+
+    @property
     def acs_params(self) -> AcsParamForm:
         """How ``disable_acs_redir=`` and ``config_acs=`` are applied."""
         return acs_param_form(self.version)
@@ -324,8 +395,16 @@ class AcsParamForm(StrEnum):
 
 
 #: Stable releases that carry 9cf8a952d57b, [inferred] from the 8 April 2025
-#: stable review series that backported it (the 6.13 copy was read).
+#: stable review series that backported it (the 6.13 copy was read). 6.12.23 is
+#: [read]: Debian's 6.12.117 changelog lists "PCI/ACS: Fix 'pci=config_acs='
+#: parameter" under ChangeLog-6.12.23, and 6.12.117's drivers/pci/pci.c has the
+#: fixed ``caps->ctrl = (caps->fw_ctrl & ~mask) | (flags & mask)`` and
+#: "Configured ACS to %#06x".
 _CONFIG_ACS_FIX_STABLE = {(6, 12): 23, (6, 13): 11, (6, 14): 2}
+
+#: Stable series that got ``pci_host_bridge_dev()`` before v5.15, and from which
+#: patch level (see :attr:`KernelTarget.host_bridge_dev`).
+_HOST_BRIDGE_DEV_STABLE = {(5, 10): 52}
 
 
 def acs_param_form(version: KernelVersion) -> AcsParamForm:

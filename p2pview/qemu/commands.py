@@ -17,7 +17,16 @@ from pathlib import Path
 from p2pview.kernel import KernelTarget
 from p2pview.qemu.initramfs import GuestBuildError, build_initramfs, build_module
 from p2pview.qemu.machine import DISK_BYTES, ORACLE_KERNEL, Machine, MachineError, build_machine
-from p2pview.qemu.verify import Job, PairResult, VerifyResult, run_jobs
+from p2pview.qemu.record import RecordError, record_results
+from p2pview.qemu.verify import (
+    Job,
+    JobError,
+    PairResult,
+    VerifyError,
+    VerifyResult,
+    image_target,
+    run_jobs,
+)
 from p2pview.sources import SourceError, load_source
 
 #: Exit status for usage and input errors (as p2pview.cli).
@@ -53,7 +62,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="one or more SOURCEs")
     p.add_argument(
-        "--kernel", required=True, metavar="IMAGE", help="bzImage or vmlinux (PVH) to boot"
+        "--kernel",
+        required=True,
+        metavar="IMAGE",
+        help="bzImage or vmlinux (PVH) to boot; its release (read from the image) picks the era",
     )
     p.add_argument("--qemu", default="qemu-system-x86_64", metavar="BINARY")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="guests booted in parallel")
@@ -74,6 +86,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--timeout", type=float, default=600, metavar="S", help="per boot (600)")
     _add_dsp_acs(p)
+    p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="add the results to FILE (JSON; machines of the same kernel, CPU, QEMU and"
+        " SOURCE are replaced): what tools/verification-table.py turns into README's table",
+    )
     p.add_argument(
         "-v", "--verbose", action="store_true", help="print every pair, not only disagreements"
     )
@@ -220,34 +238,64 @@ def _cell(v: tuple[str, int] | None) -> str:
 
 
 def _kernel_cell(p: PairResult) -> str:
-    kmap = p.kernel_map or ("supported" if p.kernel_supported else "NOT_SUPPORTED")
+    kmap = (
+        p.kernel_map or {True: "supported", False: "NOT_SUPPORTED", None: "?"}[p.kernel_supported]
+    )
     dist = "" if p.kernel_dist is None else f" {p.kernel_dist}"
-    dio = "" if p.dio is None else f" (dio {p.dio})"
-    return f"{kmap}{dist}{dio}"
+    return f"{kmap}{dist}"
+
+
+def _dio_cell(p: PairResult) -> str:
+    parts = []
+    for check in p.dio_checks:
+        mark = "" if check.agrees else f" (p2pview: {check.expected or '?'})"
+        parts.append(f"{check.way} {check.outcome}{mark}")
+    return ", ".join(parts) or "-"
 
 
 def report(result: VerifyResult, verbose: bool) -> str:
     """One boot's table."""
+    qemu = ", --dsp-acs" if result.dsp_acs else ""
     out = [
-        f"== {result.name} -cpu {result.cpu}: kernel {result.release}, {result.method},"
-        f" {len(result.pairs)} pairs, {result.seconds:.1f} s"
+        f"== {result.name} -cpu {result.cpu}{qemu}: kernel {result.release}"
+        f" ({result.profile} profile), {result.method}, {len(result.pairs)} pairs,"
+        f" {result.seconds:.1f} s"
     ]
     for note in result.notes:
         out.append(f"   note: {note}")
+    for bdf, files in sorted(result.p2pmem_files.items())[:1]:
+        if "allocate" not in files:
+            out.append(
+                f"   note: {bdf} p2pmem/ holds {', '.join(files) or 'nothing'}: no allocate file,"
+                " so user space cannot map P2P memory for O_DIRECT"
+            )
     rows = result.pairs if verbose else result.disagreements
     if rows:
         out.append(
-            f"   {'provider':<13} {'client':<13} {'kernel':<36} {'p2pview':<22}"
-            f" {'predicted':<22} agree"
+            f"   {'provider':<13} {'client':<13} {'kernel':<22} {'p2pview':<22}"
+            f" {'predicted':<22} {'O_DIRECT (guest)':<30} agree"
         )
     for p in rows:
-        ok = "yes" if p.agrees and p.prediction_agrees else "NO"
+        ok = "yes" if p.ok else "NO"
         out.append(
-            f"   {p.provider.short():<13} {p.client.short():<13} {_kernel_cell(p):<36}"
-            f" {_cell(p.engine):<22} {_cell(p.predicted):<22} {ok}"
+            f"   {p.provider.short():<13} {p.client.short():<13} {_kernel_cell(p):<22}"
+            f" {_cell(p.engine):<22} {_cell(p.predicted):<22} {_dio_cell(p):<30} {ok}"
         )
+        if not p.messages_agree:
+            out.extend(f"      kernel:  {line}" for line in p.kernel_messages or ())
+            out.extend(f"      p2pview: {line}" for line in p.engine_messages)
     bad = len(result.disagreements)
     verdict = f"{bad} disagreement(s)" if bad else ("all agree" if result.pairs else "no pairs")
+    seen = [p for p in result.pairs if p.kernel_messages is not None]
+    if seen:
+        verdict += f"; messages {sum(p.messages_agree for p in seen)} of {len(seen)} as predicted"
+    dio = [d for p in result.pairs for d in p.dio_checks]
+    if dio:
+        outcomes = sorted({f"{d.way} {d.outcome}" for d in dio})
+        verdict += (
+            f"; O_DIRECT {sum(d.agrees for d in dio)} of {len(dio)} as p2pview predicts"
+            f" ({', '.join(outcomes)})"
+        )
     out.append(f"   {verdict}")
     return "\n".join(out) + "\n"
 
@@ -265,12 +313,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
+        release, target = image_target(image)
         build = _module_dir(args, image)
         module = build_module(build) if build is not None else None
         initrd = build_initramfs(module)
-    except GuestBuildError as exc:
+    except (GuestBuildError, VerifyError) as exc:
         print(f"p2pview: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    print(f"kernel {image}: release {release}, judged by the {target.profile.title} profile")
     cpus: list[str | None] = list(args.cpu) if args.cpu else [None]
     jobs = [Job(s, c) for s in args.sources for c in cpus]
     results = run_jobs(
@@ -283,16 +333,42 @@ def cmd_verify(args: argparse.Namespace) -> int:
         args.kernel_cmdline,
         dsp_acs=args.dsp_acs,
     )
-    failed = 0
+    failed = skipped = 0
     for res in results:
         if isinstance(res, VerifyResult):
             sys.stdout.write(report(res, args.verbose))
             failed += not res.ok
+        elif isinstance(res, JobError) and res.skipped:
+            print(f"== skipped: {res}")
+            skipped += 1
         else:
             print(f"== error: {res}")
             failed += 1
-    print(f"{len(results) - failed} of {len(results)} machine(s) agree with the kernel")
-    return 1 if failed else 0
+    booted = len(results) - skipped
+    print(
+        f"{booted - failed} of {booted} machine(s) agree with the kernel"
+        + (f"; {skipped} not booted (nothing QEMU can check)" if skipped else "")
+    )
+    if args.record:
+        done = [r for r in results if isinstance(r, VerifyResult)]
+        errors = [
+            (
+                Path(r.job.source).name.split(".")[0],
+                r.job.cpu or "default",
+                args.dsp_acs,
+                r.reason,
+                r.skipped,
+            )
+            for r in results
+            if isinstance(r, JobError)
+        ]
+        try:
+            record_results(Path(args.record), done, image, args.qemu, errors)
+        except RecordError as exc:
+            print(f"p2pview: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    # Exit 1 on any disagreement or boot error, and when nothing at all was checked.
+    return 1 if failed or not booted else 0
 
 
 #: Command name -> function, for p2pview.cli's COMMANDS.

@@ -15,7 +15,11 @@
 * every endpoint -> an ``nvme`` controller, with a CMB (``cmb_size_mb``) when the
   source function is a p2pmem provider, without one otherwise (so each chain keeps
   its shape); on a root bus it becomes a root-complex integrated endpoint;
-* the ACS Control of root ports -> ``pci=config_acs=`` on the kernel command line.
+* the ACS Control of root ports -> ``pci=config_acs=`` on the kernel command line
+  (v6.11+); a release without that parameter (before v6.11: 5.10, 6.1) gets
+  ``p2pview_acs=BDF=CTRL,...`` instead, which the ``p2pview verify`` initramfs
+  writes into each port's ACS Control through sysfs before anything evaluates a
+  pair (the kernel caches a pair's map type at its first evaluation).
 
 It then builds the topology the guest will have (guest BDFs, QEMU IDs, the q35
 built-ins) as a p2pview :class:`~p2pview.model.Topology`, runs the engine on both
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 
 from p2pview.kernel import KernelTarget, MapType, pair_matrix, prepare
 from p2pview.kernel.decision import KernelState, whitelist_check
+from p2pview.kernel.profiles import AcsParamForm
 from p2pview.model import (
     BDF,
     Acs,
@@ -105,8 +110,16 @@ DRIVERS = {
 }
 #: Kernel command line every guest gets.
 BASE_CMDLINE = "console=ttyS0 panic=-1"
-#: The release of the oracle kernel (tools/oracle-kernel/build.sh): what the guest runs.
+#: The parameter /init of ``p2pview verify`` reads for the ACS Control values to
+#: write through sysfs (``BDF=CTRL,...``): Linux passes ``name=value`` words it
+#: does not know to init's environment.
+ACS_WRITE_PARAM = "p2pview_acs"
+#: The release ``p2pview qemu`` judges both sides by unless told (tools/oracle-kernel/build.sh
+#: builds it by default; ``p2pview verify`` reads the release from the image instead).
 ORACLE_KERNEL = "6.12.117"
+#: The BAR of QEMU's NVMe CMB (hw/nvme/ctrl.c ``NVME_CMB_BIR``) [recalled; the guest's
+#: ``resource2`` is the CMB-sized 64-bit prefetchable BAR].
+CMB_BAR = 2
 #: Size of each NVMe namespace's backing file.
 DISK_BYTES = 4 << 20
 
@@ -472,7 +485,12 @@ def cpu_platform(cpu: str) -> tuple[str, int]:
 
 
 def _guest_device(
-    node: _Node, parent: _Node | None, on_root: bool, cmb_mb: int, dsp_acs: bool = False
+    node: _Node,
+    parent: _Node | None,
+    on_root: bool,
+    cmb_mb: int,
+    dsp_acs: bool = False,
+    acs_ctrl: int = 0,
 ) -> PciDevice:
     assert node.guest is not None
     ids = {
@@ -491,16 +509,17 @@ def _guest_device(
         # hw/pci/pcie.c pcie_endpoint_cap_init: RC_END on a PCIe root bus [recalled]
         "nvme": PcieType.RC_END if on_root else PcieType.ENDPOINT,
     }.get(node.role)
+    # ``acs_ctrl``: what /init writes before the capture (releases without config_acs).
     if node.role == "rp":
-        acs = Acs.present(ROOT_PORT_ACS_CAP, 0, 0)
+        acs = Acs.present(ROOT_PORT_ACS_CAP, acs_ctrl, acs_ctrl)
     elif node.role == "dsp" and dsp_acs:
-        acs = Acs.present(DSP_ACS_CAP, 0, 0)
+        acs = Acs.present(DSP_ACS_CAP, acs_ctrl, acs_ctrl)
     else:
         acs = Acs.absent()
     p2pmem = None
     if node.cmb:
         size = cmb_mb << 20
-        p2pmem = P2pMem(size=size, available=size, published=True, bar=2)
+        p2pmem = P2pMem(size=size, available=size, published=True, bar=CMB_BAR)
     driver = {"rp": "pcieport", "usp": "pcieport", "dsp": "pcieport", "nvme": "nvme"}.get(node.role)
     return PciDevice(
         bdf=node.guest,
@@ -642,6 +661,9 @@ def build_machine(
     guest_devs: list[PciDevice] = []
     bdf_map: dict[BDF, BDF] = {}
     acs_params: list[str] = []
+    acs_writes: list[str] = []
+    # Releases before v6.11 have no pci=config_acs=: /init sets ACS Control instead.
+    by_param = kernel.acs_params is not AcsParamForm.LEGACY
     qid = {"rp": 0, "usp": 0, "dsp": 0, "nvme": 0, "pxb": 0}
     chassis_slot = 0
     names: dict[int, str] = {}
@@ -649,7 +671,16 @@ def build_machine(
         bus_name = "pcie.0" if groot.pxb is None else names[id(groot.pxb)]
         for node, parent in _walk(groot.nodes):
             assert node.guest is not None
-            guest_devs.append(_guest_device(node, parent, parent is None, cmb_mb, dsp_acs))
+            cap = {"rp": ROOT_PORT_ACS_CAP, "dsp": DSP_ACS_CAP if dsp_acs else 0}.get(node.role, 0)
+            want = 0
+            if cap and node.source is not None:
+                want = (src_state.acs[node.source].ctrl or 0) & cap
+            if want and by_param:
+                acs_params.append(f"{_config_acs_flags(want, cap)}@{node.guest}")
+            elif want:
+                acs_writes.append(f"{node.guest}={want:#06x}")
+            written = 0 if by_param else want
+            guest_devs.append(_guest_device(node, parent, parent is None, cmb_mb, dsp_acs, written))
             if node.source is not None:
                 bdf_map[node.source] = node.guest
             if node.role in ("mch", "ich9"):
@@ -680,14 +711,17 @@ def build_machine(
                     DRIVERS[node.role], name, on, node.guest, node.source, tuple(props), drive
                 )
             )
-            cap = {"rp": ROOT_PORT_ACS_CAP, "dsp": DSP_ACS_CAP if dsp_acs else 0}.get(node.role, 0)
-            if cap and node.source is not None:
-                want = (src_state.acs[node.source].ctrl or 0) & cap
-                if want:
-                    acs_params.append(f"{_config_acs_flags(want, cap)}@{node.guest}")
     cmdline = BASE_CMDLINE
     if acs_params:
         cmdline += " pci=config_acs=" + ";".join(acs_params)
+    if acs_writes:
+        cmdline += f" {ACS_WRITE_PARAM}=" + ",".join(acs_writes)
+        builder.note(
+            "acs",
+            f"Linux {kernel.version} has no pci=config_acs= (v6.11): the ACS Control of"
+            f" {', '.join(w.split('=')[0] for w in acs_writes)} is written from inside the"
+            f" guest through sysfs before any pair is evaluated ({ACS_WRITE_PARAM}=)",
+        )
     if extra_cmdline:
         cmdline += " " + extra_cmdline
     guest_platform = Platform(

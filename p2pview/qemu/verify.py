@@ -3,7 +3,8 @@
 The guest (``guest/init.sh``) prints sections between ``=====P2PVIEW BEGIN name``
 and ``=====P2PVIEW END name`` on the serial console:
 
-* ``info``: kernel release, command line, whether the kretprobe is on;
+* ``info``: kernel release, command line, the function the kretprobe sits on,
+  and the files each provider's ``p2pmem/`` directory has;
 * ``capture``: a base64 ``.tar.gz`` in p2pview's capture layout, taken before any
   pair is evaluated (the map type is cached per pair after the first DMA
   mapping: shared/spec/qemu-kernel-oracle.md);
@@ -11,12 +12,15 @@ and ``=====P2PVIEW END name`` on the serial console:
   for every pair from ``pci_p2pdma_distance()``, and the kretprobe's map types
   for the same calls, in the same order;
 * ``dio``: the O_DIRECT outcome from every namespace into every provider's
-  ``p2pmem/allocate``, with the kretprobe's map type where the pair was first
-  evaluated there.
+  memory, mapped two ways: ``p2pmem/allocate`` (v6.2+; the kretprobe's map type
+  where the pair was first evaluated there) and the sysfs mmap of the CMB BAR.
 
-On the host, the engine runs on the guest's own capture with the guest's kernel
-release (what p2pview would say on that machine), and on the topology
-:func:`~p2pview.qemu.machine.build_machine` predicted (what ``p2pview qemu`` said).
+The release, and so the era, comes from the image (:mod:`p2pview.qemu.image`),
+before anything boots. On the host, the engine runs on the guest's own capture
+with that release (what p2pview would say on that machine), and on the topology
+:func:`~p2pview.qemu.machine.build_machine` predicted (what ``p2pview qemu``
+said); the O_DIRECT simulator (:mod:`p2pview.iosim`) predicts each O_DIRECT
+outcome on the capture.
 """
 
 from __future__ import annotations
@@ -32,45 +36,122 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from p2pview.kernel import KernelTarget, calc_map_type_and_dist, prepare
+from p2pview.iosim.context import ScenarioError
+from p2pview.iosim.scenario import BufferKind, BufferSegment, quick_scenario
+from p2pview.iosim.simulate import simulate
+from p2pview.kernel import KernelState, KernelTarget, calc_map_type_and_dist, prepare
+from p2pview.kernel.version import VersionError
 from p2pview.model import BDF
-from p2pview.qemu.machine import DISK_BYTES, ORACLE_KERNEL, Machine, MachineError, build_machine
+from p2pview.qemu.image import ImageError, kernel_release
+from p2pview.qemu.machine import CMB_BAR, DISK_BYTES, Machine, MachineError, build_machine
 from p2pview.session import session_for
 from p2pview.sources import SourceError, load_source
 
-#: ``enum pci_p2pdma_map_type`` values in v6.12 (include/linux/pci-p2pdma.h):
-#: NOT_SUPPORTED 1, BUS_ADDR 2, THRU_HOST_BRIDGE 3 (the notes, [read]).
-MAP_VALUES = {1: "NOT_SUPPORTED", 2: "BUS_ADDR", 3: "THRU_HOST_BRIDGE"}
+#: The map types a verdict can be (``enum pci_p2pdma_map_type`` names).
+VERDICTS = ("NOT_SUPPORTED", "BUS_ADDR", "THRU_HOST_BRIDGE")
+#: The size of each O_DIRECT the guest tries (p2pvhelp.c IO_LEN).
+DIO_BYTES = 4096
 _SECTION = re.compile(r"=====P2PVIEW (BEGIN|END) (\w+)")
+_BDF = r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]"
+#: ``PROVIDER CLIENT DIST`` from p2pdist.ko.
+_MODULE_LINE = re.compile(rf"({_BDF}) ({_BDF}) (-?[0-9]+)$")
+#: ``PROVIDER CLIENT BLOCKDEV dio|bar read=X write=Y [maps=0x.. ...]`` from /init.
+_DIO_LINE = re.compile(rf"({_BDF}) ({_BDF}) \S+ (dio|bar) (read=\S+ write=\S+)(?: maps=(.*))?$")
+_HEX = re.compile(r"0x[0-9a-f]+")
+#: A ``dev_printk()`` line: ``DRIVER BDF: text`` (after the timestamp).
+_DEV_LINE = re.compile(rf"^(\S+) ({_BDF}): (.*)$")
+_TIMESTAMP = re.compile(r"^\[\s*[0-9]+\.[0-9]+\]\s?")
+_PAIR_LINE = re.compile(rf"p2pdist: ({_BDF}) ({_BDF}) -?[0-9]+$")
+
+
+def map_values(target: KernelTarget) -> dict[int, str]:
+    """``enum pci_p2pdma_map_type`` value -> name for ``target``'s release.
+
+    NOT_SUPPORTED 1, BUS_ADDR 2, THRU_HOST_BRIDGE 3 through 6.12.117 (5.10.223:
+    drivers/pci/p2pdma.c; 6.1.176 and 6.12.117: include/linux/dma-map-ops.h);
+    2, 3, 4 after ``PCI_P2PDMA_MAP_NONE`` in 7.2.13 and 7.3~rc7
+    (include/linux/pci-p2pdma.h) [read in those Debian trees].
+    """
+    return {value: name for name, value in target.map_type_values.items()}
 
 
 class VerifyError(RuntimeError):
     """The guest could not be booted or said nothing usable; one line."""
 
 
+class JobError(VerifyError):
+    """One job's machine could not be built or booted; the job is kept for the record.
+
+    ``skipped``: nothing was wrong with the kernel or p2pview, the job had
+    nothing to check (QEMU cannot build SOURCE, or SOURCE has no provider).
+    """
+
+    def __init__(self, job: Job, reason: str, skipped: bool = False) -> None:
+        super().__init__(f"{job.source} -cpu {job.cpu or 'default'}: {reason}")
+        self.job = job
+        self.reason = reason
+        self.skipped = skipped
+
+
+class NothingToCheck(VerifyError):
+    """SOURCE's machine has no p2pmem provider, so booting it would check no pair."""
+
+
+@dataclass(frozen=True)
+class DioCheck:
+    """One O_DIRECT attempt between a namespace and a provider's memory.
+
+    ``way``: ``allocate`` (an mmap of ``p2pmem/allocate``) or ``bar`` (the sysfs
+    mmap of the CMB BAR). ``seen`` is the guest's line (``read=... write=...``),
+    ``outcome`` its first failure (an errno name) or ``ok``, ``expected`` what the
+    O_DIRECT simulator says for the same I/O (``None``: it could not say).
+    """
+
+    way: str
+    seen: str
+    outcome: str
+    expected: str | None
+
+    @property
+    def agrees(self) -> bool:
+        """The guest's outcome is the simulator's."""
+        return self.expected is not None and self.outcome == self.expected
+
+
 @dataclass(frozen=True)
 class PairResult:
     """One (provider, client) pair: the kernel's verdict and p2pview's.
 
-    ``kernel`` is (map type or ``None`` when only the O_DIRECT outcome is known,
-    distance or ``None``); ``dio`` the O_DIRECT outcome if tried.
+    ``kernel_map`` is ``None`` when only the O_DIRECT outcome is known,
+    ``kernel_dist`` ``None`` without the module; ``dio`` and ``bar`` are the
+    O_DIRECT attempts (``None`` when the client has no namespace).
     """
 
     provider: BDF
     client: BDF
     kernel_map: str | None
     kernel_dist: int | None
-    dio: str | None
     engine: tuple[str, int]
     predicted: tuple[str, int] | None
+    dio: DioCheck | None = None
+    bar: DioCheck | None = None
+    #: The lines the kernel printed for the pair (verbose), ``None``: not seen.
+    kernel_messages: tuple[str, ...] | None = None
+    #: The lines p2pview says the kernel prints for it.
+    engine_messages: tuple[str, ...] = ()
+
+    @property
+    def messages_agree(self) -> bool:
+        """The kernel printed exactly p2pview's lines, in order (True when not seen)."""
+        return self.kernel_messages is None or self.kernel_messages == self.engine_messages
 
     @property
     def kernel_supported(self) -> bool | None:
         """Whether the kernel allows the pair (from the map type, else from O_DIRECT)."""
         if self.kernel_map is not None:
             return self.kernel_map != "NOT_SUPPORTED"
-        if self.dio is not None:
-            return self.dio.startswith("ok")
+        if self.dio is not None and self.dio.outcome in ("ok", "EREMOTEIO"):
+            return self.dio.outcome == "ok"
         return None
 
     def _agrees(self, verdict: tuple[str, int]) -> bool:
@@ -84,17 +165,19 @@ class PairResult:
         ):
             return False
         # The kernel reports -1 instead of the distance of an unsupported pair.
-        if (
+        return not (
             self.kernel_dist is not None
             and self.kernel_dist >= 0
             and verdict[1] != self.kernel_dist
-        ):
-            return False
-        # O_DIRECT must succeed exactly where the map type allows it.
-        return not (
-            self.dio is not None
-            and self.kernel_map is not None
-            and self.dio.startswith("ok") != (self.kernel_map != "NOT_SUPPORTED")
+        )
+
+    @property
+    def checked(self) -> bool:
+        """The kernel said something about the pair (a map type, a distance or an outcome)."""
+        return (
+            self.kernel_map is not None
+            or self.kernel_dist is not None
+            or (self.kernel_supported is not None)
         )
 
     @property
@@ -107,6 +190,21 @@ class PairResult:
         """``p2pview qemu``'s prediction matches the kernel (True when there is none)."""
         return self.predicted is None or self._agrees(self.predicted)
 
+    @property
+    def dio_checks(self) -> list[DioCheck]:
+        """The O_DIRECT attempts made for this pair."""
+        return [d for d in (self.dio, self.bar) if d is not None]
+
+    @property
+    def ok(self) -> bool:
+        """Verdict, prediction, messages and every O_DIRECT outcome agree."""
+        return (
+            self.agrees
+            and self.prediction_agrees
+            and self.messages_agree
+            and all(d.agrees for d in self.dio_checks)
+        )
+
 
 @dataclass
 class VerifyResult:
@@ -115,17 +213,21 @@ class VerifyResult:
     name: str
     cpu: str
     release: str = ""
+    profile: str = ""
     cmdline: str = ""
     method: str = ""
     seconds: float = 0.0
+    dsp_acs: bool = False
     pairs: list[PairResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: provider BDF -> the files its ``p2pmem/`` directory holds in the guest.
+    p2pmem_files: dict[str, list[str]] = field(default_factory=dict)
     console: str = ""
 
     @property
     def disagreements(self) -> list[PairResult]:
-        """Pairs where p2pview (on the capture or in its prediction) and the kernel differ."""
-        return [p for p in self.pairs if not (p.agrees and p.prediction_agrees)]
+        """Pairs where p2pview (verdict, prediction or O_DIRECT outcome) and the kernel differ."""
+        return [p for p in self.pairs if not p.ok]
 
     @property
     def ok(self) -> bool:
@@ -162,7 +264,11 @@ def boot(
         for name in machine.drives:
             with open(Path(tmp) / name, "wb") as fh:
                 fh.truncate(DISK_BYTES)
-        extra = f"quiet p2pview_nvme={len(machine.drives)}"
+        # log_buf_len: the module's reasons for every pair must all fit in dmesg.
+        # no_timer_check: under TCG on a busy host the IO-APIC timer test at boot
+        # can miss its ticks and panic ("IO-APIC + timer doesn't work!"; seen with
+        # 5.10.223); the test checks the emulated board, not anything p2pview needs.
+        extra = f"quiet log_buf_len=1M no_timer_check p2pview_nvme={len(machine.drives)}"
         args = machine.qemu_args(
             kernel=str(kernel_image),
             initrd=str(initrd),
@@ -191,45 +297,128 @@ def boot(
 
 
 def _parse_module(
-    lines: Sequence[str], maps: Sequence[str]
+    lines: Sequence[str], maps: Sequence[str], values: dict[int, str]
 ) -> dict[tuple[BDF, BDF], tuple[str | None, int]]:
-    rows = [ln.split() for ln in lines if re.match(r"[0-9a-f]{4}:", ln)]
-    values = [int(v, 16) for ln in maps for v in ln.split()]
+    rows = [m for ln in lines if (m := _MODULE_LINE.match(ln.strip()))]
+    found = [int(v, 16) for ln in maps for v in _HEX.findall(ln)]
     out: dict[tuple[BDF, BDF], tuple[str | None, int]] = {}
-    aligned = len(values) == len(rows)
+    # The kretprobe events line up with the module's lines only when none was lost.
+    aligned = len(found) == len(rows)
     for i, row in enumerate(rows):
-        key = (BDF.parse(row[0]), BDF.parse(row[1]))
-        kmap = MAP_VALUES.get(values[i]) if aligned else None
-        out[key] = (kmap, int(row[2]))
+        key = (BDF.parse(row[1]), BDF.parse(row[2]))
+        name = values.get(found[i]) if aligned else None
+        out[key] = (name if name in VERDICTS else None, int(row[3]))
     return out
 
 
-def _parse_dio(lines: Sequence[str]) -> dict[tuple[BDF, BDF], tuple[str, str | None]]:
-    out: dict[tuple[BDF, BDF], tuple[str, str | None]] = {}
+def _parse_messages(lines: Sequence[str]) -> dict[tuple[BDF, BDF], tuple[str, ...]]:
+    """The device lines the kernel printed for each pair the module asked about.
+
+    The module prints ``p2pdist: P C DIST`` after each call, so the device lines
+    since the previous one are that call's reasons.
+    """
+    out: dict[tuple[BDF, BDF], tuple[str, ...]] = {}
+    pending: list[str] = []
+    for raw in lines:
+        line = _TIMESTAMP.sub("", raw.strip())
+        pair = _PAIR_LINE.search(line)
+        if pair:
+            out[(BDF.parse(pair[1]), BDF.parse(pair[2]))] = tuple(pending)
+            pending = []
+        elif _DEV_LINE.match(line):
+            pending.append(line)
+    return out
+
+
+def _first_failure(text: str) -> str:
+    """``read=ok write=EFAULT`` -> ``EFAULT``; a set-up step's ``open:ENOENT`` -> ``ENOENT``."""
+    fields = dict(f.split("=", 1) for f in text.split() if "=" in f)
+    for key in ("read", "write"):
+        value = fields.get(key, "?")
+        if value != "ok":
+            return value.rsplit(":", 1)[-1]
+    return "ok"
+
+
+@dataclass(frozen=True)
+class _DioLine:
+    way: str
+    seen: str
+    kernel_map: str | None
+
+
+def _parse_dio(
+    lines: Sequence[str], values: dict[int, str]
+) -> dict[tuple[BDF, BDF], dict[str, _DioLine]]:
+    out: dict[tuple[BDF, BDF], dict[str, _DioLine]] = {}
     for line in lines:
-        m = re.match(r"(\S+) (\S+) \S+ dio read=(\S+) write=(\S+) maps=(.*)", line)
+        m = _DIO_LINE.match(line.strip())
         if not m:
             continue
-        read, write = m[3], m[4]
-        outcome = "ok" if read == write == "ok" else (read if read != "ok" else write)
-        vals = m[5].split()
-        kmap = MAP_VALUES.get(int(vals[0], 16)) if vals else None
-        out[(BDF.parse(m[1]), BDF.parse(m[2]))] = (outcome, kmap)
+        vals = _HEX.findall(m[5] or "")
+        name = values.get(int(vals[0], 16)) if vals else None
+        way = "allocate" if m[3] == "dio" else "bar"
+        key = (BDF.parse(m[1]), BDF.parse(m[2]))
+        out.setdefault(key, {})[way] = _DioLine(way, m[4], name if name in VERDICTS else None)
     return out
 
 
-def compare(name: str, machine: Machine, console: str) -> VerifyResult:
-    """Turn the guest's console into a :class:`VerifyResult`."""
-    result = VerifyResult(name, machine.cpu, console=console)
+def expected_dio(
+    source: str, state: KernelState, provider: BDF, client: BDF, way: str
+) -> str | None:
+    """What the O_DIRECT simulator says the guest's read, then write, end with.
+
+    ``allocate``: a 4 KiB read and write through an mmap of ``p2pmem/allocate``;
+    ``bar``: the same through the sysfs mmap of the CMB BAR. ``None`` when the
+    simulator cannot build the scenario from the capture.
+    """
+    outcomes = []
+    for write in (False, True):
+        scenario = quick_scenario(
+            source, provider, client, DIO_BYTES, write=write, kernel=str(state.target.version)
+        )
+        if way == "bar":
+            seg = BufferSegment(BufferKind.BAR_RESOURCE, 16 * DIO_BYTES, provider, bar=CMB_BAR)
+            scenario = scenario.replace(buffer=(seg,))
+        try:
+            result = simulate(scenario, state.topology, state).result
+        except ScenarioError:
+            return None
+        outcomes.append(result.errno or ("ok" if result.outcome == "ok" else result.outcome))
+    return next((o for o in outcomes if o != "ok"), "ok")
+
+
+def compare(
+    name: str, machine: Machine, console: str, release: str, dsp_acs: bool = False
+) -> VerifyResult:
+    """Turn the guest's console into a :class:`VerifyResult`.
+
+    ``release`` is the image's (what p2pview judges by); the guest's own
+    ``osrelease`` must be the same.
+    """
+    target = KernelTarget.parse(release)
+    values = map_values(target)
+    result = VerifyResult(name, machine.cpu, console=console, dsp_acs=dsp_acs)
+    result.profile = target.profile.title
     sec = sections(console)
+    guest_release = ""
     for line in sec.get("info", []):
         key, _, value = line.partition(" ")
         if key == "release":
-            result.release = value
+            guest_release = value
         elif key == "cmdline":
             result.cmdline = value
-        elif key == "kretprobe" and value != "on":
-            result.notes.append("the kretprobe on calc_map_type_and_dist could not be set")
+        elif key == "kretprobe" and value == "off":
+            result.notes.append("no kretprobe could be set on the decision function")
+        elif key == "p2pmem":
+            bdf, _, files = value.partition(" ")
+            result.p2pmem_files[bdf] = files.split()
+    for line in sec.get("acs", []):
+        if " -> " not in line:
+            result.notes.append(f"ACS Control not set: {line.strip()}")
+    result.release = release
+    if guest_release and guest_release != release:
+        result.notes.append(f"the guest runs {guest_release}, the image says {release}")
     if "capture" not in sec:
         raise VerifyError(f"{name}: the guest printed no capture (console: {console[-300:]!r})")
     try:
@@ -240,11 +429,12 @@ def compare(name: str, machine: Machine, console: str) -> VerifyResult:
         path = Path(tmp) / f"{name}.tar.gz"
         path.write_bytes(blob)
         loaded = load_source(str(path))
-        session = session_for(loaded, kernel=result.release or None)
+        session = session_for(loaded, kernel=release)
     state = session.state
-    pred_state = prepare(machine.guest, KernelTarget.parse(result.release or ORACLE_KERNEL))
-    module = _parse_module(sec.get("module", []), sec.get("maps", []))
-    dio = _parse_dio(sec.get("dio", []))
+    pred_state = prepare(machine.guest, target)
+    module = _parse_module(sec.get("module", []), sec.get("maps", []), values)
+    messages = _parse_messages(sec.get("dmesg", []))
+    dio = _parse_dio(sec.get("dio", []), values)
     result.method = "module+kretprobe" if module else "O_DIRECT+kretprobe"
     if not any(d.p2pmem is not None for d in session.topology.devices):
         result.notes.append("no p2pmem provider in the guest: no pair to check")
@@ -260,8 +450,26 @@ def compare(name: str, machine: Machine, console: str) -> VerifyResult:
             w = calc_map_type_and_dist(pred_state, p, c)
             predicted = (w.map_type.value if w.map_type else "?", w.distance)
         kmap, kdist = module.get((p, c), (None, None))
-        outcome, dmap = dio.get((p, c), (None, None))
-        result.pairs.append(PairResult(p, c, kmap or dmap, kdist, outcome, engine, predicted))
+        lines = dio.get((p, c), {})
+        checks: dict[str, DioCheck] = {}
+        for way, got in lines.items():
+            expected = expected_dio(loaded.topology.source, state, p, c, way)
+            checks[way] = DioCheck(way, got.seen, _first_failure(got.seen), expected)
+        dio_map = lines["allocate"].kernel_map if "allocate" in lines else None
+        result.pairs.append(
+            PairResult(
+                p,
+                c,
+                kmap or dio_map,
+                kdist,
+                engine,
+                predicted,
+                checks.get("allocate"),
+                checks.get("bar"),
+                messages.get((p, c)),
+                tuple(m.dmesg() for m in v.messages),
+            )
+        )
     return result
 
 
@@ -273,6 +481,19 @@ class Job:
     cpu: str | None = None
 
 
+def image_target(kernel_image: Path) -> tuple[str, KernelTarget]:
+    """The release a kernel image carries and the era p2pview judges it by.
+
+    Raises:
+        VerifyError: no release in the image, or one p2pview has no era for.
+    """
+    try:
+        release = kernel_release(kernel_image)
+        return release, KernelTarget.parse(release)
+    except (ImageError, VersionError) as exc:
+        raise VerifyError(str(exc)) from None
+
+
 def run_job(
     job: Job,
     kernel_image: Path,
@@ -282,17 +503,20 @@ def run_job(
     kernel_cmdline: str = "",
     dsp_acs: bool = False,
 ) -> VerifyResult:
-    """Build the machine for ``job``, boot it and compare."""
+    """Build the machine for ``job`` (judged by the image's release), boot it and compare."""
+    release, target = image_target(kernel_image)
     loaded = load_source(job.source)
     machine = build_machine(
         loaded.topology,
         cpu=job.cpu,
-        kernel=KernelTarget.parse(ORACLE_KERNEL),
+        kernel=target,
         extra_cmdline=kernel_cmdline,
         dsp_acs=dsp_acs,
     )
+    if not any(d.p2pmem is not None for d in machine.guest.devices):
+        raise NothingToCheck("no p2pmem provider, so no pair to check")
     console, seconds = boot(machine, kernel_image, initrd, qemu, timeout)
-    result = compare(Path(job.source).name.split(".")[0], machine, console)
+    result = compare(Path(job.source).name.split(".")[0], machine, console, release, dsp_acs)
     result.seconds = seconds
     return result
 
@@ -312,8 +536,10 @@ def run_jobs(
     def one(job: Job) -> VerifyResult | VerifyError:
         try:
             return run_job(job, kernel_image, initrd, qemu, timeout, kernel_cmdline, dsp_acs)
-        except (VerifyError, MachineError, SourceError) as exc:
-            return VerifyError(f"{job.source} -cpu {job.cpu or 'default'}: {exc}")
+        except (NothingToCheck, MachineError) as exc:
+            return JobError(job, str(exc), skipped=True)
+        except (VerifyError, SourceError) as exc:
+            return JobError(job, str(exc))
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, jobs))

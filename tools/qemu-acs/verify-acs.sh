@@ -1,23 +1,34 @@
 #!/bin/sh
-# Check "ACS redirect on a PCIe switch's downstream ports" against the oracle
-# kernel: the switch topologies booted under the QEMU of tools/qemu-acs/build.sh
+# Check "ACS redirect on a PCIe switch's downstream ports" against real kernels:
+# the switch topologies booted under the QEMU of tools/qemu-acs/build.sh
 # (xio3130-downstream with ACS) with `p2pview verify --dsp-acs`, with -cpu qemu64
-# (not Zen) and -cpu EPYC (cpu_supports_p2pdma() true). Exit status 1 on any
-# disagreement.
+# (not Zen) and -cpu EPYC (cpu_supports_p2pdma() true), on each release's oracle
+# kernel. Exit status 1 on any disagreement (every release is still checked).
 #
-# Builds what is not cached first: the oracle kernel (~8 min on 2 cores) and
-# the patched QEMU (~3 min on 2 cores); then about 25 s of guests.
+# Builds what is not cached first: the oracle kernels (~6-10 min each on 2 cores)
+# and the patched QEMU (~3 min on 2 cores); then about 30 s of guests per release.
 #
-# Usage: tools/qemu-acs/verify-acs.sh [PYTHON]   (default: python3 with p2pview importable)
+# Usage: tools/qemu-acs/verify-acs.sh [PYTHON] [RELEASE...]
+#   PYTHON: a python3 with p2pview importable (default: python3)
+#   RELEASE: 5.10 6.1 6.12 7.2 7.3 (default: all five)
+# Environment: JOBS (guests in parallel, default nproc), RECORD (a results file
+# for `p2pview verify --record`).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=${1:-${PYTHON:-python3}}
-KDIR=$("$HERE/../oracle-kernel/build.sh" | tail -n 1)
-QEMU=$("$HERE/build.sh" | tail -n 1)
+[ $# -gt 0 ] && shift
+RELEASES=${*:-5.10 6.1 6.12 7.2 7.3}
 JOBS=${JOBS:-$(nproc)}
-# switch-nvme has no ACS on its switch: the control case (the same QEMU, nothing redirected).
-exec "$PY" -m p2pview.qemu verify \
-    switch-acs-iommu switch-nvme-acs switch-nvme \
-    --qemu "$QEMU" --dsp-acs \
-    --kernel "$KDIR/bzImage" --kernel-build "$KDIR/build" \
-    --cpu qemu64 --cpu EPYC --jobs "$JOBS"
+QEMU=$("$HERE/build.sh" | tail -n 1)
+status=0
+for rel in $RELEASES; do
+    KDIR=$("$HERE/../oracle-kernel/build.sh" "$rel" | tail -n 1)
+    echo "=== Linux $(cat "$KDIR/kernelrelease") under the QEMU with downstream-port ACS"
+    # switch-nvme has no ACS on its switch: the control case (same QEMU, nothing redirected).
+    "$PY" -m p2pview.qemu verify \
+        switch-acs-iommu switch-nvme-acs switch-nvme \
+        --qemu "$QEMU" --dsp-acs \
+        --kernel "$KDIR/bzImage" --kernel-build "$KDIR/build" \
+        --cpu qemu64 --cpu EPYC --jobs "$JOBS" ${RECORD:+--record "$RECORD"} || status=1
+done
+exit $status

@@ -3,6 +3,8 @@
 # the serial console between "=====P2PVIEW BEGIN name" / "=====P2PVIEW END name"
 # lines, then powers the machine off. Environment from the kernel command line:
 #   p2pview_nvme=N   how many NVMe namespaces to wait for
+#   p2pview_acs=BDF=CTRL,...   ACS Control values to write through sysfs first
+#                    (releases without pci=config_acs=, i.e. before v6.11)
 /bin/busybox --install -s /bin
 export PATH=/bin
 mkdir -p /proc /sys /dev /tmp /cap
@@ -25,36 +27,41 @@ while [ "$(ls /sys/block 2>/dev/null | grep -c '^nvme')" -lt "$want" ] && [ $i -
 done
 
 T=/sys/kernel/tracing
-# calc_map_type_and_dist returns enum pci_p2pdma_map_type (6.12: NOT_SUPPORTED 1,
-# BUS_ADDR 2, THRU_HOST_BRIDGE 3). Each evaluation leaves one event.
+# A kretprobe on the function that decides a pair: calc_map_type_and_dist()
+# from v5.15 on; upstream_bridge_distance() in v5.9-v5.14 (5.10.223), where the
+# result already includes the whitelist check. Each evaluation leaves one event
+# with enum pci_p2pdma_map_type (values differ by release; the host knows them).
 probe=off
-if echo 'r:p2pcalc calc_map_type_and_dist map=$retval' > $T/kprobe_events 2>/dev/null \
-    && echo 1 > $T/events/kprobes/p2pcalc/enable; then
-    probe=on
-fi
-trace_maps() { grep -o 'map=0x[0-9a-f]*' $T/trace | sed 's/map=//' | tr '\n' ' '; }
+for fn in calc_map_type_and_dist upstream_bridge_distance; do
+    grep -q " $fn\$" /proc/kallsyms 2>/dev/null || continue
+    if echo "r:p2pcalc $fn map=\$retval" > $T/kprobe_events 2>/dev/null \
+        && echo 1 > $T/events/kprobes/p2pcalc/enable; then
+        probe=$fn
+        break
+    fi
+done
+trace_maps() { sed -n 's/.*map=\(0x[0-9a-f]*\).*/\1/p' $T/trace | tr '\n' ' '; }
+
+# ACS Control the kernel command line could not set, before anything evaluates a
+# pair (the kernel caches a pair's map type at its first evaluation).
+begin acs
+for entry in $(echo "${p2pview_acs:-}" | tr ',' ' '); do
+    /bin/p2pvhelp acs "/sys/bus/pci/devices/${entry%%=*}" "${entry#*=}"
+done
+end acs
 
 begin info
 echo "release $(cat /proc/sys/kernel/osrelease)"
 echo "cmdline $(cat /proc/cmdline)"
 echo "kretprobe $probe"
+for prov in /sys/bus/pci/devices/*; do
+    [ -d "$prov/p2pmem" ] && echo "p2pmem $(basename "$prov") $(ls "$prov/p2pmem" | tr '\n' ' ')"
+done
 echo "namespaces $(ls /sys/block | grep -c '^nvme') of $want"
 end info
 
 # 1. The capture, before any pair is evaluated (nothing here evaluates one).
-for link in /sys/bus/pci/devices/*; do
-    real=$(readlink -f "$link")
-    rel=${real#/}
-    mkdir -p "/cap/$rel" "/cap/sys/bus/pci/devices"
-    [ -d "$real/p2pmem" ] && mkdir -p "/cap/$rel/p2pmem"
-    ln -s "$(readlink "$link")" "/cap/sys/bus/pci/devices/$(basename "$link")"
-    while read -r name; do
-        [ -r "$real/$name" ] && cat "$real/$name" > "/cap/$rel/$name" 2>/dev/null
-    done < /etc/p2pview-files
-    while read -r name; do
-        [ -L "$real/$name" ] && ln -s "$(readlink "$real/$name")" "/cap/$rel/$name"
-    done < /etc/p2pview-links
-done
+/bin/p2pvhelp capture /etc/p2pview-files /etc/p2pview-links /cap
 for d in /sys/bus/pci/drivers/*; do mkdir -p "/cap${d}"; done
 mkdir -p /cap/proc/sys/kernel
 cat /proc/cpuinfo > /cap/proc/cpuinfo
@@ -79,21 +86,34 @@ if [ -f /p2pdist.ko ]; then
     trace_maps
     echo
     end maps
+    # Everything the kernel printed, in order: each pair's reasons come just
+    # before that pair's "p2pdist:" line.
     begin dmesg
-    dmesg | grep -v 'p2pdist: '
+    dmesg
     end dmesg
 fi
 
-# 3. O_DIRECT from every namespace into every provider's p2pmem.
+# 3. O_DIRECT from every namespace into every provider's P2P memory, two ways:
+# "dio" through p2pmem/allocate (v6.2+; before, the file does not exist) and
+# "bar" through the sysfs mmap of the CMB BAR (QEMU's NVMe has its CMB in BAR 2,
+# NVME_CMB_BIR), which GUP refuses on every release. Shell expansions instead of
+# basename/readlink forks: each fork costs milliseconds under TCG.
+namespaces=""
+for blk in /sys/block/nvme*; do
+    [ -e "$blk" ] || continue
+    ctrl=$(readlink -f "$blk/device/device")
+    namespaces="$namespaces ${blk##*/}=${ctrl##*/}"
+done
 begin dio
 for prov in /sys/bus/pci/devices/*; do
-    [ -e "$prov/p2pmem/allocate" ] || continue
-    for blk in /sys/block/nvme*; do
-        [ -e "$blk" ] || continue
-        client=$(basename "$(readlink -f "$blk/device/device")")
+    [ -d "$prov/p2pmem" ] || continue
+    for entry in $namespaces; do
+        ns=${entry%%=*}
+        client=${entry#*=}
         echo > $T/trace 2>/dev/null
-        res=$(/bin/p2pvhelp dio "$prov" "/dev/$(basename "$blk")")
-        echo "$(basename "$prov") $client $(basename "$blk") $res maps=$(trace_maps 2>/dev/null)"
+        res=$(/bin/p2pvhelp dio "$prov" "/dev/$ns")
+        echo "${prov##*/} $client $ns $res maps=$(trace_maps 2>/dev/null)"
+        echo "${prov##*/} $client $ns $(/bin/p2pvhelp bar "$prov/resource2" "/dev/$ns")"
     done
 done
 end dio
