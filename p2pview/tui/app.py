@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Center, Middle
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, LoadingIndicator, Static
+from textual.widgets import Header, LoadingIndicator, Static
 
 from p2pview.model import Topology
 from p2pview.tui.messages import LoadFailed, LoadProgress, ModelLoaded
@@ -32,6 +32,7 @@ from p2pview.tui.screens.matrix import MatrixScreen
 from p2pview.tui.screens.stepper import StepperScreen
 from p2pview.tui.screens.topology import TopologyScreen
 from p2pview.tui.screens.whatif import WhatIfScreen
+from p2pview.tui.widgets.footer import AppFirstFooter
 
 HERE = Path(__file__).parent
 
@@ -83,6 +84,7 @@ class P2PViewApp(App[None]):
         *(Binding(key, f"show('{mode}')", label) for mode, key, label, _ in SCREENS),
         Binding("r", "reload", "Reload", show=False),
         Binding("d", "toggle_theme", "Light/dark", show=False),
+        Binding("y", "copy_redir", "Copy pci=disable_acs_redir=", show=False),
     ]
 
     model_version: reactive[int] = reactive(0)
@@ -103,7 +105,7 @@ class P2PViewApp(App[None]):
         with Middle(), Center():
             yield LoadingIndicator(id="loading")
             yield Static("Loading ...", id="progress")
-        yield Footer(compact=True)
+        yield AppFirstFooter()
 
     def on_mount(self) -> None:
         """Start loading."""
@@ -168,11 +170,7 @@ class P2PViewApp(App[None]):
         self._reload_armed = False
         self.model_version += 1
         if self.model is not None:
-            target = self.model.session.target
-            self.sub_title = (
-                f"{self.model.topology.name} - kernel {target.version}"
-                + assumed_suffix(self.model.topology)
-            )
+            self.sub_title = header_text(self.model)
 
     # -- actions ------------------------------------------------------------------
 
@@ -212,6 +210,38 @@ class P2PViewApp(App[None]):
         self.notify("Reloading ...")
         self.load()
 
+    def redir_parameter(self) -> str | None:
+        """``pci=disable_acs_redir=...`` for the explained pair, as the kernel suggests it."""
+        model = self.model
+        if model is None or model.pair is None:
+            return None
+        provider, client = model.pair
+        if provider not in model.topology or client not in model.topology:
+            return None
+        text = model.verdict(provider, client).acs_list_text
+        return f"pci=disable_acs_redir={text}" if text else None
+
+    def action_copy_redir(self) -> None:
+        """Copy the explained pair's ``pci=disable_acs_redir=`` line to the clipboard."""
+        model = self.model
+        if model is None:
+            return
+        parameter = self.redir_parameter()
+        if parameter is None:
+            pair = "no pair" if model.pair is None else f"{model.pair[0]} -> {model.pair[1]}"
+            self.notify(
+                f"Nothing to copy: the explained pair ({pair}) has no ACS redirect on its path",
+                timeout=4,
+                markup=False,
+            )
+            return
+        self.copy_to_clipboard(parameter)
+        self.notify(
+            f"Copied {parameter} (through the terminal's clipboard: OSC 52)",
+            timeout=6,
+            markup=False,
+        )
+
     def action_toggle_theme(self) -> None:
         """Switch between the dark and the light theme."""
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
@@ -226,6 +256,11 @@ class P2PViewApp(App[None]):
         yield SystemCommand("Help (?)", "Keys and what each screen shows", self.action_help)
         yield SystemCommand("Reload (r)", "Read the source again", self.action_reload)
         yield SystemCommand("Light or dark theme (d)", "Switch the theme", self.action_toggle_theme)
+        yield SystemCommand(
+            "Copy pci=disable_acs_redir= (y)",
+            "The kernel's suggested parameter for the explained pair, to the clipboard",
+            self.action_copy_redir,
+        )
         extra = getattr(screen, "palette_commands", None)
         if callable(extra):
             yield from extra()
@@ -234,6 +269,22 @@ class P2PViewApp(App[None]):
 def make_app(args: TuiArgs | None = None) -> P2PViewApp:
     """The one place the app is built (CLI, tests, snapshots, screenshots)."""
     return P2PViewApp(args)
+
+
+def header_text(model: TuiModel) -> str:
+    """The header's line: what is shown, under which kernel, and what is not as read.
+
+    A bundled topology standing in for this host, and what-if edits in place,
+    are said here for as long as they last (a notification fades).
+    """
+    target = model.session.target
+    text = f"{model.topology.name} - kernel {target.version}" + assumed_suffix(model.topology)
+    if model.edits:
+        plural = "edit" if len(model.edits) == 1 else "edits"
+        text = f"EDITED ({len(model.edits)} {plural}) {text}"
+    if model.stand_in is not None:
+        text = f"BUNDLED, not this host ({model.stand_in}): {text}"
+    return text
 
 
 def assumed_suffix(topo: Topology) -> str:

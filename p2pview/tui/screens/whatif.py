@@ -25,7 +25,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import (
     Button,
-    Footer,
     Header,
     Input,
     Label,
@@ -44,6 +43,7 @@ from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.verdicts import QUICK_CELLS, Comparison
 from p2pview.tui.widgets.explain_content import MUTED, Names
+from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.whatif_acs import AcsToggleList, acs_rows, header_line
 from p2pview.tui.widgets.whatif_changes import (
     ChangedPair,
@@ -121,8 +121,9 @@ recompute at once, and changed verdicts are compared with the original.
 The changes pane lists the edits (latest first), how many pairs changed
 against the original and the most relevant (p2pmem providers and endpoints
 first); enter on one explains it. `u` undoes the last edit, `R` (or ctrl+r)
-drops them all, `w` (or ctrl+s) saves the edited topology as a TOML file
-that p2pview loads like any other.
+twice drops them all, `y` copies the suggested `pci=disable_acs_redir=` line,
+`w` (or ctrl+s) saves the edited topology as a TOML file that p2pview loads
+like any other. The header says EDITED while edits are in place.
 """
 
     BINDINGS = [
@@ -152,6 +153,8 @@ that p2pview loads like any other.
         #: An edit is running in a worker (more wait in ``_pending``).
         self.busy = False
         self.save_path = DEFAULT_SAVE_PATH
+        #: The session a first ``R`` warned about (a second ``R`` on it resets).
+        self._reset_armed: Session | None = None
 
     def compose(self) -> ComposeResult:
         """Status line, the edit tabs, the changes pane."""
@@ -231,7 +234,7 @@ that p2pview loads like any other.
                     yield Static(id="changes-count")
                     yield OptionList(id="changes-list", compact=True)
                 yield Static(id="changes-edits")
-        yield Footer(compact=True)
+        yield AppFirstFooter()
 
     def _kernel_options(self) -> list[tuple[Content, str]]:
         version = self.model.session.target.version
@@ -638,10 +641,6 @@ that p2pview loads like any other.
         """Undo and reset only with edits to take back."""
         if self.p2p_app.model is None:
             return None
-        if action == "undo":
-            return True if self.model.history else None
-        if action == "reset":
-            return True if self.model.edits or self.model.history else None
         return True
 
     def action_toggle_iommu(self) -> None:
@@ -651,13 +650,33 @@ that p2pview loads like any other.
 
     def action_undo(self) -> None:
         """Take the last edit back."""
+        if not self.model.history:
+            self.notify("No what-if edit to undo", timeout=3)
+            return
         last = self.model.edits[-1] if self.model.edits else None
         self._edit(lambda model: model.undo(), f"Undone: {last}" if last else "Undone")
 
     def action_reset(self) -> None:
-        """Drop every edit: back to the topology and kernel as loaded."""
+        """Drop every edit: back to the topology and kernel as loaded.
+
+        Like ``r`` (reload), the first press only says what would be dropped;
+        a second one drops it (and nothing undoes a reset).
+        """
         count = len(self.model.edits)
         plural = "edit" if count == 1 else "edits"
+        if not count and not self.model.history:
+            self.notify("No what-if edits to reset", timeout=3)
+            return
+        if self._reset_armed is not self.model.session:
+            self._reset_armed = self.model.session
+            self.notify(
+                f"Reset drops {count} what-if {plural} and cannot be undone. Press R again to"
+                " reset, u to undo only the last, or w to save them first.",
+                severity="warning",
+                timeout=6,
+            )
+            return
+        self._reset_armed = None
         self._edit(lambda model: model.reset(), f"Reset: {count} {plural} dropped")
 
     def action_save(self) -> None:

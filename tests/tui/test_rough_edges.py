@@ -1,0 +1,171 @@
+"""TUI rough edges: the footer at 80 columns, the header's lasting notes, keys that say why."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from test_app_shell import run
+from textual.pilot import Pilot
+from tuikit import terminal_text
+
+from p2pview.model import BDF
+from p2pview.sources import Loaded, load_source
+from p2pview.tui import model as tui_model
+from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
+from p2pview.tui.screens.stepper import StepperScreen
+
+#: This host's /sys as a small VM shows it: one flat bus, no bridge, no p2pmem.
+FLAT = """\
+format = "p2pview-topology/1"
+name = "flat-vm"
+
+[platform]
+arch = "x86_64"
+
+[[host_bridge]]
+root = "0000:00"
+
+[[device]]
+bdf = "0000:00:00.0"
+id = "8086:1237"
+class = 0x060000
+
+[[device]]
+bdf = "0000:00:04.0"
+id = "1af4:1041"
+class = 0x020000
+"""
+
+
+def footer_line(app: P2PViewApp) -> str:
+    return terminal_text(app).rstrip("\n").splitlines()[-1]
+
+
+def said(app: P2PViewApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+def test_every_footer_shows_help_quit_and_all_five_screen_keys_at_80_columns() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        for key in "12345":
+            await pilot.press(key)
+            await app.loaded()
+            await pilot.pause()
+            line = footer_line(app)
+            for wanted in ("? Help", "q Quit", "1 Tree", "2 Matrix", "3 Explain", "4 What-if"):
+                assert wanted in line, (key, line)
+            assert "5 I/O" in line, (key, line)
+
+    run(body, size=(80, 24))
+
+
+def test_the_palette_key_shows_where_there_is_room() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        assert "palette" in footer_line(app)
+
+    run(body, size=(160, 40))
+
+
+def test_the_header_says_edited_for_as_long_as_edits_are_in_place() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        assert "EDITED" not in app.sub_title
+        model = app.model
+        assert model is not None
+        model.toggle_acs_bit(BDF.parse("0000:19:00.0"), 0x4)
+        app.model_changed()
+        await pilot.pause()
+        assert "EDITED (1 edit)" in app.sub_title
+        for key in "12345":
+            await pilot.press(key)
+            await app.loaded()
+            await pilot.pause()
+            assert "EDITED (1 edit)" in terminal_text(app).splitlines()[0], key
+        model.reset()
+        app.model_changed()
+        await pilot.pause()
+        assert "EDITED" not in app.sub_title
+
+    run(body, size=(80, 24))
+
+
+def test_a_bundled_topology_shown_for_this_host_says_so_in_the_header(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "flat.toml").write_text(FLAT)
+    flat = load_source(str(tmp_path / "flat.toml"))
+    assert not tui_model.worth_showing(flat.topology)
+
+    def fake_load(spec: str) -> Loaded:
+        return flat if spec == "/" else load_source(spec)
+
+    monkeypatch.setattr(tui_model, "load_source", fake_load)
+
+    async def main() -> None:
+        app = make_app(TuiArgs(None))
+        app.animation_level = "none"
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.loaded()
+            await pilot.pause()
+            assert app.model is not None and app.model.topology.name == tui_model.DEMO_TOPOLOGY
+            for key in "125":
+                await pilot.press(key)
+                await app.loaded()
+                await pilot.pause(0.3)  # longer than nothing, shorter than a toast
+                header = terminal_text(app).splitlines()[0]
+                assert "BUNDLED, not this host" in header, (key, header)
+
+    asyncio.run(main())
+
+
+def test_o_on_explain_without_edits_and_y_without_redirect_say_why() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        await pilot.press("3")
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        assert any("No what-if edits" in m for m in said(app))
+
+    run(body)
+
+
+def test_y_copies_the_disable_acs_redir_line_and_says_so() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        model = app.model
+        assert model is not None
+        model.pair = (BDF.parse("0000:1a:00.0"), BDF.parse("0000:1b:00.0"))
+        app.model_changed()
+        await pilot.press("3")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.clipboard == "pci=disable_acs_redir=0000:19:00.0;0000:19:01.0"
+        assert any(m.startswith("Copied pci=disable_acs_redir=0000:19:00.0") for m in said(app))
+        # a pair with no redirect on its path: nothing is copied, and it says why
+        model.pair = (BDF.parse("0000:1a:00.0"), BDF.parse("0000:1a:00.0"))
+        app.model_changed()
+        await pilot.press("y")
+        await pilot.pause()
+        assert any(m.startswith("Nothing to copy") for m in said(app))
+
+    run(body)
+
+
+def test_e_in_the_stepper_when_nothing_failed_says_so() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        await pilot.press("5")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, StepperScreen)
+        assert screen.run_bundled("cmb-read-bus-addr")
+        await app.loaded()
+        await pilot.pause()
+        assert screen._trace is not None and screen._trace.result.stage is None
+        index = screen._index
+        await pilot.press("e")
+        await pilot.pause()
+        assert screen._index == index
+        assert any("Nothing failed" in m for m in said(app))
+
+    run(body, source="switch-nvme")
