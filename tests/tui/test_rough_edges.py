@@ -7,14 +7,20 @@ from pathlib import Path
 
 import pytest
 from test_app_shell import run
+from textual.content import Content
 from textual.pilot import Pilot
-from tuikit import terminal_text
+from tuikit import terminal_text, text_of
 
 from p2pview.model import BDF
+from p2pview.session import session_for
 from p2pview.sources import Loaded, load_source
+from p2pview.sources.pciids import PciNames
 from p2pview.tui import model as tui_model
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.screens.stepper import StepperScreen
+from p2pview.tui.widgets.hanging import hang
+from p2pview.tui.widgets.pci_detail import device_detail
+from p2pview.tui.widgets.pci_labels import RowContext
 
 #: This host's /sys as a small VM shows it: one flat bus, no bridge, no p2pmem.
 FLAT = """\
@@ -169,3 +175,58 @@ def test_e_in_the_stepper_when_nothing_failed_says_so() -> None:
         assert any("Nothing failed" in m for m in said(app))
 
     run(body, source="switch-nvme")
+
+
+def test_two_whitelist_checks_are_5a_and_5b_and_wrapped_lines_keep_their_indent() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        model = app.model
+        assert model is not None
+        # across two host bridges: one host_bridge_whitelist() call, two checks
+        model.pair = (BDF.parse("0000:1a:00.0"), BDF.parse("0000:01:00.0"))
+        app.model_changed()
+        await pilot.press("3")
+        await pilot.pause()
+        steps = text_of(app, "explain-steps").splitlines()
+        numbers = [line.split(" ", 1)[0] for line in steps if line[:1].isdigit()]
+        assert numbers == ["1.", "2.", "3.", "4.", "5a.", "5b."]
+        screen_lines = terminal_text(app).splitlines()
+        at = next(i for i, line in enumerate(screen_lines) if "2. No common upstream" in line)
+        # the step goes on under its text, not at the left edge
+        assert screen_lines[at + 1].startswith("    ") and screen_lines[at + 1].strip()
+        assert "5a. host_bridge_whitelist" in terminal_text(app)
+
+    run(body, source="switch-nvme", size=(80, 40))
+
+
+def test_a_function_with_a_pcie_link_but_no_port_type_is_not_called_not_pcie(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "t.toml").write_text(
+        FLAT.replace(
+            "class = 0x020000\n",
+            'class = 0x020000\nlink = { speed = "8.0 GT/s PCIe", width = 4 }\n',
+        )
+    )
+    session = session_for(load_source(str(tmp_path / "t.toml")))
+    ctx = RowContext.of(session.state, PciNames.load())
+    nic = device_detail(ctx, BDF.parse("0000:00:04.0"), None).plain
+    assert "not PCI Express" not in nic
+    assert "PCI Express (it reports a link); type not in the source" in nic
+    host = device_detail(ctx, BDF.parse("0000:00:00.0"), None).plain
+    assert "not in the source (conventional PCI, or not read)" in host
+
+
+def test_hang_keeps_the_indent_of_numbered_and_indented_lines() -> None:
+    line = Content("5a. " + "word " * 30)
+    wrapped = hang(line, 40)
+    assert len(wrapped) > 1
+    assert all(len(w.plain) <= 40 for w in wrapped)
+    assert all(w.plain.startswith("    word") for w in wrapped[1:])
+    sub = hang(Content("   provider: " + "x " * 40), 30)
+    assert all(w.plain.startswith("     x") for w in sub[1:])
+    message = hang(Content("nvme 0000:1a:00.0: " + "long message " * 10), 40)
+    assert all(w.plain.startswith("  ") for w in message[1:])
+    assert (
+        "".join(w.plain.strip() + " " for w in message).split()
+        == ("nvme 0000:1a:00.0: " + "long message " * 10).split()
+    )

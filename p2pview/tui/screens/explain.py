@@ -24,6 +24,7 @@ from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.widgets.explain_content import Explanation, explain_pair
 from p2pview.tui.widgets.explain_picker import FunctionPicker
 from p2pview.tui.widgets.footer import AppFirstFooter
+from p2pview.tui.widgets.hanging import HangingStatic
 
 #: What is on screen: the pair, the session it was computed on, original or edited.
 ShownKey = tuple[tuple[BDF, BDF] | None, Session, bool, int]
@@ -79,13 +80,13 @@ scroll.
             yield Static(id="explain-header")
             yield Static(id="explain-change")
         with VerticalScroll(id="explain-body"):
-            yield Static(id="explain-basis")
+            yield HangingStatic(id="explain-basis")
             yield Static(Content("Path through the tree"), classes="explain-heading")
             yield Static(id="explain-tree")
             yield Static(Content("How the kernel decides"), classes="explain-heading gap")
-            yield Static(id="explain-steps")
-            yield Static(id="explain-messages")
-            yield Static(id="explain-notes")
+            yield HangingStatic(id="explain-steps")
+            yield HangingStatic(id="explain-messages")
+            yield HangingStatic(id="explain-notes")
         yield AppFirstFooter()
 
     # -- what is shown ----------------------------------------------------------------
