@@ -452,7 +452,8 @@ like any other. The header says EDITED while edits are in place.
         elif total is None:
             count.update(
                 Content.styled(
-                    f"Counting the pairs the edits changed among {cells:,} ...", "$text-warning"
+                    f"Counting and listing the pairs the edits changed among {cells:,} ...",
+                    "$text-warning",
                 )
             )
         elif total == 0:
