@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
 from test_app_shell import run
+from textual import events
+from textual.app import ComposeResult
 from textual.content import Content
 from textual.pilot import Pilot
+from textual.screen import Screen
 from tuikit import terminal_text, text_of
 
 from p2pview.model import BDF
@@ -18,6 +22,7 @@ from p2pview.sources.pciids import PciNames
 from p2pview.tui import model as tui_model
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.screens.stepper import StepperScreen
+from p2pview.tui.screens.whatif import WhatIfScreen
 from p2pview.tui.widgets.hanging import hang
 from p2pview.tui.widgets.pci_detail import device_detail
 from p2pview.tui.widgets.pci_labels import RowContext
@@ -230,3 +235,69 @@ def test_hang_keeps_the_indent_of_numbered_and_indented_lines() -> None:
         "".join(w.plain.strip() + " " for w in message).split()
         == ("nvme 0000:1a:00.0: " + "long message " * 10).split()
     )
+
+
+def test_keys_typed_during_a_screen_switch_never_reach_the_screen_not_drawn_yet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    painted: list[str] = []
+    seen_when_pressed: list[bool] = []
+    toggle = WhatIfScreen.action_toggle_iommu
+
+    def toggle_iommu(screen: WhatIfScreen) -> None:
+        seen_when_pressed.append("WhatIfScreen" in painted)
+        toggle(screen)
+
+    monkeypatch.setattr(WhatIfScreen, "action_toggle_iommu", toggle_iommu)
+    compose = WhatIfScreen.compose
+
+    def slow_compose(screen: WhatIfScreen) -> ComposeResult:
+        time.sleep(0.3)  # a first visit on a big topology under load
+        return compose(screen)
+
+    monkeypatch.setattr(WhatIfScreen, "compose", slow_compose)
+
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        display = app._display
+
+        def record(screen: Screen[object], update: object) -> None:
+            display(screen, update)  # type: ignore[arg-type]
+            painted.append(type(screen).__name__)
+
+        app._display = record  # type: ignore[method-assign,assignment]  # a recording hook
+        driver = app._driver
+        assert driver is not None
+
+        def type_key(key: str) -> None:
+            event = events.Key(key, key)
+            event.set_sender(app)
+            driver.send_message(event)
+
+        # 4, then i (IOMMU) typed while the what-if screen is being built
+        type_key("4")
+        await asyncio.sleep(0)
+        type_key("i")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if seen_when_pressed:
+                break
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.current_mode == "whatif"
+        # the i was meant for the tree the user saw, not for a screen not drawn yet
+        assert seen_when_pressed == []
+        assert app.model is not None and not app.model.edits
+        assert any("Ignored 1 key(s) typed before this screen was drawn: i" in m for m in said(app))
+        # screen keys typed meanwhile still switch, once the screen before is drawn
+        painted.clear()
+        type_key("5")
+        await asyncio.sleep(0)
+        type_key("2")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.current_mode == "matrix" and painted[-1:] == ["MatrixScreen"]:
+                break
+        assert app.current_mode == "matrix"
+        assert painted.index("StepperScreen") < painted.index("MatrixScreen")
+
+    run(body, source="generated:300")

@@ -380,7 +380,7 @@ class MatrixScreen(ModelScreen):
         """Open the explanation of the pair."""
         self.model.pair = self._pair_seen = (message.provider, message.client)
         self.p2p_app.model_changed()
-        self.app.switch_mode("explain")
+        self.p2p_app.show("explain")
 
     # -- actions -------------------------------------------------------------------
 

@@ -371,7 +371,7 @@ details full size and back (`escape` too).
         self.model.selected = key
         self.model.pair = pair_for(self.model.session.state, key, peer)
         self.p2p_app.model_changed()
-        self.app.switch_mode("explain")
+        self.p2p_app.show("explain")
 
     def action_toggle_details(self) -> None:
         """On narrow terminals: the detail pane full size, and back."""

@@ -631,7 +631,7 @@ like any other. The header says EDITED while edits are in place.
             change = self._changes[event.option_index]
             self.model.pair = (change.provider, change.client)
             self.p2p_app.model_changed()
-            self.p2p_app.action_show("explain")
+            self.p2p_app.show("explain")
         elif event.option_list.id == "hb-list":
             event.stop()
             self.query_one("#hb-ids", Input).focus()
