@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import OptionList
 from tuikit import terminal_text, text_of
 
 from p2pview.model import BDF
@@ -22,6 +23,7 @@ from p2pview.sources.pciids import PciNames
 from p2pview.tui import model as tui_model
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.screens.stepper import StepperScreen
+from p2pview.tui.screens.topology import TopologyScreen
 from p2pview.tui.screens.whatif import WhatIfScreen
 from p2pview.tui.widgets.hanging import hang
 from p2pview.tui.widgets.pci_detail import device_detail
@@ -299,5 +301,38 @@ def test_keys_typed_during_a_screen_switch_never_reach_the_screen_not_drawn_yet(
                 break
         assert app.current_mode == "matrix"
         assert painted.index("StepperScreen") < painted.index("MatrixScreen")
+
+    run(body, source="generated:300")
+
+
+def test_a_smaller_terminal_keeps_the_selection_in_view() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        screen = app.screen
+        assert isinstance(screen, TopologyScreen)
+        tree = screen.pci_tree
+        for _ in range(30):
+            await pilot.press("down")
+        await pilot.pause()
+        line = tree.cursor_line
+        assert line >= 30
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        top = tree.scroll_offset.y
+        assert top <= line < top + tree.scrollable_content_region.height, (top, line)
+        # the what-if screen's ACS list too
+        await pilot.resize_terminal(120, 40)
+        await pilot.press("4")
+        await app.loaded()
+        await pilot.pause()
+        acs = app.screen.query_one("#acs-list", OptionList)
+        acs.focus()
+        acs.highlighted = 25
+        await pilot.pause()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        top = acs.scroll_offset.y
+        assert top <= 25 < top + acs.scrollable_content_region.height, (top, 25)
 
     run(body, source="generated:300")
