@@ -59,6 +59,7 @@ def test_help_imports_neither_rich_nor_numpy():
         ["profiles"],
         ["formats"],
         ["topologies"],
+        ["scenarios"],
         ["explain", "switch-nvme", "1a:00.0", "1b:00.0"],
         ["find", "switch-nvme", "1b:00.0"],
         ["convert", "switch-nvme", "-o", "-"],
@@ -99,3 +100,21 @@ def test_topology_graph_imports_networkx_on_first_use():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out[:2] == ["False", "True"] and int(out[2]) > 1 and out[3] == "True"
+
+
+def test_the_simulator_is_imported_on_first_use_and_simulate_stays_the_function():
+    # 'p2pview scenarios' reads scenarios without the simulator (numpy); the
+    # package's 'simulate' is the function however the simulator gets imported
+    probe = (
+        "import sys\n"
+        "from p2pview.iosim import read_scenario\n"
+        "print('numpy' in sys.modules)\n"
+        "from p2pview.iosim.simulate import Trace\n"
+        "import p2pview.iosim as iosim\n"
+        "from p2pview.iosim import simulate, STAGES\n"
+        "print(callable(simulate), iosim.simulate is simulate, simulate.__module__, len(STAGES))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[:4] == ["False", "True", "True", "p2pview.iosim.simulate"] and int(out[4]) > 5
