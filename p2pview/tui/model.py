@@ -36,11 +36,11 @@ def worth_showing(topology: Topology) -> bool:
     return any(d.is_bridge or d.p2pmem is not None for d in topology.devices)
 
 
-def load_default(source: str | None) -> tuple[Loaded, list[str]]:
-    """Load SOURCE; with none, this host if it has a PCIe tree, else the demo topology."""
+def load_default(source: str | None, fmt: str | None = None) -> tuple[Loaded, list[str]]:
+    """Load SOURCE (as ``fmt``); with none, this host if it has a PCIe tree, else the demo."""
     notes: list[str] = []
     if source is not None:
-        return load_source(source), notes
+        return load_source(source, fmt), notes
     try:
         live = load_source("/")
     except SourceError as exc:
@@ -98,11 +98,17 @@ class TuiModel:
         kernel: str | None = None,
         cpu: str | None = None,
         cmdline: str | None = None,
+        iommu: str | None = None,
+        fmt: str | None = None,
     ) -> TuiModel:
-        """Load a source (this host, else the demo) and boot the engine on it."""
-        loaded, notes = load_default(source)
+        """Load a source (this host, else the demo) and boot the engine on it.
+
+        ``iommu`` (``on``/``off``) is applied once, here: the session's topology
+        carries its ACS from then on, what-if edits and reset included.
+        """
+        loaded, notes = load_default(source, fmt)
         overrides = Overrides(kernel, cpu, cmdline)
-        session = session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline)
+        session = session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline, iommu=iommu)
         verdicts = Verdicts.of(session)
         model = cls(
             loaded=loaded,
