@@ -84,10 +84,12 @@ from p2pview.kernel.decision import calc_map_type_and_dist
 from p2pview.session import session_for
 from p2pview.sources import Loaded
 from p2pview.sources.infer import infer_missing
+from p2pview.model import BDF
 from p2pview.sources.sysfs import read_sysfs
 from p2pview.views.explain import explain_view
 t1 = time.process_time()
-topo, report = read_sysfs(Path(sys.argv[1]))
+# What `explain` reads: the pair's chains and root buses (read_sysfs's `only`).
+topo, report = read_sysfs(Path(sys.argv[1]), only=[BDF.parse(a) for a in sys.argv[2:4]])
 t2 = time.process_time()
 session = session_for(Loaded(infer_missing(topo), "sysfs", report))
 verdict = calc_map_type_and_dist(

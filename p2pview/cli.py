@@ -318,9 +318,21 @@ def build_parser(qemu: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-def _session(args: argparse.Namespace) -> Session:
+def _session(args: argparse.Namespace, about: Sequence[str] = ()) -> Session:
+    """Open SOURCE with the options every command takes.
+
+    ``about``: the functions the command asks about. When every one is a PCI
+    address, a sysfs source is read only as far as their decision needs.
+    """
+    from p2pview.model import BDF, AddressError
     from p2pview.session import open_session
 
+    only: list[BDF] | None = None
+    if about:
+        try:
+            only = [BDF.parse(spec) for spec in about]
+        except AddressError:
+            only = None  # a label: resolved against the whole tree
     return open_session(
         args.source,
         fmt=args.input_format,
@@ -328,6 +340,7 @@ def _session(args: argparse.Namespace) -> Session:
         cpu=args.cpu,
         cmdline=args.cmdline,
         iommu=args.iommu,
+        only=only,
     )
 
 
@@ -399,7 +412,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """``p2pview explain``."""
     from p2pview.kernel.decision import calc_map_type_and_dist
 
-    session = _session(args)
+    session = _session(args, about=(args.provider, args.client))
     provider = _resolve(session, args.provider)
     client = _resolve(session, args.client)
     verdict = calc_map_type_and_dist(session.state, provider, client)

@@ -8,11 +8,12 @@ starts without them (``tests/test_cli_startup.py``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from p2pview.model import Topology
+from p2pview.model import BDF, Topology
 from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
 from p2pview.sources.infer import infer_missing
 from p2pview.sources.readfile import TEXT, not_a_source, read_text_bounded
@@ -72,20 +73,26 @@ class Loaded:
         return self.kind == "live"
 
 
-def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
+def load_source(
+    spec: str | None, fmt: str | None = None, *, only: Collection[BDF] | None = None
+) -> Loaded:
     """Load SOURCE, then infer what it leaves out where it can (:mod:`p2pview.sources.infer`).
+
+    ``only``: for a sysfs directory or this host, read just what a decision
+    about those functions uses (see :func:`~p2pview.sources.sysfs.read_sysfs`);
+    other sources are read whole.
 
     Raises:
         SourceError: with one line naming what could not be read and why.
     """
-    loaded = _load(spec, fmt)
+    loaded = _load(spec, fmt, only)
     inferred = infer_missing(loaded.topology)
     if inferred is loaded.topology:
         return loaded
     return Loaded(inferred, loaded.kind, loaded.report)
 
 
-def _load(spec: str | None, fmt: str | None = None) -> Loaded:
+def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None = None) -> Loaded:
     """Load SOURCE: a file in any format p2pview reads, a bundled name, a sysfs tree or ``/``.
 
     ``fmt`` names a file format (see :mod:`p2pview.sources.formats`) and
@@ -115,7 +122,7 @@ def _load(spec: str | None, fmt: str | None = None) -> Loaded:
         root = Path(LIVE)
         if not is_sysfs_root(root):
             raise SourceError("/: this host has no /sys/bus/pci (not Linux, or sysfs not mounted)")
-        topo, report = read_sysfs(root, live=True)
+        topo, report = read_sysfs(root, live=True, only=only)
         return Loaded(topo, "live", report)
     path = Path(spec)
     if path.is_dir():
@@ -123,7 +130,7 @@ def _load(spec: str | None, fmt: str | None = None) -> Loaded:
             raise SourceError(
                 f"{spec}: a directory, but no sys/bus/pci/devices or sys/devices under it"
             )
-        topo, report = read_sysfs(path)
+        topo, report = read_sysfs(path, only=only)
         return Loaded(topo, "sysfs", report)
     if path.is_file():
         if fmt is None and is_tarball(path):
