@@ -101,8 +101,6 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
     Raises:
         SourceError: with one line naming what could not be read and why.
     """
-    from p2pview.sources.archive import is_tarball
-
     sysfs = fmt == SYSFS
     if fmt is not None and not sysfs:
         from p2pview.sources.formats import by_name, names
@@ -112,6 +110,8 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
             raise SourceError(f"--format {fmt!r}: unknown format (one of: {known})")
     if sysfs and spec is not None and spec != LIVE:
         path = Path(spec)
+        from p2pview.sources.archive import is_tarball
+
         if not (path.is_dir() or (path.is_file() and is_tarball(path))):
             raise SourceError(
                 f"{spec}: --format sysfs wants a directory holding sys/ or a .tar.gz/.tar.bz2/"
@@ -133,9 +133,10 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
         topo, report = read_sysfs(path, only=only)
         return Loaded(topo, "sysfs", report)
     if path.is_file():
-        if fmt is None and is_tarball(path):
-            from p2pview.sources.archive import read_archive
+        # The archive reader is imported only for files (a bundled name is not one).
+        from p2pview.sources.archive import is_tarball, read_archive
 
+        if fmt is None and is_tarball(path):
             tree = read_archive(path)
             if not is_sysfs_root(tree):
                 raise SourceError(f"{spec}: an archive without a sys/ tree inside")
