@@ -1,55 +1,66 @@
-"""The command line: ``matrix``, ``explain``, ``find``, ``topologies``, ``convert``, ``profiles``.
+"""The command line: ``matrix``, ``explain``, ``find``, ``trace``, ``compare`` and the listings.
 
 Every command prints one line on stderr and exits 2 for bad input (unknown
-file, device, kernel version, malformed topology); never a traceback.
+file, device, kernel version, malformed topology); never a traceback. The
+exit statuses are in :data:`EXIT_STATUS_HELP` (``p2pview --help`` prints it).
+
+Start-up time matters (a script may run hundreds of one-pair queries): this
+module imports only argparse at the top, and each command imports what it
+uses. Rich costs about 40 ms, numpy 90 ms and networkx 120 ms; Textual is
+only for the TUI. ``tests/test_cli_startup.py`` holds every command that needs
+neither to that.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from p2pview import __version__
-from p2pview.compare import compare, comparison_document
-from p2pview.iosim import DmaMode, Scenario, quick_scenario, read_scenario, simulate, trace_document
-from p2pview.iosim.scenario import MAX_BUFFER, check_client
-from p2pview.kernel import (
-    PROFILES,
-    VersionError,
-    calc_map_type_and_dist,
-    pair_matrix,
-    pci_p2pmem_find_many,
-)
-from p2pview.kernel.many import pci_p2pdma_distance_many
-from p2pview.model import BDF, TopologyError
-from p2pview.model.select import SelectionError, select
-from p2pview.qemu import commands as qemu_commands
-from p2pview.session import Session, UsageError, open_session
-from p2pview.sources import SourceError, bundled_topologies, load_source, to_json, to_toml
-from p2pview.sources.bundled import bundled_scenario_path, bundled_scenarios
-from p2pview.sources.capture import Interrupted, interruptible, write_capture
-from p2pview.sources.formats import FORMATS
-from p2pview.sources.nvsmi import read_nvsmi_topo
-from p2pview.sources.sysfs import is_sysfs_root
-from p2pview.sources.topofile import parse_int
-from p2pview.views.compare_view import compare_view, compare_width
-from p2pview.views.explain import explain_view
-from p2pview.views.matrix_table import matrix_view, matrix_width
-from p2pview.views.trace_view import trace_view
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from p2pview.iosim import Scenario
+    from p2pview.model import BDF
+    from p2pview.session import Session
+    from p2pview.sources import Loaded
 
 EXIT_USAGE = 2
 #: ``compare`` found no pair to compare (the topology lacks the devices, or names them unreadably).
 EXIT_NOTHING_COMPARED = 1
+#: ``trace``: the simulated I/O failed, came back short, hangs, or gave the device a wrong address.
+EXIT_IO_FAILED = 1
+#: ``trace``: the I/O never ran, because opening or mmap'ing its buffer failed.
+EXIT_IO_NOT_RUN = 3
+#: Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+EXIT_STATUS_HELP = """\
+exit status:
+  0    done (trace: the I/O moved every byte)
+  1    compare: no pair could be compared; trace: the simulated I/O failed,
+       came back short, hangs, or gave the device a wrong address
+  2    bad input (an unknown file, device, option value or kernel release):
+       one line on stderr naming the file and the field
+  3    trace: the I/O never ran (the open or mmap of its buffer failed)
+  130  interrupted (Ctrl-C)"""
+
+#: What SOURCE may be, for every command's help.
+SOURCE_HELP = (
+    "a topology file (.toml/.json) or a dump (see 'p2pview formats'), a bundled topology"
+    " name ('p2pview topologies'), a directory holding a gathered sysfs tree"
+    " (DIR/sys/bus/pci/devices), a .tar.gz/.tar.bz2/.tar.xz of one, / for this host, or"
+    " generated:N[:SEED] for a generated topology of N functions (SEED picks the layout,"
+    " default 0; for trying p2pview at scale)"
+)
+
+#: The commands that live in :mod:`p2pview.qemu.commands`, whose parsers and
+#: imports (the matrix, hence numpy) are only built when one of them is run.
+QEMU_COMMANDS = ("qemu", "verify")
 
 
 class CliError(Exception):
@@ -58,6 +69,8 @@ class CliError(Exception):
 
 def _console(width: int | None = None) -> Console:
     """Stdout console; never narrower than ``width``, nor than 120 columns into a pipe."""
+    from rich.console import Console
+
     console = Console(highlight=False)
     wanted = max(width or 0, 0 if console.is_terminal else 120)
     if wanted > console.width:
@@ -65,24 +78,42 @@ def _console(width: int | None = None) -> Console:
     return console
 
 
+def _print(renderable: RenderableType, width: int | None = None) -> None:
+    """Print to stdout; lines of text are never wrapped, whatever the width.
+
+    ``soft_wrap`` keeps each line of text whole (a kernel message, the
+    ``pci=disable_acs_redir=`` string people copy, a note), in a terminal and
+    in a pipe alike; tables are still laid out to the console's width.
+    """
+    _console(width).print(renderable, soft_wrap=True)
+
+
 def _add_source(p: argparse.ArgumentParser, optional: bool = False) -> None:
-    help_text = (
-        "a topology file (.toml/.json), a bundled topology name, a directory holding a"
-        " gathered sysfs tree (DIR/sys/bus/pci/devices), a .tar.gz/.tar.bz2 of one, or / for"
-        " this host"
-    )
     if optional:
         p.add_argument(
-            "source", nargs="?", default="/", metavar="SOURCE", help=help_text + " (default: /)"
+            "source", nargs="?", default="/", metavar="SOURCE", help=SOURCE_HELP + " (default: /)"
         )
     else:
-        p.add_argument("source", metavar="SOURCE", help=help_text)
+        p.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
+    _add_format(p)
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
         metavar="NAME",
         dest="input_format",
         help="read SOURCE as this format instead of detecting it from the content"
         " (see 'p2pview formats')",
+    )
+
+
+def _add_iommu(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--iommu",
+        choices=("on", "off"),
+        help="on: ACS as an IOMMU driver leaves it (RR|CR on every function with ACS);"
+        " off: ACS back to the firmware values the source records",
     )
 
 
@@ -103,20 +134,21 @@ def _add_engine(p: argparse.ArgumentParser) -> None:
         metavar="STRING",
         help="replace the kernel command line, e.g. 'pci=disable_acs_redir=0000:02:00.0'",
     )
-    p.add_argument(
-        "--iommu",
-        choices=("on", "off"),
-        help="on: ACS as an IOMMU driver leaves it (RR|CR on every function with ACS);"
-        " off: ACS back to the firmware values the source records",
-    )
+    _add_iommu(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used for ``--help`` in README)."""
+def build_parser(qemu: bool = True) -> argparse.ArgumentParser:
+    """The argument parser (also used for ``--help`` in README).
+
+    ``qemu`` adds the ``qemu`` and ``verify`` commands, whose module imports the
+    matrix: :func:`main` leaves them out unless one of them is run or help is asked.
+    """
     parser = argparse.ArgumentParser(
         prog="p2pview",
         description="Explore Linux PCIe peer-to-peer DMA: which device pairs the kernel's"
         " P2PDMA code allows, and why.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"p2pview {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -127,12 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default=None,
         metavar="SOURCE",
-        help="as for matrix; default: this host, or a bundled demo topology when this host has"
-        " no PCIe tree worth showing",
+        help=SOURCE_HELP + " (default: this host, or a bundled demo topology when this host"
+        " has no PCIe tree worth showing)",
     )
+    _add_format(p)
     p.add_argument("--kernel", metavar="X.Y", help="kernel release to model")
     p.add_argument("--cpu", metavar="VENDOR:FAMILY", help="replace the CPU")
     p.add_argument("--cmdline", metavar="STRING", help="replace the kernel command line")
+    _add_iommu(p)
 
     p = sub.add_parser(
         "demo",
@@ -161,7 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="localhost", help="with --serve: the host to serve on")
     p.add_argument("--port", type=int, default=8000, help="with --serve: the port (default 8000)")
 
-    p = sub.add_parser("matrix", help="map type and distance for every device pair")
+    p = sub.add_parser(
+        "matrix",
+        help="map type and distance for every device pair",
+        description="Map type and distance for every ordered pair of the selected providers"
+        " (rows) and clients (columns). A big selection is summarised (verdicts by map type,"
+        " by path and by host bridge, and the pairs that differ from the majority); --json"
+        " streams every pair.",
+    )
     _add_source(p, optional=True)
     _add_engine(p)
     p.add_argument(
@@ -205,7 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("trace", help="step one O_DIRECT I/O through GUP, bios, map_sg and DMA")
+    p = sub.add_parser(
+        "trace",
+        help="step one O_DIRECT I/O through GUP, bios, map_sg and DMA",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "scenario",
         metavar="SCENARIO|SOURCE",
@@ -265,11 +311,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profiles", help="list the kernel eras p2pview models")
     p.add_argument("--json", action="store_true", help="print JSON")
-    qemu_commands.add_parsers(sub)
+    if qemu:
+        from p2pview.qemu import commands as qemu_commands
+
+        qemu_commands.add_parsers(sub)
     return parser
 
 
-def _session(args: argparse.Namespace) -> Session:
+def _session(args: argparse.Namespace, about: Sequence[str] = ()) -> Session:
+    """Open SOURCE with the options every command takes.
+
+    ``about``: the functions the command asks about. When every one is a PCI
+    address, a sysfs source is read only as far as their decision needs.
+    """
+    from p2pview.model import BDF, AddressError
+    from p2pview.session import open_session
+
+    only: list[BDF] | None = None
+    if about:
+        try:
+            only = [BDF.parse(spec) for spec in about]
+        except AddressError:
+            only = None  # a label: resolved against the whole tree
     return open_session(
         args.source,
         fmt=args.input_format,
@@ -277,56 +340,79 @@ def _session(args: argparse.Namespace) -> Session:
         cpu=args.cpu,
         cmdline=args.cmdline,
         iommu=args.iommu,
+        only=only,
     )
+
+
+def source_name(session: Session) -> str:
+    """How messages name the session's source: a bundled topology by its name, not its path."""
+    topo = session.topology
+    if session.loaded.kind == "bundled":
+        return topo.name
+    return topo.source or topo.name
 
 
 def _resolve(session: Session, spec: str) -> BDF:
     try:
         return session.topology.resolve(spec)
     except KeyError as exc:
-        raise CliError(
-            f"{session.topology.source or session.topology.name}: {exc.args[0]}"
-        ) from None
+        raise CliError(f"{source_name(session)}: {exc.args[0]}") from None
 
 
 def _print_json(doc: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
 
 
-#: The most cells the text table draws; past it the command says how to select.
-MAX_TABLE_CELLS = 250_000
-
-
 def cmd_matrix(args: argparse.Namespace) -> int:
-    """``p2pview matrix``."""
-    session = _session(args)
-    from p2pview.jsonreport import write_matrix_document
+    """``p2pview matrix``: a table, a summary when the selection is too big for one, or JSON."""
+    from p2pview.model.select import SelectionError, select
 
+    session = _session(args)
     try:
         providers = select(session.topology, args.providers)
         clients = select(session.topology, args.clients)
     except SelectionError as exc:
         raise CliError(str(exc)) from None
     if args.json:
+        from p2pview.jsonreport import write_matrix_document
+
         write_matrix_document(session, providers, clients, sys.stdout)
         return 0
-    cells = len(providers) * len(clients)
-    if cells > MAX_TABLE_CELLS:
-        raise CliError(
-            f"{len(providers)} x {len(clients)} pairs is too many for a table"
-            f" (at most {MAX_TABLE_CELLS:,} cells): choose rows and columns with --providers"
-            " and --clients (e.g. --providers p2pmem --clients nvme,gpu), or use --json,"
-            " which streams every pair"
-        )
-    matrix = pair_matrix(session.state, providers, clients)
-    console = _console(matrix_width(session, matrix))
-    console.print(matrix_view(session, matrix))
+    from p2pview.views.matrix_summary import fits_table, summarise, summary_view, summary_width
+
+    if fits_table(len(providers), len(clients)):
+        from p2pview.kernel.matrix import pair_matrix
+        from p2pview.views.matrix_table import matrix_view, matrix_width
+
+        matrix = pair_matrix(session.state, providers, clients)
+        _print(matrix_view(session, matrix), matrix_width(session, matrix))
+        return 0
+    whole = args.providers is None and args.clients is None
+    summary = summarise(session, providers, clients, whole=whole)
+    view = summary_view(session, summary, command=_matrix_command(args))
+    _print(view, summary_width(session, summary))
     return 0
+
+
+def _matrix_command(args: argparse.Namespace) -> str:
+    """``p2pview matrix SOURCE [options]`` as the user typed it, for the hints of a summary."""
+    import shlex
+
+    words = ["p2pview", "matrix", args.source]
+    for option in ("input_format", "kernel", "cpu", "cmdline", "iommu"):
+        value = getattr(args, option)
+        if value is not None:
+            words += [f"--{'format' if option == 'input_format' else option}", value]
+    return shlex.join(words)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """``p2pview explain``."""
-    session = _session(args)
+    from p2pview.kernel.decision import calc_map_type_and_dist
+
+    session = _session(args, about=(args.provider, args.client))
     provider = _resolve(session, args.provider)
     client = _resolve(session, args.client)
     verdict = calc_map_type_and_dist(session.state, provider, client)
@@ -335,13 +421,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
         _print_json(verdict_document(session, verdict))
         return 0
-    # soft_wrap: kernel messages stay one line each, as in dmesg, whatever the width.
-    _console().print(explain_view(session, verdict), soft_wrap=True)
+    from p2pview.views.explain import explain_view
+
+    _print(explain_view(session, verdict))
     return 0
 
 
 def cmd_find(args: argparse.Namespace) -> int:
     """``p2pview find``: ``pci_p2pmem_find_many()`` for the given clients."""
+    from p2pview.kernel.many import pci_p2pmem_find_many
+
     session = _session(args)
     clients = [_resolve(session, c) for c in args.clients]
     found = pci_p2pmem_find_many(session.state, clients)
@@ -352,45 +441,29 @@ def cmd_find(args: argparse.Namespace) -> int:
                 "best_distance": found.best,
                 "tied": [str(b) for b in found.tied],
                 "candidates": [{"provider": str(p), "distance": d} for p, d in found.candidates],
+                "messages": [m.to_dict() for m in found.messages],
             }
         )
         return 0
-    console = _console()
-    if not found.candidates:
-        console.print("No published p2pmem provider in this topology (p2pmem/published = 1).")
-        return 0
-    table = Table(title="pci_p2pdma_distance_many() per published provider")
-    table.add_column("provider")
-    table.add_column("total distance", justify="right")
-    for provider, total in found.candidates:
-        style = "bold green" if provider in found.tied else ("red" if total < 0 else "")
-        table.add_row(Text(str(provider), style=style), Text(str(total), style=style))
-    console.print(table)
-    if not found.tied:
-        console.print("pci_p2pmem_find_many() returns NULL: no provider reaches every client.")
-    elif len(found.tied) == 1:
-        console.print(f"pci_p2pmem_find_many() returns {found.tied[0]} (distance {found.best}).")
-    else:
-        tied = ", ".join(str(b) for b in found.tied)
-        console.print(
-            f"{len(found.tied)} providers tie at distance {found.best}: {tied}; the kernel picks"
-            " one at random."
-        )
-    for provider in found.tied[:1]:
-        many = pci_p2pdma_distance_many(session.state, provider, clients)
-        for msg in many.messages:
-            console.print(Text(f"  {msg.dmesg()}"))
+    from p2pview.views.find_view import find_view
+
+    _print(find_view(session, found))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``p2pview compare SOURCE TOPO_M``."""
+    from p2pview.compare import compare, comparison_document
+    from p2pview.sources.nvsmi import read_nvsmi_topo
+
     session = _session(args)
     comparison = compare(session, read_nvsmi_topo(args.topo_m))
     if args.json:
         _print_json(comparison_document(session, comparison))
     else:
-        _console(compare_width(comparison)).print(compare_view(session, comparison))
+        from p2pview.views.compare_view import compare_view, compare_width
+
+        _print(compare_view(session, comparison), compare_width(comparison))
     why = comparison.nothing_compared
     if why is not None:
         # nothing was checked: a run that compared nothing must not look like a pass
@@ -399,7 +472,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trace_scenario(args: argparse.Namespace) -> Scenario:
+def _trace_scenario(args: argparse.Namespace) -> tuple[Scenario, Loaded | None]:
+    """The scenario to trace, and the source when the command line named one (read once)."""
+    from p2pview.iosim import DmaMode, quick_scenario, read_scenario
+    from p2pview.iosim.scenario import MAX_BUFFER
+    from p2pview.sources import load_source
+    from p2pview.sources.bundled import bundled_scenario_path
+
     quick = args.provider or args.client or args.size
     if quick:
         if not (args.provider and args.client and args.size):
@@ -416,10 +495,11 @@ def _trace_scenario(args: argparse.Namespace) -> Scenario:
             raise CliError(
                 f"--offset + --size: {offset + size:,} bytes; p2pview simulates buffers up to 4 GiB"
             )
-        return quick_scenario(
+        scenario = quick_scenario(
             args.scenario, provider, client, size, offset=offset, write=args.write,
             iommu=args.iommu, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
         )  # fmt: skip
+        return scenario, loaded
     path = Path(args.scenario)
     if not path.is_file():
         bundled = bundled_scenario_path(args.scenario)
@@ -441,11 +521,13 @@ def _trace_scenario(args: argparse.Namespace) -> Scenario:
         changes["dma"] = DmaMode.IOMMU
     if args.write:
         changes["write"] = True
-    return scenario.replace(**changes) if changes else scenario
+    return (scenario.replace(**changes) if changes else scenario), None
 
 
 def _trace_number(option: str, text: str, low: int) -> int:
     """A ``--size``/``--offset`` value: a number (``128K``, ``1M``) of at least ``low``."""
+    from p2pview.sources.topofile import parse_int
+
     try:
         value = parse_int(text, sizes=True)
     except ValueError as exc:
@@ -457,10 +539,15 @@ def _trace_number(option: str, text: str, low: int) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    """``p2pview trace``."""
-    scenario = _trace_scenario(args)
-    session = open_session(
-        scenario.source,
+    """``p2pview trace``; the exit status says how the I/O ended (:data:`EXIT_STATUS_HELP`)."""
+    from p2pview.iosim import DmaMode, simulate, trace_document
+    from p2pview.iosim.scenario import check_client
+    from p2pview.session import session_for
+    from p2pview.sources import load_source
+
+    scenario, loaded = _trace_scenario(args)
+    session = session_for(
+        loaded if loaded is not None else load_source(scenario.source),
         kernel=scenario.kernel,
         cpu=scenario.cpu,
         cmdline=scenario.cmdline,
@@ -470,13 +557,24 @@ def cmd_trace(args: argparse.Namespace) -> int:
     trace = simulate(scenario, session.topology, session.state)
     if args.json:
         _print_json(trace_document(trace))
+    else:
+        from p2pview.views.trace_view import trace_view
+
+        _print(trace_view(trace))
+    result = trace.result
+    if result.outcome == "ok":
         return 0
-    _console().print(trace_view(trace), soft_wrap=True)
-    return 0
+    # The buffer's open() or mmap() failed: the read or write was never issued.
+    return EXIT_IO_NOT_RUN if result.stage == "mmap" else EXIT_IO_FAILED
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     """``p2pview scenarios``."""
+    from rich.table import Table
+
+    from p2pview.iosim.scenario import read_scenario
+    from p2pview.sources.bundled import bundled_scenarios
+
     table = Table(title="Bundled O_DIRECT scenarios (p2pview trace NAME)")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("topology", no_wrap=True)
@@ -485,27 +583,33 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         sc = read_scenario(path)
         first = sc.description.strip().splitlines()[0] if sc.description.strip() else ""
         table.add_row(name, Path(sc.source).stem, first)
-    _console().print(table)
+    _print(table)
     return 0
 
 
 def cmd_topologies(args: argparse.Namespace) -> int:
     """``p2pview topologies``."""
+    from p2pview.sources.bundled import bundled_topologies
+
     items = bundled_topologies()
     if args.json:
         _print_json([{"name": t.name, "title": t.title, "path": str(t.path)} for t in items])
         return 0
+    from rich.table import Table
+
     table = Table(title="Bundled topologies (use the name as SOURCE)", show_lines=False)
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("what it imitates and shows")
     for t in items:
         table.add_row(t.name, t.title)
-    _console().print(table)
+    _print(table)
     return 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """``p2pview convert SOURCE -o FILE``."""
+    from p2pview.sources import load_source, to_json, to_toml
+
     loaded = load_source(args.source, args.input_format)
     fmt = args.to or ("json" if str(args.output).endswith(".json") else "toml")
     topo = loaded.topology
@@ -523,6 +627,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     """``p2pview capture``."""
+    import socket
+    import time
+
+    from rich.text import Text
+
+    from p2pview.sources.capture import Interrupted, interruptible, write_capture
+    from p2pview.sources.sysfs import is_sysfs_root
+
     root = Path(args.root)
     if not is_sysfs_root(root):
         raise CliError(f"{root}: no sys/bus/pci/devices or sys/devices to capture")
@@ -536,13 +648,14 @@ def cmd_capture(args: argparse.Namespace) -> int:
     except Interrupted as exc:
         print(f"p2pview: capture stopped by {exc}; {out} not written", file=sys.stderr)
         return 128 + exc.signum
-    console = _console()
-    console.print(
-        f"Wrote {out}: {manifest.functions} PCI functions, kernel {manifest.kernel or '?'},"
-        f" host {manifest.hostname or '?'}."
+    _print(
+        Text(
+            f"Wrote {out}: {manifest.functions} PCI functions, kernel {manifest.kernel or '?'},"
+            f" host {manifest.hostname or '?'}."
+        )
     )
     if not manifest.root:
-        console.print(
+        _print(
             Text(
                 "Not run as root: config space beyond 64 bytes was not readable, so ACS and"
                 " port types are missing from this capture. Run 'sudo p2pview capture' for a"
@@ -550,12 +663,17 @@ def cmd_capture(args: argparse.Namespace) -> int:
                 style="bold yellow",
             )
         )
-    console.print(f"Load it anywhere with: p2pview matrix {out}")
+    _print(Text(f"Load it anywhere with: p2pview matrix {out}"))
     return 0
 
 
 def cmd_formats(args: argparse.Namespace) -> int:
     """``p2pview formats``."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from p2pview.sources.formats import FORMATS
+
     table = Table(title="File formats (detected from the content; --format NAME forces one)")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("what")
@@ -566,12 +684,23 @@ def cmd_formats(args: argparse.Namespace) -> int:
     )
     for fmt in FORMATS:
         table.add_row(fmt.name, fmt.description)
-    _console().print(table)
+    _print(table)
+    _print(
+        Text(
+            "Besides files: a bundled topology by name ('p2pview topologies'), / for this host,"
+            " and generated:N[:SEED], a generated topology of N functions (1 to 1,048,576) with"
+            " host bridges, Root Ports, switches (some with ACS), NVMe with CMBs, GPUs and NICs;"
+            " SEED (default 0) picks the layout. For trying p2pview at scale, e.g."
+            " 'p2pview matrix generated:2000'."
+        )
+    )
     return 0
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
     """``p2pview profiles``."""
+    from p2pview.kernel.profiles import PROFILES
+
     if args.json:
         _print_json(
             [
@@ -592,6 +721,9 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             ]
         )
         return 0
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title="Kernel eras modelled (--kernel X.Y picks the era holding X.Y)",
         caption="What each era rests on, and what is only inferred: docs/kernel-model.md",
@@ -608,7 +740,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             "yes" if p.cpu_check else "no",
             p.sources,
         )
-    _console().print(table)
+    _print(table)
     return 0
 
 
@@ -616,7 +748,16 @@ def cmd_tui(args: argparse.Namespace) -> int:
     """``p2pview [SOURCE]``: the interactive explorer."""
     from p2pview.tui import TuiArgs, make_app
 
-    app = make_app(TuiArgs(args.source, args.kernel, args.cpu, args.cmdline))
+    app = make_app(
+        TuiArgs(
+            args.source,
+            args.kernel,
+            args.cpu,
+            args.cmdline,
+            iommu=args.iommu,
+            input_format=args.input_format,
+        )
+    )
     app.run()
     if app.load_error:
         print(f"p2pview: error: {app.load_error}", file=sys.stderr)
@@ -649,6 +790,9 @@ def _list_demos() -> int:
     """``p2pview demo --list``: name, steps and title of every bundled demo."""
     import tomllib
 
+    from rich.table import Table
+    from rich.text import Text
+
     from p2pview.tui.demo import DemoError, bundled_demos
     from p2pview.tui.demo.script import parse_steps
 
@@ -664,7 +808,7 @@ def _list_demos() -> int:
             table.add_row(name, "-", Text(f"cannot read: {exc}", style="red"))
             continue
         table.add_row(name, str(len(specs)), Text(title))
-    _console().print(table)
+    _print(table)
     return 0
 
 
@@ -707,7 +851,19 @@ def _serve_demo(args: argparse.Namespace, title: str) -> int:
     return 0
 
 
-COMMANDS = {
+def _qemu(name: str) -> Callable[[argparse.Namespace], int]:
+    """A command of :mod:`p2pview.qemu.commands`, imported when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from p2pview.qemu import commands
+
+        return commands.COMMANDS[name](args)
+
+    run.__doc__ = f"``p2pview {name}`` (:mod:`p2pview.qemu.commands`)."
+    return run
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tui": cmd_tui,
     "demo": cmd_demo,
     "matrix": cmd_matrix,
@@ -721,8 +877,31 @@ COMMANDS = {
     "scenarios": cmd_scenarios,
     "formats": cmd_formats,
     "profiles": cmd_profiles,
+    **{name: _qemu(name) for name in QEMU_COMMANDS},
 }
-COMMANDS.update(qemu_commands.COMMANDS)
+
+#: The errors a user's input causes, by module and class: reported in one line,
+#: exit status 2. Looked up in ``sys.modules`` when an exception arrives, so that
+#: none of these modules is imported just to be ready for it (an exception of a
+#: class whose module was never imported cannot have been raised).
+_USER_ERRORS = (
+    ("p2pview.sources.checks", "SourceError"),
+    ("p2pview.kernel.version", "VersionError"),
+    ("p2pview.session", "UsageError"),
+    ("p2pview.model.select", "SelectionError"),
+    ("p2pview.model.topology", "TopologyError"),
+)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """``exc`` is bad input, to be reported in one line (not a bug in p2pview)."""
+    if isinstance(exc, CliError):
+        return True
+    for module_name, class_name in _USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, class_name)):
+            return True
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -733,19 +912,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         args_list = ["tui", *args_list]  # plain 'p2pview [SOURCE] [options]'
     try:
-        parser = build_parser()
+        parser = build_parser(qemu=args_list[0] in (*QEMU_COMMANDS, "-h", "--help"))
         args = parser.parse_args(args_list)
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         return COMMANDS[args.command](args)
-    except (SourceError, VersionError, UsageError, SelectionError, TopologyError, CliError) as exc:
-        print(f"p2pview: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        print(f"p2pview: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

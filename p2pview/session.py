@@ -9,11 +9,12 @@ should see once (unknown ACS, a kernel that predates P2PDMA ...).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from p2pview.kernel import DEFAULT_KERNEL, KernelState, KernelTarget, VersionError, prepare
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
-from p2pview.model import AcsPresence, Fact, IommuMode, Platform, Topology
+from p2pview.model import BDF, AcsPresence, Fact, IommuMode, Platform, Topology
 from p2pview.model.platform import cpu_vendor_id
 from p2pview.sources import Loaded, load_source
 
@@ -129,13 +130,17 @@ def open_session(
     cpu: str | None = None,
     cmdline: str | None = None,
     iommu: str | None = None,
+    only: Collection[BDF] | None = None,
 ) -> Session:
     """Load ``source`` and boot the engine on it.
+
+    ``only``: the functions the command asks about, for sources that can be
+    read in part (see :func:`~p2pview.sources.load_source`).
 
     Raises:
         SourceError, VersionError, UsageError: one-line problems for the user.
     """
-    loaded = load_source(source, fmt)
+    loaded = load_source(source, fmt, only=only)
     return session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline, iommu=iommu)
 
 

@@ -20,9 +20,12 @@ peak RSS.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.resources
 import io
 import json
 import os
+import pkgutil
 import resource
 import signal
 import sys
@@ -33,8 +36,32 @@ from typing import Any
 
 os.environ.setdefault("P2PVIEW_PCI_IDS", "bundled")
 
+import p2pview
 from p2pview import cli
 from p2pview.sources import SourceError, archive, capture, load_source
+
+#: Not preloaded: the Textual faces (no case runs them) and the entry point.
+_NOT_PRELOADED = ("p2pview.tui", "p2pview.screenshots", "p2pview.__main__")
+
+
+def _preload(path: list[str], prefix: str) -> None:
+    """Import every p2pview module a case may use, before any case runs.
+
+    p2pview imports most modules where they are first used (for start-up
+    time); a case must not be the first: dropped to nobody it may not be able
+    to read the interpreter's own modules, and under its caps an import is
+    not what is being tested.
+    """
+    for info in pkgutil.iter_modules(path, prefix):
+        if info.name.startswith(_NOT_PRELOADED):
+            continue
+        module = importlib.import_module(info.name)
+        if info.ispkg:
+            _preload(list(module.__path__), f"{info.name}.")
+
+
+_preload(list(p2pview.__path__), "p2pview.")
+importlib.resources.files("p2pview").joinpath("data")  # the resource reader, first use
 
 
 def _comm() -> str:

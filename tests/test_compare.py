@@ -328,15 +328,58 @@ def test_json_document():
     assert doc["unmatched"] == []
 
 
+def _render(session, comparison, width=160):
+    console = Console(width=width, record=True, color_system=None)
+    console.print(compare_view(session, comparison), soft_wrap=True)
+    return console.export_text()
+
+
 def test_rich_view():
     session = open_session("hgx-8gpu")
     comparison = compare(session, read_nvsmi_topo(HGX_MATRIX))
-    console = Console(width=160, record=True, color_system=None)
-    console.print(compare_view(session, comparison))
-    out = console.export_text()
-    assert "GPU0-NIC0" in out and "NV18" in out and "mlx5_0" in out
-    assert "120 pair(s) compared" in out
+    out = _render(session, comparison)
+    assert "NV18" in out and "mlx5_0" in out
+    assert "120 pair(s) compared: 92 agree, 28 expected" in out
     assert "current legend (SYS/NODE)" in out
+
+
+def test_compare_is_a_grid_with_the_summary_first():
+    # 8 GPUs and 8 NICs printed 433 lines, a row per pair with the summary at
+    # the end; now the summary, then one grid row per device as nvidia-smi
+    # prints it, each cell NVIDIA's label beside the kernel's verdict.
+    session = open_session("hgx-8gpu")
+    comparison = compare(session, read_nvsmi_topo(HGX_MATRIX))
+    lines = _render(session, comparison).splitlines()
+    assert len(lines) < 80
+    first = next(i for i, line in enumerate(lines) if "pair(s) compared" in line)
+    grid = next(i for i, line in enumerate(lines) if line.split()[:2] == ["GPU0", "GPU1"])
+    assert first < grid
+    rows = {line.split()[0]: line for line in lines[grid + 1 : grid + 17]}
+    assert set(rows) == {*(f"GPU{k}" for k in range(8)), *(f"NIC{k}" for k in range(8))}
+    cells = rows["GPU0"].split()
+    # GPU0: X, then NV18 with the PCIe verdict for each GPU, PIX B4 for NIC0 ...
+    assert cells[1] == "X" and cells[2:4] == ["NV18", "B4~"] and cells[16:18] == ["PIX", "B4"]
+    assert rows["NIC4"].split()[1:3] == ["SYS", "T12"]
+    # the lower triangle is the same pair as the upper: the verdict is symmetric
+    assert rows["GPU1"].split()[1:3] == ["NV18", "B4~"]
+    assert any(line.startswith("expected  16 pair(s), nvidia-smi NV18") for line in lines)
+
+
+def test_grid_mirror_is_the_reverse_direction_verdict():
+    from p2pview.kernel import calc_map_type_and_dist
+
+    session = open_session("hgx-8gpu", iommu="on")
+    comparison = compare(session, read_nvsmi_topo(HGX_MATRIX))
+    for p in comparison.pairs:
+        back = calc_map_type_and_dist(session.state, p.bdf_b, p.bdf_a)
+        assert (back.map_type, back.distance) == (p.verdict.map_type, p.verdict.distance)
+
+
+def test_unmatched_devices_show_nvidias_label_alone():
+    session = open_session("switch-nvme")
+    comparison = compare(session, read_nvsmi_topo(HGX_MATRIX))
+    out = _render(session, comparison, width=200)
+    assert "PIX -" in out and "no function was found for the device" in out
 
 
 def test_compare_module_does_not_import_rich():

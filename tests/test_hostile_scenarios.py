@@ -123,7 +123,7 @@ def test_a_negative_file_offset_is_einval_as_the_kernel_says(box):
     path = box.box / "neg.toml"
     path.write_text(_scenario_text({"io.file_offset": "-512"}))
     outcome = box.run(["trace", str(path), "--json"])
-    assert outcome.code == 0
+    assert outcome.code == 1  # the simulated I/O failed (EXIT_IO_FAILED), not bad input
     assert '"errno": "EINVAL"' in outcome.stdout and "negative file offset -512" in outcome.stdout
 
 

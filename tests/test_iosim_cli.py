@@ -21,8 +21,12 @@ EXPECTED = {
 }
 
 
-def trace_json(capsys, *args):
-    assert main(["trace", *args, "--json"]) == 0
+#: The exit status of each outcome (README "p2pview trace", 'p2pview trace --help').
+STATUS = {"ok": 0, "error": 1, "short": 1, "hang": 1, "wrong address": 1}
+
+
+def trace_json(capsys, *args, status=0):
+    assert main(["trace", *args, "--json"]) == status
     return json.loads(capsys.readouterr().out)
 
 
@@ -33,8 +37,8 @@ def test_at_least_six_bundled_scenarios():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_bundled_scenario_outcomes(capsys, name):
-    doc = trace_json(capsys, name)
     outcome, errno, nbytes = EXPECTED[name]
+    doc = trace_json(capsys, name, status=STATUS[outcome])
     assert doc["result"] == {
         "errno": errno,
         "stage": doc["result"]["stage"],
@@ -105,6 +109,36 @@ def test_trace_table_output(capsys):
     out = capsys.readouterr().out
     assert "final scatterlist" in out and "SG_DMA_BUS_ADDRESS" in out
     assert "Result: pread returns 131072" in out
+
+
+QUICK = ["trace", "switch-nvme", "--provider", "1a:00.0", "--client", "1b:00.0"]
+
+
+def test_a_buffer_bigger_than_the_pool_never_reaches_pread(capsys):
+    # The mmap of p2pmem/allocate fails (gen_pool_alloc_owner() finds no chunk):
+    # the application sees mmap() fail, not pread returning -1; exit status 3.
+    assert main([*QUICK, "--size", "1G"]) == 3
+    out = capsys.readouterr().out
+    result = out[out.index("Result:") :]
+    assert "pread returns" not in result and "pread is never called" in result
+    assert (
+        "mmap of 0000:1a:00.0's p2pmem/allocate fails with ENOMEM: the pool is"
+        " 268,435,456 bytes (256 MiB), 268,435,456 bytes (256 MiB) of it available, and the"
+        " buffer needs 1,073,741,824 bytes (1 GiB)"
+    ) in result
+    doc = trace_json(capsys, *QUICK[1:], "--size", "1G", status=3)
+    assert doc["result"] == {"errno": "ENOMEM", "stage": "mmap", "bytes": 0, "outcome": "error"}
+
+
+def test_exit_status_says_how_the_io_ended(capsys):
+    assert main([*QUICK, "--size", "128K"]) == 0
+    assert main(["trace", "eremoteio-dma-map"]) == 1
+    assert main(["trace", "swiotlb-hang"]) == 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["trace", "--help"])
+    help_text = capsys.readouterr().out
+    assert "exit status:" in help_text and "3    trace: the I/O never ran" in help_text
 
 
 @pytest.mark.parametrize(

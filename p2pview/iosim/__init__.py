@@ -4,7 +4,15 @@ One I/O whose user buffer may be P2P memory, stepped through mmap, GUP, bio
 building, splitting, request merging, blk_rq_map_sg, the DMA mapping, the
 nvme PRPs/SGL, the device's TLPs, completion and munmap, as the chosen kernel
 release does it. Each stage is a function from state to state plus events.
+
+The simulator and its state hold memory in numpy arrays; a scenario does not.
+Their names are imported on first use, so that reading or listing scenarios
+(``p2pview scenarios``) starts without numpy.
 """
+
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from p2pview.iosim.datapath import DataPath, datapath_for
 from p2pview.iosim.scenario import (
@@ -18,8 +26,48 @@ from p2pview.iosim.scenario import (
     quick_scenario,
     read_scenario,
 )
-from p2pview.iosim.simulate import Stepper, Trace, simulate, trace_document
-from p2pview.iosim.state import STAGE_TITLES, STAGES, SimState
+
+if TYPE_CHECKING:
+    from p2pview.iosim.simulate import Stepper, Trace, simulate, trace_document
+    from p2pview.iosim.state import STAGE_TITLES, STAGES, SimState
+
+#: The names that come with numpy, by the module that defines them.
+_LAZY = {
+    "p2pview.iosim.simulate": frozenset({"Stepper", "Trace", "simulate", "trace_document"}),
+    "p2pview.iosim.state": frozenset({"STAGE_TITLES", "STAGES", "SimState"}),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The simulator's names, imported (with numpy) when first asked for."""
+    import importlib
+
+    for module_name, names in _LAZY.items():
+        if name in names:
+            module = importlib.import_module(module_name)
+            for each in names:
+                globals()[each] = getattr(module, each)
+            return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Package(ModuleType):
+    """This package, whose ``simulate`` stays the function when its module is imported.
+
+    Importing the submodule ``p2pview.iosim.simulate`` binds the package's
+    attribute ``simulate`` to that module; with the eager import this file
+    used to do, the function replaced it straight after. Now that the import
+    may come later (or directly, not through :func:`__getattr__`), the
+    function is put in its place here.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "simulate" and isinstance(value, ModuleType):
+            value = value.simulate
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "STAGES",

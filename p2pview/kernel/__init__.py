@@ -1,4 +1,11 @@
-"""Layer 3: the kernel's P2PDMA decision, per kernel era, and the all-pairs matrix."""
+"""Layer 3: the kernel's P2PDMA decision, per kernel era, and the all-pairs matrix.
+
+The matrix (:mod:`p2pview.kernel.matrix`) needs numpy, which one pair's
+decision does not: its names are imported on first use, so that ``p2pview
+explain`` starts without numpy.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from p2pview.kernel.acs import AcsEffect, effective_acs, with_iommu_acs
 from p2pview.kernel.decision import (
@@ -16,7 +23,6 @@ from p2pview.kernel.many import (
     pci_p2pdma_distance_many,
     pci_p2pmem_find_many,
 )
-from p2pview.kernel.matrix import PairMatrix, chain_arrays, pair_matrix
 from p2pview.kernel.messages import KernelMessage
 from p2pview.kernel.profiles import (
     DEFAULT_KERNEL,
@@ -27,6 +33,21 @@ from p2pview.kernel.profiles import (
 )
 from p2pview.kernel.verdict import AcsCheck, MapType, PathKind, Verdict, WhitelistCheck
 from p2pview.kernel.version import KernelVersion, VersionError
+
+if TYPE_CHECKING:
+    from p2pview.kernel.matrix import PairMatrix, chain_arrays, pair_matrix
+
+_MATRIX_NAMES = frozenset({"PairMatrix", "chain_arrays", "pair_matrix"})
+
+
+def __getattr__(name: str) -> Any:
+    """The matrix's names, imported (with numpy) when first asked for."""
+    if name in _MATRIX_NAMES:
+        from p2pview.kernel import matrix
+
+        return getattr(matrix, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_KERNEL",

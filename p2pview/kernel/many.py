@@ -14,6 +14,12 @@ from p2pview.model import BDF
 #: providers ``pci_p2pmem_find_many()`` keeps (spec section 4.2; not 8).
 MAX_TIED_PROVIDERS = 4096 // 8
 
+#: The one line ``calc_map_type_and_dist()`` prints whatever ``verbose`` says:
+#: ``host_bridge_whitelist(provider, client, acs_redirects)`` warns on the ACS
+#: path, gated on ``acs_redirects``, not on ``verbose`` (v5.15+; Linux 6.12.117
+#: drivers/pci/p2pdma.c lines 507-508 and 653-654 [read]).
+QUIET_WARNING = "Host bridge not in P2PDMA whitelist:"
+
 
 @dataclass(frozen=True, slots=True)
 class NonPciClient:
@@ -48,6 +54,11 @@ def pci_p2pdma_distance_many(
     not a PCI device stops the loop with -1 at once; a NOT_SUPPORTED client
     (or, before v5.4, a negative distance) makes the result -1, and without
     ``verbose`` the loop stops there. THRU_HOST_BRIDGE adds its plain dist.
+
+    ``messages`` are the lines the kernel prints: every verbose line, or
+    without ``verbose`` only the whitelist warning (:data:`QUIET_WARNING`),
+    which v5.15+ print on the ACS path either way; v4.20-v5.14 print nothing
+    then (``upstream_bridge_distance()`` without ``_warn``).
     """
     if not clients:
         return DistanceMany(provider, -1, (), ())
@@ -72,6 +83,8 @@ def pci_p2pdma_distance_many(
         verdicts.append(verdict)
         if verbose:
             messages.extend(verdict.messages)
+        else:
+            messages.extend(m for m in verdict.messages if m.text.startswith(QUIET_WARNING))
         if verdict.map_type is None:
             if verdict.distance < 0:
                 not_supported = True
@@ -88,12 +101,15 @@ class FindMany:
     """``pci_p2pmem_find_many()``: the best total distance and every provider tied at it.
 
     The kernel returns one of ``tied`` chosen uniformly at random; p2pview
-    reports them all. ``candidates`` lists every published provider's total.
+    reports them all. ``candidates`` lists every published provider's total;
+    ``messages`` what the kernel prints meanwhile (``pci_p2pdma_distance_many()``
+    with ``verbose`` false).
     """
 
     best: int | None
     tied: tuple[BDF, ...]
     candidates: tuple[tuple[BDF, int], ...]
+    messages: tuple[KernelMessage, ...] = ()
 
 
 def published_providers(state: KernelState) -> tuple[BDF, ...]:
@@ -119,9 +135,12 @@ def pci_p2pmem_find_many(state: KernelState, clients: Sequence[Client]) -> FindM
     best: int | None = None
     tied: list[BDF] = []
     candidates: list[tuple[BDF, int]] = []
+    messages: list[KernelMessage] = []
     for provider in published_providers(state):
-        total = pci_p2pdma_distance_many(state, provider, clients, verbose=False).total
+        many = pci_p2pdma_distance_many(state, provider, clients, verbose=False)
+        total = many.total
         candidates.append((provider, total))
+        messages.extend(many.messages)
         if total < 0 or (best is not None and total > best):
             continue
         if total == best and len(tied) >= MAX_TIED_PROVIDERS:
@@ -130,4 +149,4 @@ def pci_p2pmem_find_many(state: KernelState, clients: Sequence[Client]) -> FindM
             tied = []
             best = total
         tied.append(provider)
-    return FindMany(best, tuple(tied), tuple(candidates))
+    return FindMany(best, tuple(tied), tuple(candidates), tuple(messages))

@@ -1,11 +1,13 @@
-"""The PCIe tree as an immutable networkx graph, and what-if edits on it.
+"""The PCIe tree, immutable, and what-if edits on it.
 
 Nodes are host bridges (keyed by their :class:`RootBus`) and PCI functions
 (keyed by :class:`BDF`); an edge goes from the upstream bridge (or the host
 bridge) to each function below it. A function's chain of ancestors in this
-graph is exactly the kernel's ``pci_upstream_bridge()`` chain (spec section
+tree is exactly the kernel's ``pci_upstream_bridge()`` chain (spec section
 2.1), because a VF's parent is its PF's upstream bridge, as
-``pci_physfn()`` makes it.
+``pci_physfn()`` makes it. :attr:`Topology.graph` gives the same tree as a
+frozen networkx graph, built on first use: importing networkx costs more than
+reading most topologies, and the tree queries below do not need it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 from p2pview.model.bdf import BDF, AddressError, RootBus
 from p2pview.model.device import Acs, PciDevice
@@ -122,15 +126,7 @@ class Topology:
         self._children: Mapping[Node, tuple[BDF, ...]] = MappingProxyType(
             {node: tuple(kids) for node, kids in children.items()}
         )
-
-        graph: nx.DiGraph[Node] = nx.DiGraph()
-        for hb in self._host_bridges.values():
-            graph.add_node(hb.root, kind="host_bridge", obj=hb)
-        for bdf in self._order:
-            graph.add_node(bdf, kind="device", obj=by_bdf[bdf])
-        for node, kids in self._children.items():
-            graph.add_edges_from((node, kid) for kid in kids)
-        self._graph = nx.freeze(graph)
+        self._graph: nx.DiGraph[Node] | None = None
 
     # -- validation -------------------------------------------------------
 
@@ -187,7 +183,22 @@ class Topology:
 
     @property
     def graph(self) -> nx.DiGraph[Node]:
-        """The frozen graph: host bridges are the roots; edges point downstream."""
+        """The frozen graph: host bridges are the roots; edges point downstream.
+
+        Built (and networkx imported) on first use; a topology never changes,
+        so the graph is kept.
+        """
+        if self._graph is None:
+            import networkx as nx
+
+            graph: nx.DiGraph[Node] = nx.DiGraph()
+            for hb in self._host_bridges.values():
+                graph.add_node(hb.root, kind="host_bridge", obj=hb)
+            for bdf in self._order:
+                graph.add_node(bdf, kind="device", obj=self._by_bdf[bdf])
+            for node, kids in self._children.items():
+                graph.add_edges_from((node, kid) for kid in kids)
+            self._graph = nx.freeze(graph)
         return self._graph
 
     @property

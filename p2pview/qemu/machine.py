@@ -39,7 +39,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from p2pview.kernel import KernelTarget, MapType, pair_matrix, prepare
+from p2pview.kernel import KernelTarget, MapType, prepare
 from p2pview.kernel.decision import KernelState, whitelist_check
 from p2pview.kernel.profiles import AcsParamForm
 from p2pview.model import (
@@ -852,6 +852,8 @@ def _compare(machine: Machine, src: KernelState, gst: KernelState) -> None:
     s_cli = [d.bdf for d in machine.source.devices if d.bdf in machine.bdf_map]
     if not s_prov:
         return
+    from p2pview.kernel.matrix import pair_matrix  # numpy: not on 'p2pview --help's path
+
     sm = pair_matrix(src, s_prov, s_cli)
     gm = pair_matrix(gst, [machine.bdf_map[b] for b in s_prov], [machine.bdf_map[b] for b in s_cli])
     for i, p in enumerate(s_prov):

@@ -36,9 +36,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from p2pview.iosim.context import ScenarioError
-from p2pview.iosim.scenario import BufferKind, BufferSegment, quick_scenario
-from p2pview.iosim.simulate import simulate
 from p2pview.kernel import KernelState, KernelTarget, calc_map_type_and_dist, prepare
 from p2pview.kernel.version import VersionError
 from p2pview.model import BDF
@@ -372,6 +369,12 @@ def expected_dio(
     ``bar``: the same through the sysfs mmap of the CMB BAR. ``None`` when the
     simulator cannot build the scenario from the capture.
     """
+    # Imported here: the simulator needs numpy, which `p2pview --help` (it lists
+    # this module's commands) must not load.
+    from p2pview.iosim.context import ScenarioError
+    from p2pview.iosim.scenario import BufferKind, BufferSegment, quick_scenario
+    from p2pview.iosim.simulate import simulate
+
     outcomes = []
     for write in (False, True):
         scenario = quick_scenario(

@@ -1,21 +1,39 @@
-"""Layer 2: readers that turn topology files, sysfs trees and captures into a model."""
+"""Layer 2: readers that turn topology files, sysfs trees and captures into a model.
+
+The readers of dumps (:mod:`~p2pview.sources.formats`: lspci, hwloc, NCCL ...),
+of archives, of ``generated:N`` and the topology writers are imported when a
+source needs them, so that a command on a topology file or a sysfs tree
+starts without them (``tests/test_cli_startup.py``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from p2pview.model import Topology
-from p2pview.sources.archive import is_tarball, read_archive
+from p2pview.model import BDF, Topology
 from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
-from p2pview.sources.formats import by_name, detect, names, not_recognised, unwrap
 from p2pview.sources.infer import infer_missing
-from p2pview.sources.provenance import with_acs_reason
 from p2pview.sources.readfile import TEXT, not_a_source, read_text_bounded
-from p2pview.sources.synthetic import generate
 from p2pview.sources.sysfs import ScanReport, is_sysfs_root, read_sysfs
 from p2pview.sources.topofile import SourceError, parse_topology_text, read_topology_file
-from p2pview.sources.topowrite import to_json, to_mapping, to_toml
+
+if TYPE_CHECKING:
+    from p2pview.sources.topowrite import to_json, to_mapping, to_toml
+
+_WRITERS = frozenset({"to_json", "to_mapping", "to_toml"})
+
+
+def __getattr__(name: str) -> Any:
+    """The topology writers, imported when first asked for."""
+    if name in _WRITERS:
+        from p2pview.sources import topowrite
+
+        return getattr(topowrite, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BundledTopology",
@@ -55,20 +73,26 @@ class Loaded:
         return self.kind == "live"
 
 
-def load_source(spec: str | None, fmt: str | None = None) -> Loaded:
+def load_source(
+    spec: str | None, fmt: str | None = None, *, only: Collection[BDF] | None = None
+) -> Loaded:
     """Load SOURCE, then infer what it leaves out where it can (:mod:`p2pview.sources.infer`).
+
+    ``only``: for a sysfs directory or this host, read just what a decision
+    about those functions uses (see :func:`~p2pview.sources.sysfs.read_sysfs`);
+    other sources are read whole.
 
     Raises:
         SourceError: with one line naming what could not be read and why.
     """
-    loaded = _load(spec, fmt)
+    loaded = _load(spec, fmt, only)
     inferred = infer_missing(loaded.topology)
     if inferred is loaded.topology:
         return loaded
     return Loaded(inferred, loaded.kind, loaded.report)
 
 
-def _load(spec: str | None, fmt: str | None = None) -> Loaded:
+def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None = None) -> Loaded:
     """Load SOURCE: a file in any format p2pview reads, a bundled name, a sysfs tree or ``/``.
 
     ``fmt`` names a file format (see :mod:`p2pview.sources.formats`) and
@@ -78,11 +102,16 @@ def _load(spec: str | None, fmt: str | None = None) -> Loaded:
         SourceError: with one line naming what could not be read and why.
     """
     sysfs = fmt == SYSFS
-    if fmt is not None and not sysfs and by_name(fmt) is None:
-        known = ", ".join([SYSFS, *names()])
-        raise SourceError(f"--format {fmt!r}: unknown format (one of: {known})")
+    if fmt is not None and not sysfs:
+        from p2pview.sources.formats import by_name, names
+
+        if by_name(fmt) is None:
+            known = ", ".join([SYSFS, *names()])
+            raise SourceError(f"--format {fmt!r}: unknown format (one of: {known})")
     if sysfs and spec is not None and spec != LIVE:
         path = Path(spec)
+        from p2pview.sources.archive import is_tarball
+
         if not (path.is_dir() or (path.is_file() and is_tarball(path))):
             raise SourceError(
                 f"{spec}: --format sysfs wants a directory holding sys/ or a .tar.gz/.tar.bz2/"
@@ -93,7 +122,7 @@ def _load(spec: str | None, fmt: str | None = None) -> Loaded:
         root = Path(LIVE)
         if not is_sysfs_root(root):
             raise SourceError("/: this host has no /sys/bus/pci (not Linux, or sysfs not mounted)")
-        topo, report = read_sysfs(root, live=True)
+        topo, report = read_sysfs(root, live=True, only=only)
         return Loaded(topo, "live", report)
     path = Path(spec)
     if path.is_dir():
@@ -101,9 +130,12 @@ def _load(spec: str | None, fmt: str | None = None) -> Loaded:
             raise SourceError(
                 f"{spec}: a directory, but no sys/bus/pci/devices or sys/devices under it"
             )
-        topo, report = read_sysfs(path)
+        topo, report = read_sysfs(path, only=only)
         return Loaded(topo, "sysfs", report)
     if path.is_file():
+        # The archive reader is imported only for files (a bundled name is not one).
+        from p2pview.sources.archive import is_tarball, read_archive
+
         if fmt is None and is_tarball(path):
             tree = read_archive(path)
             if not is_sysfs_root(tree):
@@ -134,6 +166,8 @@ def _load(spec: str | None, fmt: str | None = None) -> Loaded:
             raise SourceError(f"{spec}: expected generated:N or generated:N:SEED") from None
         if not 1 <= size <= 1 << 20:
             raise SourceError(f"{spec}: N must be between 1 and 1048576")
+        from p2pview.sources.synthetic import generate
+
         return Loaded(generate(size, seed), "generated")
     raise SourceError(
         f"{spec}: no such file or directory, and not a bundled topology (see 'p2pview topologies')"
@@ -141,6 +175,9 @@ def _load(spec: str | None, fmt: str | None = None) -> Loaded:
 
 
 def _read_file(path: Path, fmt: str | None) -> Topology:
+    from p2pview.sources.formats import by_name, detect, not_recognised, unwrap
+    from p2pview.sources.provenance import with_acs_reason
+
     # prompts, command lines and fences around a pasted dump are blanked first
     text = unwrap(read_text_bounded(path, TEXT)).text
     chosen = by_name(fmt) if fmt is not None else detect(text)

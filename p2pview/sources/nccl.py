@@ -77,7 +77,7 @@ from p2pview.sources.hwloc import (
     topology_or_error,
     xml_root_tag,
 )
-from p2pview.sources.provenance import with_acs_reason
+from p2pview.sources.provenance import placeholder_bridge, with_acs_reason
 from p2pview.sources.topofile import SourceError
 
 __all__ = ["cpu_family_from_nccl", "parse_nccl_xml", "sniff_nccl_xml"]
@@ -351,19 +351,13 @@ def restore_skipped_levels(
                 " placeholders stand for the missing bridges"
             )
             out.append(
-                PciDevice(
+                placeholder_bridge(
                     bridge,
-                    0xFFFF,
-                    0xFFFF,
-                    class_code=0x060400,
-                    header_type=1,
                     pcie_type=PcieType.ROOT_PORT if top else None,
-                    acs=Acs.unknown(),
                     parent=parent,
                     numa_node=dev.numa_node,
                     label=f"(not in the dump: {what.removeprefix('the ')})",
-                    notes=(f"{what} is not in NCCL's dump; the address is a placeholder",),
-                    placeholder=True,
+                    note=f"{what} is not in NCCL's dump; the address is a placeholder",
                     facts=DeviceFacts(
                         ids=skipped,
                         class_code=Fact.inferred(how),

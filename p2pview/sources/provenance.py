@@ -23,6 +23,39 @@ from p2pview.model import (
 )
 
 
+def placeholder_bridge(
+    bdf: BDF,
+    *,
+    label: str,
+    note: str,
+    facts: DeviceFacts,
+    parent: BDF | None = None,
+    numa_node: int | None = None,
+    pcie_type: PcieType | None = None,
+) -> PciDevice:
+    """A bridge the dump leaves out but the tree needs, at a made-up address.
+
+    Its IDs are unknown (``ffff:ffff``, shown as "IDs unknown"), its class a
+    PCI-to-PCI bridge, its ACS unknown; ``placeholder`` marks it so that no face
+    shows the address as read. ``facts`` says what each value rests on.
+    """
+    return PciDevice(
+        bdf,
+        0xFFFF,
+        0xFFFF,
+        class_code=0x060400,
+        header_type=1,
+        pcie_type=pcie_type,
+        acs=Acs.unknown(),
+        parent=parent,
+        numa_node=numa_node,
+        label=label,
+        notes=(note,),
+        placeholder=True,
+        facts=facts,
+    )
+
+
 def with_acs_reason(topo: Topology, why: str) -> Topology:
     """Every function whose ACS is unknown says ``why`` (e.g. "lspci -tv prints no capabilities").
 
@@ -89,19 +122,11 @@ def place_orphan_buses(topo: Topology, what: str) -> Topology:
             f"{what} shows no bridge leading to bus {bus.bus:02x}, so what is above it is unknown"
         )
         placeholders.append(
-            PciDevice(
+            placeholder_bridge(
                 bridge,
-                0xFFFF,
-                0xFFFF,
-                class_code=0x060400,
-                header_type=1,
-                acs=Acs.unknown(),
                 label=f"(not in the dump: the bridge to bus {bus.bus:02x})",
-                notes=(
-                    f"the bridge that leads to bus {bus.bus:02x} is not in {what}; the"
-                    " address is a placeholder",
-                ),
-                placeholder=True,
+                note=f"the bridge that leads to bus {bus.bus:02x} is not in {what}; the"
+                " address is a placeholder",
                 facts=DeviceFacts(
                     ids=Fact.assumed(f"not in {what}"),
                     class_code=Fact.inferred(f"functions on bus {bus.bus:02x} below it"),
@@ -159,18 +184,12 @@ def restore_hidden_bridges(topo: Topology, secondary: Mapping[BDF, int], what: s
             f"{parent} leads to bus {sec:02x}, yet {what} draws functions of bus {bus:02x}"
             " below it: a bridge it does not show sits between"
         )
-        devices[bridge] = PciDevice(
+        devices[bridge] = placeholder_bridge(
             bridge,
-            0xFFFF,
-            0xFFFF,
-            class_code=0x060400,
-            header_type=1,
-            acs=Acs.unknown(),
             parent=parent,
             numa_node=devices[kids[0]].numa_node,
             label=f"(not in the dump: the bridge to bus {bus:02x})",
-            notes=(f"hidden by {what}; the address is a placeholder",),
-            placeholder=True,
+            note=f"hidden by {what}; the address is a placeholder",
             facts=DeviceFacts(
                 ids=Fact.assumed(f"hidden by {what}"),
                 class_code=Fact.inferred(how),

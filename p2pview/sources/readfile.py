@@ -129,6 +129,20 @@ def read_fd_bounded(fd: int, name: str, kind: Kind) -> bytes:
     return data
 
 
+def read_and_close(fd: int, name: str, kind: Kind) -> bytes:
+    """:func:`read_fd_bounded` on a descriptor the caller hands over: closed here, always.
+
+    Raises:
+        ReadRefused: as :func:`read_fd_bounded`, and for an error of the read itself.
+    """
+    try:
+        return read_fd_bounded(fd, name, kind)
+    except OSError as exc:
+        raise ReadRefused(f"{name}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
 def read_bounded(path: str | os.PathLike[str], kind: Kind, *, name: str | None = None) -> bytes:
     """Read the regular file at ``path`` (links followed), at most ``kind.cap`` bytes.
 
@@ -151,12 +165,7 @@ def read_bounded(path: str | os.PathLike[str], kind: Kind, *, name: str | None =
         fd = os.open(path, _FLAGS)
     except OSError as exc:
         raise ReadRefused(f"{label}: {exc.strerror or exc}") from None
-    try:
-        return read_fd_bounded(fd, label, kind)
-    except OSError as exc:
-        raise ReadRefused(f"{label}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
+    return read_and_close(fd, label, kind)
 
 
 def not_a_source(path: Path) -> str | None:

@@ -23,6 +23,7 @@ import json
 import platform as pyplatform
 import re
 import socket
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,7 +217,6 @@ def device_dirs(tree: Tree, report: ScanReport) -> dict[BDF, tuple[str, BDF | No
 
     Directories are paths relative to the tree's top, links resolved inside it.
     """
-    found: dict[BDF, tuple[str, BDF | None, RootBus]] = {}
     bus_dir = "sys/bus/pci/devices"
     paths: list[str] = []
     if tree.is_dir(bus_dir):
@@ -274,8 +274,62 @@ def device_dirs(tree: Tree, report: ScanReport) -> dict[BDF, tuple[str, BDF | No
                 keep if dirpath != "sys/devices" else [d for d in dirnames if d != "virtual"]
             )
             paths.extend(f"{dirpath}/{d}" for d in keep if _BDF_NAME.match(d))
-    # Bridges that are directories on a listed function's path but have no
-    # sys/bus/pci/devices entry (trimmed captures) are still on the kernel's chain.
+    return _dirs_from_paths(paths, report, note_unlisted=True)
+
+
+def chain_dirs(
+    tree: Tree, report: ScanReport, wanted: Collection[BDF]
+) -> dict[BDF, tuple[str, BDF | None, RootBus]] | None:
+    """The directories a decision about ``wanted`` reads, and no others.
+
+    Each wanted function, its physical function if it is a VF, the bridges
+    above them (the directory nesting is the kernel's upstream chain), and
+    every function directly on their root buses (the host-bridge whitelist
+    looks at one of those; ``pci_host_bridge_dev()``). ``None`` when a wanted
+    function has no usable ``sys/bus/pci/devices`` entry: the caller reads the
+    whole tree, so that what is said about it is what a full read says.
+    """
+    bus_dir = "sys/bus/pci/devices"
+    if not tree.is_dir(bus_dir):
+        return None
+    paths: list[str] = []
+    for bdf in wanted:
+        for name in (f"{bus_dir}/{bdf}", f"{bus_dir}/{bdf}/physfn"):
+            try:
+                parts = tree.resolve(name)
+            except (Missing, Dangling):
+                if name.endswith("physfn"):
+                    continue
+                return None
+            target = "/".join(parts)
+            if tree.kind_at(parts) is not NodeType.DIR or not _BDF_NAME.match(_leaf(target)):
+                return None
+            paths.append(target)
+    for path in list(paths):
+        top = _parent_dir(path)
+        while _BDF_NAME.match(_leaf(top)):
+            top = _parent_dir(top)
+        if not _HB_NAME.match(_leaf(top)):
+            continue
+        try:
+            with tree.dir(top) as view:
+                names = sorted(e for e, kind in view.entries.items() if kind is NodeType.DIR)
+        except (Dangling, Unreadable):
+            continue
+        paths.extend(f"{top}/{e}" for e in names if _BDF_NAME.match(e))
+    return _dirs_from_paths(paths, report, note_unlisted=False)
+
+
+def _dirs_from_paths(
+    paths: list[str], report: ScanReport, *, note_unlisted: bool
+) -> dict[BDF, tuple[str, BDF | None, RootBus]]:
+    """Each function directory's BDF, its parent from the nesting, and its root bus.
+
+    A bridge that is a directory above a listed function is added (it is on
+    the kernel's chain); ``note_unlisted`` says so in the report, for a whole
+    listing in which it was missing (a trimmed capture).
+    """
+    found: dict[BDF, tuple[str, BDF | None, RootBus]] = {}
     listed = {_leaf(p) for p in paths}
     for path in list(paths):
         above = _parent_dir(path)
@@ -283,10 +337,11 @@ def device_dirs(tree: Tree, report: ScanReport) -> dict[BDF, tuple[str, BDF | No
             if _leaf(above) not in listed:
                 listed.add(_leaf(above))
                 paths.append(above)
-                report.problems.append(
-                    f"{_leaf(above)}: not in sys/bus/pci/devices but a directory above"
-                    f" {_leaf(path)}; kept as the bridge the kernel's chain passes through"
-                )
+                if note_unlisted:
+                    report.problems.append(
+                        f"{_leaf(above)}: not in sys/bus/pci/devices but a directory above"
+                        f" {_leaf(path)}; kept as the bridge the kernel's chain passes through"
+                    )
             above = _parent_dir(above)
     for path in paths:
         bdf = BDF.parse(_leaf(path))
@@ -602,12 +657,29 @@ def as_tree(source: Path | Tree, *, live: bool = False) -> Tree:
     return source if isinstance(source, Tree) else DiskTree(source, live=live)
 
 
-def read_sysfs(source: Path | Tree, *, live: bool = False) -> tuple[Topology, ScanReport]:
-    """Read the PCI tree in ``source``: a directory (``/`` for this host) or a :class:`Tree`."""
+def read_sysfs(
+    source: Path | Tree, *, live: bool = False, only: Collection[BDF] | None = None
+) -> tuple[Topology, ScanReport]:
+    """Read the PCI tree in ``source``: a directory (``/`` for this host) or a :class:`Tree`.
+
+    ``only`` reads just what a decision about those functions uses
+    (:func:`chain_dirs`; a one-pair ``explain`` on a 2,000-function host reads
+    a dozen functions, not all of them), and says so in the report; the whole
+    tree when one of them is not listed.
+    """
     tree = as_tree(source, live=live)
     report = ScanReport()
     report.problems.extend(tree.notes)
-    dirs = device_dirs(tree, report)
+    dirs = chain_dirs(tree, report, only) if only else None
+    if dirs is None:
+        dirs = device_dirs(tree, report)
+    else:
+        report.problems.insert(
+            0,
+            f"only the {len(dirs)} functions this query's decision uses were read (the"
+            " functions asked about, the bridges above them and the functions on their root"
+            " buses)",
+        )
     devices: list[PciDevice] = []
     for bdf, (path, parent, _rb) in sorted(dirs.items()):
         dev = _read_device(tree, bdf, path, parent, report)

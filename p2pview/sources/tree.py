@@ -25,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from types import TracebackType
 
-from p2pview.sources.readfile import Kind, ReadRefused, read_fd_bounded
+from p2pview.sources.readfile import Kind, ReadRefused, read_and_close
 
 #: Links followed on one path before it counts as a loop (the kernel's MAXSYMLINKS).
 MAX_LINKS = 40
@@ -351,12 +351,7 @@ class _DiskDir(DirView):
             fd = os.open(name, _FILE_FLAGS, dir_fd=self.fd)
         except OSError as exc:
             raise ReadRefused(f"{label}: {exc.strerror or exc}") from None
-        try:
-            return read_fd_bounded(fd, label, kind)
-        except OSError as exc:
-            raise ReadRefused(f"{label}: {exc.strerror or exc}") from None
-        finally:
-            os.close(fd)
+        return read_and_close(fd, label, kind)
 
     def readlink(self, name: str) -> str | None:
         if self.entries.get(name) is not NodeType.LINK:

@@ -60,6 +60,8 @@ class TuiArgs:
     kernel: str | None = None
     cpu: str | None = None
     cmdline: str | None = None
+    iommu: str | None = None
+    input_format: str | None = None
 
 
 class P2PViewApp(App[None]):
@@ -127,7 +129,12 @@ class P2PViewApp(App[None]):
         self.post_message(LoadProgress(f"Reading {args.source or 'this host'} ..."))
         try:
             model = TuiModel.load(
-                args.source, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline
+                args.source,
+                kernel=args.kernel,
+                cpu=args.cpu,
+                cmdline=args.cmdline,
+                iommu=args.iommu,
+                fmt=args.input_format,
             )
         except Exception as exc:
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))

@@ -36,15 +36,17 @@ def worth_showing(topology: Topology) -> bool:
     return any(d.is_bridge or d.p2pmem is not None for d in topology.devices)
 
 
-def load_default(source: str | None) -> tuple[Loaded, list[str], str | None]:
-    """Load SOURCE; with none, this host if it has a PCIe tree, else the demo topology.
+def load_default(
+    source: str | None, fmt: str | None = None
+) -> tuple[Loaded, list[str], str | None]:
+    """Load SOURCE (as ``fmt``); with none, this host if it has a PCIe tree, else the demo.
 
     Returns what was loaded, notes for the user, and, when the bundled topology
     stands in for this host, why (the header says so for as long as it is shown).
     """
     notes: list[str] = []
     if source is not None:
-        return load_source(source), notes, None
+        return load_source(source, fmt), notes, None
     try:
         live = load_source("/")
     except SourceError as exc:
@@ -104,11 +106,17 @@ class TuiModel:
         kernel: str | None = None,
         cpu: str | None = None,
         cmdline: str | None = None,
+        iommu: str | None = None,
+        fmt: str | None = None,
     ) -> TuiModel:
-        """Load a source (this host, else the demo) and boot the engine on it."""
-        loaded, notes, stand_in = load_default(source)
+        """Load a source (this host, else the demo) and boot the engine on it.
+
+        ``iommu`` (``on``/``off``) is applied once, here: the session's topology
+        carries its ACS from then on, what-if edits and reset included.
+        """
+        loaded, notes, stand_in = load_default(source, fmt)
         overrides = Overrides(kernel, cpu, cmdline)
-        session = session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline)
+        session = session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline, iommu=iommu)
         verdicts = Verdicts.of(session)
         model = cls(
             loaded=loaded,

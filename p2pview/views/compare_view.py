@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from p2pview.compare import Agreement, Comparison, PairComparison
+from p2pview.kernel import MapType
 from p2pview.session import Session
 from p2pview.sources.nvsmi import LegendForm
 from p2pview.views.explain import RESULT_STYLE
@@ -69,36 +70,6 @@ def devices_table(session: Session, comparison: Comparison) -> Table:
     return table
 
 
-def pairs_table(session: Session, comparison: Comparison) -> Table:
-    """One row per compared pair."""
-    topo = session.topology
-    table = Table(
-        title="Pairs (row device = provider)",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_lines=False,
-    )
-    table.add_column("pair", no_wrap=True)
-    table.add_column("functions", no_wrap=True)
-    table.add_column("nvidia-smi", no_wrap=True)
-    table.add_column("p2pview", no_wrap=True)
-    table.add_column("kernel", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("why", ratio=1, min_width=30)
-    for p in comparison.pairs:
-        same = p.derived.matches(p.nvidia_level) if p.nvidia_level is not None else False
-        table.add_row(
-            f"{p.a}-{p.b}",
-            f"{bdf_text(topo, p.bdf_a)} {bdf_text(topo, p.bdf_b)}",
-            Text(p.nvidia, style="bold"),
-            Text(p.derived_printed, style="" if same else "bold"),
-            kernel_cell(p),
-            Text(p.status.value, style=STATUS_STYLE[p.status]),
-            why(p),
-        )
-    return table
-
-
 def summary_text(comparison: Comparison) -> Text:
     """``36 pairs: 7 agree, 8 expected ...`` and what the statuses mean."""
     counts = comparison.counts()
@@ -122,24 +93,159 @@ def summary_text(comparison: Comparison) -> Text:
     return text
 
 
+#: The mark after a grid cell for each status (agree has none).
+STATUS_MARK = {
+    Agreement.AGREE: "",
+    Agreement.EXPECTED: "~",
+    Agreement.UNKNOWN: "?",
+    Agreement.UNEXPECTED: "!",
+}
+#: Pairs listed one a line for each group below the grid; the rest are counted.
+MAX_GROUP_PAIRS = 12
+
+
+def kernel_code(pair: PairComparison) -> str:
+    """The kernel's verdict as the matrix shows it: ``B4``, ``T12``, ``X8`` (or the int)."""
+    v = pair.verdict
+    if v.undetermined:
+        return "?"
+    if v.map_type is None:
+        return str(v.distance)
+    return f"{v.map_type.value[0].replace('N', 'X')}{v.distance}"
+
+
+def grid_cell(pair: PairComparison) -> Text:
+    """``PIX B4``: NVIDIA's label and the kernel's verdict, with the status's mark and colour."""
+    text = Text(pair.nvidia, style="bold" if pair.status is Agreement.AGREE else "")
+    text.append(" ")
+    if pair.verdict.map_type is not None:
+        text.append(kernel_code(pair), style=RESULT_STYLE[pair.verdict.map_type])
+    else:
+        text.append(kernel_code(pair), style="bold red" if pair.verdict.distance < 0 else "")
+    mark = STATUS_MARK[pair.status]
+    if mark:
+        text.append(mark, style=STATUS_STYLE[pair.status])
+    return text
+
+
+def grid_table(comparison: Comparison) -> Table:
+    """The matrix's devices in its own order, each cell NVIDIA's label beside the kernel's verdict.
+
+    A pair is judged once, with the upper triangle's row device as the
+    provider; the lower triangle repeats it (the kernel's map type and
+    distance are the same either way round). A device no function was found
+    for shows NVIDIA's label alone.
+    """
+    m = comparison.matrix
+    by_pair = {frozenset((p.a, p.b)): p for p in comparison.pairs}
+    table = Table(box=None, pad_edge=False, header_style="bold", collapse_padding=True)
+    table.add_column("", no_wrap=True, style="bold")
+    for label in m.labels:
+        table.add_column(label, no_wrap=True, justify="left")
+    for i, row in enumerate(m.labels):
+        cells: list[Text] = []
+        for j, col in enumerate(m.labels):
+            pair = by_pair.get(frozenset((row, col)))
+            if i == j:
+                cells.append(Text(" X"))
+            elif pair is not None:
+                cells.append(grid_cell(pair))
+            else:
+                cells.append(Text(f"{m.cells[i][j]} -", style="dim"))
+        table.add_row(row, *cells)
+    return table
+
+
+def grid_legend() -> Text:
+    """What a grid cell says."""
+    text = Text("Each cell: nvidia-smi's label, then the kernel's verdict (")
+    for k, (code, style, name) in enumerate(
+        (
+            ("B", RESULT_STYLE[MapType.BUS_ADDR], "BUS_ADDR"),
+            ("T", RESULT_STYLE[MapType.THRU_HOST_BRIDGE], "THRU_HOST_BRIDGE"),
+            ("X", RESULT_STYLE[MapType.NOT_SUPPORTED], "NOT_SUPPORTED"),
+        )
+    ):
+        if k:
+            text.append(", ")
+        text.append(code, style=style)
+        text.append(f" {name}")
+    text.append(" and the distance); then ")
+    for k, status in enumerate((Agreement.EXPECTED, Agreement.UNKNOWN, Agreement.UNEXPECTED)):
+        if k:
+            text.append(", ")
+        text.append(STATUS_MARK[status], style=STATUS_STYLE[status])
+        text.append(f" {status.value}")
+    text.append(" (nothing: they agree); '-': no function was found for the device.")
+    return text
+
+
+def _group_key(p: PairComparison) -> tuple[object, ...]:
+    v = p.verdict
+    return (p.status.severity, p.nvidia, p.derived_printed, kernel_code(p), v.path.value)
+
+
+def groups_text(session: Session, comparison: Comparison) -> Text:
+    """The pairs that do not simply agree, grouped by what they show, worst first, with why."""
+    topo = session.topology
+    groups: dict[tuple[object, ...], list[PairComparison]] = {}
+    for p in comparison.pairs:
+        if p.status is not Agreement.AGREE:
+            groups.setdefault(_group_key(p), []).append(p)
+    text = Text()
+    if not groups:
+        return text
+    text.append("The pairs that do not simply agree, and why:", style="bold")
+    for key in sorted(groups, key=lambda k: (-int(str(k[0])), *map(str, k[1:]))):
+        pairs = groups[key]
+        first = pairs[0]
+        text.append("\n")
+        text.append(first.status.value, style=STATUS_STYLE[first.status])
+        text.append(
+            f"  {len(pairs)} pair(s), nvidia-smi {first.nvidia}, PCIe tree"
+            f" {first.derived_printed}, kernel {first.kernel_text}: "
+        )
+        names = [f"{p.a}-{p.b}" for p in pairs]
+        shown = names if len(names) <= MAX_GROUP_PAIRS else names[:MAX_GROUP_PAIRS]
+        text.append(", ".join(shown), style="bold")
+        if len(names) > len(shown):
+            text.append(f" and {len(names) - len(shown)} more")
+        pair = f"{bdf_text(topo, first.bdf_a)} -> {bdf_text(topo, first.bdf_b)}"
+        lead = f"{first.a}-{first.b} ({pair})" if len(pairs) > 1 else pair
+        text.append(f"\n    {lead}: {why(first)}", style="")
+    return text
+
+
 def compare_view(session: Session, comparison: Comparison) -> RenderableType:
-    """The whole ``p2pview compare`` output."""
+    """The whole ``p2pview compare`` output: the summary first, then the grid and the details."""
     m = comparison.matrix
     head = header_text(session)
     head.append(f"\nnvidia-smi topo -m: {m.path}, {_FORM_TEXT[m.form]}")
-    parts: list[RenderableType] = [head, devices_table(session, comparison)]
+    parts: list[RenderableType] = [head, Text(""), summary_text(comparison)]
     if comparison.pairs:
-        parts.append(pairs_table(session, comparison))
-    parts.append(summary_text(comparison))
+        parts += [grid_table(comparison), grid_legend(), Text("")]
+        details = groups_text(session, comparison)
+        if details:
+            parts += [details, Text("")]
+    parts.append(devices_table(session, comparison))
     notes = [*comparison.notes, *session.notes]
     if notes:
         text = Text()
         for note in notes:
             text.append(f"note: {note}\n", style="dim")
         parts.append(text)
+    parts.append(
+        Text(
+            "Every pair with both checks and their reasons: --json; one pair in full:"
+            " p2pview explain SOURCE PROVIDER CLIENT.",
+            style="dim",
+        )
+    )
     return Group(*parts)
 
 
 def compare_width(comparison: Comparison) -> int:
-    """A console width at which the pairs table does not squeeze the ``why`` column."""
-    return 150 if comparison.pairs else 100
+    """A console width at which the grid is never squeezed."""
+    m = comparison.matrix
+    widest = max((len(c) for row in m.cells for c in row), default=4) + 6
+    return max(100, 6 + len(m.labels) * (max(widest, *(len(x) for x in m.labels), 8) + 1))

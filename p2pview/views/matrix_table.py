@@ -61,7 +61,10 @@ def header_text(session: Session) -> Text:
     cpu = f"{plat.cpu_vendor} family {plat.cpu_family:#x}" if plat.is_x86 else plat.arch
     lines = Text()
     lines.append(f"{topo.name}", style="bold")
-    if topo.source and topo.source != topo.name:
+    if session.loaded.kind == "bundled":
+        # the name is what to type; the installed path says nothing to a user
+        lines.append("  (bundled topology)")
+    elif topo.source and topo.source != topo.name:
         lines.append(f"  ({topo.source})")
     lines.append("\n")
     kernel_basis = _basis_mark(plat.facts.kernel)

@@ -120,11 +120,51 @@ def scatterlist_table(trace: Trace) -> Table:
     return table
 
 
+def _size(n: int) -> str:
+    """``268,435,456 bytes (256 MiB)``; the unit only when it is exact."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n:,} bytes ({n >> shift} {unit})"
+    return f"{n:,} bytes"
+
+
+def never_ran_text(trace: Trace) -> Text | None:
+    """Why the I/O was never issued, when opening or mmap'ing its buffer failed; else ``None``.
+
+    The simulator stops at the ``mmap`` stage then: no ``pread``/``pwrite`` ran,
+    so none returned -1; the application saw ``open()`` or ``mmap()`` fail.
+    """
+    result = trace.result
+    if result.stage != "mmap" or result.errno is None:
+        return None
+    ctx = trace.context
+    sc = ctx.scenario
+    op = syscall_name(sc.write, len(sc.io_vectors))
+    error = next((e for e in reversed(trace.events) if e.level == "error"), None)
+    pools = [t.removeprefix("pool:") for t in (error.touched if error else ()) if "pool:" in t]
+    prov = next((p for b, p in ctx.providers.items() if pools and str(b) == pools[0]), None)
+    if result.errno == "ENOMEM" and prov is not None:
+        asked = sum(seg.size for seg in sc.buffer if seg.provider == prov.bdf)
+        why = (
+            f"mmap of {prov.bdf}'s p2pmem/allocate fails with ENOMEM: the pool is"
+            f" {_size(prov.pool_size)}, {_size(prov.available)} of it available, and the"
+            f" buffer needs {_size(asked)}"
+        )
+    else:
+        call = "open()" if error is not None and error.function == "open()" else "mmap()"
+        detail = f" ({error.function}: {error.text})" if error is not None else ""
+        why = f"the buffer's {call} fails with {result.errno}{detail}"
+    return Text(f"{why}; {op} is never called", style="bold red")
+
+
 def result_text(trace: Trace) -> Text:
     """What the application sees."""
     result = trace.result
     sc = trace.context.scenario
     op = syscall_name(sc.write, len(sc.io_vectors))
+    never = never_ran_text(trace)
+    if never is not None:
+        return never
     if result.outcome == "ok":
         return Text(f"{op} returns {result.bytes}", style="bold green")
     if result.outcome == "short":

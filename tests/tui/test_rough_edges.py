@@ -110,8 +110,8 @@ def test_a_bundled_topology_shown_for_this_host_says_so_in_the_header(
     flat = load_source(str(tmp_path / "flat.toml"))
     assert not tui_model.worth_showing(flat.topology)
 
-    def fake_load(spec: str) -> Loaded:
-        return flat if spec == "/" else load_source(spec)
+    def fake_load(spec: str, fmt: str | None = None) -> Loaded:
+        return flat if spec == "/" else load_source(spec, fmt)
 
     monkeypatch.setattr(tui_model, "load_source", fake_load)
 

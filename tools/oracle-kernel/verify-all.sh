@@ -26,7 +26,14 @@ TOPOLOGIES="arm64-offset desktop-intel epyc-2s hgx-8gpu multifunction-acs skylak
 sriov-nic switch-acs-iommu switch-nvme-acs switch-nvme"
 status=0
 for rel in $RELEASES; do
-    OUT=$("$HERE/build.sh" "$rel" | tail -n 1)
+    # Not a pipe into tail: a build that fails must stop this release, not
+    # hand an empty directory to verify.
+    if ! OUT=$("$HERE/build.sh" "$rel"); then
+        echo "=== Linux $rel: the oracle kernel did not build (see above); not checked"
+        status=1
+        continue
+    fi
+    OUT=$(printf '%s\n' "$OUT" | tail -n 1)
     echo "=== Linux $(cat "$OUT/kernelrelease") (Debian linux-source-$rel $(cat "$OUT/version"))"
     # shellcheck disable=SC2086
     "$PY" -m p2pview.qemu verify $TOPOLOGIES \

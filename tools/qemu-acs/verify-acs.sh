@@ -19,10 +19,19 @@ PY=${1:-${PYTHON:-python3}}
 [ $# -gt 0 ] && shift
 RELEASES=${*:-5.10 6.1 6.12 7.2 7.3}
 JOBS=${JOBS:-$(nproc)}
-QEMU=$("$HERE/build.sh" | tail -n 1)
+if ! QEMU=$("$HERE/build.sh"); then
+    echo "the QEMU with downstream-port ACS did not build (see above); nothing checked"
+    exit 1
+fi
+QEMU=$(printf '%s\n' "$QEMU" | tail -n 1)
 status=0
 for rel in $RELEASES; do
-    KDIR=$("$HERE/../oracle-kernel/build.sh" "$rel" | tail -n 1)
+    if ! KDIR=$("$HERE/../oracle-kernel/build.sh" "$rel"); then
+        echo "=== Linux $rel: the oracle kernel did not build (see above); not checked"
+        status=1
+        continue
+    fi
+    KDIR=$(printf '%s\n' "$KDIR" | tail -n 1)
     echo "=== Linux $(cat "$KDIR/kernelrelease") under the QEMU with downstream-port ACS"
     # switch-nvme has no ACS on its switch: the control case (same QEMU, nothing redirected).
     "$PY" -m p2pview.qemu verify \

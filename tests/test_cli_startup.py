@@ -1,0 +1,120 @@
+"""Start-up: each command imports only what it uses (the timings are in benchmarks/bench_cli.py).
+
+``p2pview --version`` took 1.2 s when every command's modules were imported
+up front (networkx alone ~0.3 s). Now a command pulls in numpy only for a
+matrix or the I/O simulator, networkx only when ``Topology.graph`` is used,
+Textual only for the TUI, and the dump readers only for dumps. Each case runs
+in a fresh interpreter, as a user's shell would start it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import DATA
+
+#: Prints which of the watched modules a command imported (its output goes nowhere).
+_PROBE = """
+import contextlib, io, json, sys
+from p2pview.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+watched = ["rich", "numpy", "networkx", "textual", "p2pview.kernel", "p2pview.sources",
+           "p2pview.sources.formats", "p2pview.sources.archive", "p2pview.iosim.simulate"]
+print(json.dumps({"code": code, "imported": [m for m in watched if m in sys.modules]}))
+"""
+
+HEAVY = {"numpy", "networkx", "textual"}
+SWITCH_TREE = str(DATA / "qemu-guest-captures/switch-qemu64.tar.gz")
+
+
+def imported(*argv: str) -> tuple[int, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=True
+    )
+    answer = json.loads(proc.stdout)
+    return answer["code"], set(answer["imported"])
+
+
+def test_version_imports_no_engine_and_no_rich():
+    code, mods = imported("--version")
+    assert code == 0
+    assert not mods & {*HEAVY, "rich", "p2pview.kernel", "p2pview.sources"}, mods
+
+
+def test_help_imports_neither_rich_nor_numpy():
+    code, mods = imported("--help")
+    assert code == 0 and not mods & {*HEAVY, "rich"}, mods
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profiles"],
+        ["formats"],
+        ["topologies"],
+        ["scenarios"],
+        ["explain", "switch-nvme", "1a:00.0", "1b:00.0"],
+        ["find", "switch-nvme", "1b:00.0"],
+        ["convert", "switch-nvme", "-o", "-"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_commands_without_a_matrix_import_neither_numpy_nor_networkx(argv):
+    code, mods = imported(*argv)
+    assert code == 0 and not mods & HEAVY, mods
+
+
+def test_one_pair_on_a_topology_file_needs_no_dump_reader():
+    _, mods = imported("explain", "switch-nvme", "1a:00.0", "1b:00.0")
+    assert "p2pview.sources.formats" not in mods and "p2pview.sources.archive" not in mods
+
+
+def test_one_pair_on_a_capture_needs_no_dump_reader():
+    code, mods = imported("explain", SWITCH_TREE, "03:00.0", "04:00.0")
+    assert code == 0 and "p2pview.sources.formats" not in mods and not mods & HEAVY, mods
+
+
+def test_the_matrix_and_the_simulator_bring_numpy_but_not_networkx_or_textual():
+    for argv in (["matrix", "switch-nvme"], ["trace", "cmb-read-bus-addr"]):
+        code, mods = imported(*argv)
+        assert code == 0 and "numpy" in mods and not mods & {"networkx", "textual"}, (argv, mods)
+
+
+def test_topology_graph_imports_networkx_on_first_use():
+    probe = (
+        "import sys\n"
+        "from p2pview.sources import load_source\n"
+        "topo = load_source('switch-nvme').topology\n"
+        "before = 'networkx' in sys.modules\n"
+        "graph = topo.graph\n"
+        "print(before, 'networkx' in sys.modules, graph.number_of_nodes(), topo.graph is graph)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[:2] == ["False", "True"] and int(out[2]) > 1 and out[3] == "True"
+
+
+def test_the_simulator_is_imported_on_first_use_and_simulate_stays_the_function():
+    # 'p2pview scenarios' reads scenarios without the simulator (numpy); the
+    # package's 'simulate' is the function however the simulator gets imported
+    probe = (
+        "import sys\n"
+        "from p2pview.iosim import read_scenario\n"
+        "print('numpy' in sys.modules)\n"
+        "from p2pview.iosim.simulate import Trace\n"
+        "import p2pview.iosim as iosim\n"
+        "from p2pview.iosim import simulate, STAGES\n"
+        "print(callable(simulate), iosim.simulate is simulate, simulate.__module__, len(STAGES))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[:4] == ["False", "True", "True", "p2pview.iosim.simulate"] and int(out[4]) > 5
