@@ -97,10 +97,12 @@ class P2PViewApp(App[None]):
 
     model_version: reactive[int] = reactive(0)
 
-    def __init__(self, args: TuiArgs | None = None) -> None:
+    def __init__(self, args: TuiArgs | None = None, model: TuiModel | None = None) -> None:
         super().__init__()
         self.args = args or TuiArgs()
         self.model: TuiModel | None = None
+        #: Loaded before the app started (the CLI loads first, so that errors go to stderr).
+        self._preloaded = model
         self.load_error: str | None = None
         #: Set by a first ``r`` that would drop what-if edits.
         self._reload_armed = False
@@ -119,7 +121,11 @@ class P2PViewApp(App[None]):
         yield AppFirstFooter()
 
     def on_mount(self) -> None:
-        """Start loading."""
+        """Start loading (or show what the CLI loaded)."""
+        if self._preloaded is not None:
+            self.post_message(ModelLoaded(self._preloaded))
+            self._preloaded = None
+            return
         self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
@@ -355,9 +361,13 @@ class P2PViewApp(App[None]):
             yield from extra()
 
 
-def make_app(args: TuiArgs | None = None) -> P2PViewApp:
-    """The one place the app is built (CLI, tests, snapshots, screenshots)."""
-    return P2PViewApp(args)
+def make_app(args: TuiArgs | None = None, model: TuiModel | None = None) -> P2PViewApp:
+    """The one place the app is built (CLI, tests, snapshots, screenshots).
+
+    ``model``: the source as already loaded (the CLI's case); without it the app
+    loads ``args.source`` in a worker behind a loading screen.
+    """
+    return P2PViewApp(args, model)
 
 
 def header_text(model: TuiModel) -> str:
