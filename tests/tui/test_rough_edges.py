@@ -22,12 +22,14 @@ from p2pview.sources import Loaded, load_source
 from p2pview.sources.pciids import PciNames
 from p2pview.tui import model as tui_model
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
+from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.stepper import StepperScreen
 from p2pview.tui.screens.topology import TopologyScreen
 from p2pview.tui.screens.whatif import WhatIfScreen
 from p2pview.tui.widgets.hanging import hang
 from p2pview.tui.widgets.pci_detail import device_detail
 from p2pview.tui.widgets.pci_labels import RowContext
+from p2pview.tui.widgets.whatif_acs import acs_rows, header_line, row_prompt
 
 #: This host's /sys as a small VM shows it: one flat bus, no bridge, no p2pmem.
 FLAT = """\
@@ -336,3 +338,16 @@ def test_a_smaller_terminal_keeps_the_selection_in_view() -> None:
         assert top <= 25 < top + acs.scrollable_content_region.height, (top, 25)
 
     run(body, source="generated:300")
+
+
+def test_the_acs_list_says_what_config_acs_did_beyond_its_mask() -> None:
+    model = TuiModel.load("switch-acs-iommu", kernel="6.12.117")
+    model.set_iommu(True)  # pci_std_enable_acs(): 0x001d on the downstream ports
+    model.set_cmdline("pci=config_acs=0x@0000:19:00.0")  # names one bit, leaves it 0
+    rows = {row.bdf: row_prompt(row, 12, None).plain for row in acs_rows(model)}
+    dsp = rows[BDF.parse("0000:19:00.0")]
+    assert "0x001d  0x0000" in dsp  # the register before and after the command line
+    assert "config_acs: bits outside its mask back to firmware's 0x0000" in dsp
+    assert "undoing what the IOMMU driver" in dsp
+    assert "same" in rows[BDF.parse("0000:19:01.0")]  # untouched by the command line
+    assert "cmdline" in header_line(12).plain and "at boot" not in header_line(12).plain

@@ -104,10 +104,16 @@ recompute at once, and changed verdicts are compared with the original.
 
 - **ACS** (`a`): every function with an ACS capability. left/right pick RR, CR
   or EC in the highlighted row, space or enter flips it (a click on a bit
-  flips it too). These are the Control register's bits before the kernel's
-  command-line parameters; `at boot` shows the register after them, and
-  `redirect` the bits `pci_bridge_has_acs_redir()` will see. `-` is a bit the
-  capability does not implement. `*` marks edited rows.
+  flips it too). These and `ctrl` are the Control register before the
+  kernel's command-line parameters: as firmware left it, or as the IOMMU
+  driver set it (`pci_std_enable_acs()`). `cmdline` is the register after
+  `pci=disable_acs_redir=` and `pci=config_acs=` (`same`: they left it), and
+  `redirect` the bits `pci_bridge_has_acs_redir()` will see. `config_acs=`
+  also takes the bits outside its mask from the firmware value (Linux
+  6.12.117, drivers/pci/pci.c, `__pci_config_acs()`), so it can undo what the
+  IOMMU driver enabled; the row says so. `-` is a bit the capability does not
+  implement. `*` marks edited rows. IOMMU groups (`grp N` on screen 1) are
+  as the source read them: they are not recomputed after ACS edits.
 - **Platform** (`k`): the IOMMU (`i` flips it; on sets ACS on every capable
   port as `pci_std_enable_acs()` does, off puts the firmware values back), the
   kernel release (one per era, and the releases where the ACS parameters
@@ -167,8 +173,10 @@ like any other. The header says EDITED while edits are in place.
                     yield AcsToggleList(id="acs-list")
                     yield Static(
                         Content(
-                            "left/right pick a bit, space flips it.  * edited.  Bits are the"
-                            " Control register before the command-line parameters."
+                            "left/right pick a bit, space flips it.  * edited.  Bits and ctrl:"
+                            " the Control register before the command line (as firmware left"
+                            " it, or as the IOMMU driver set it); cmdline: after"
+                            " pci=disable_acs_redir= and pci=config_acs= (same: unchanged)."
                         ),
                         id="acs-hint",
                     )
