@@ -173,10 +173,9 @@ like any other. The header says EDITED while edits are in place.
                     yield AcsToggleList(id="acs-list")
                     yield Static(
                         Content(
-                            "left/right pick a bit, space flips it.  * edited.  Bits and ctrl:"
-                            " the Control register before the command line (as firmware left"
-                            " it, or as the IOMMU driver set it); cmdline: after"
-                            " pci=disable_acs_redir= and pci=config_acs= (same: unchanged)."
+                            "left/right pick a bit, space flips it.  * edited.  ctrl: before the"
+                            " kernel command line; cmdline: after it (same: unchanged).  ? says"
+                            " more."
                         ),
                         id="acs-hint",
                     )
