@@ -220,7 +220,7 @@ def test_a_function_with_a_pcie_link_but_no_port_type_is_not_called_not_pcie(
     ctx = RowContext.of(session.state, PciNames.load())
     nic = device_detail(ctx, BDF.parse("0000:00:04.0"), None).plain
     assert "not PCI Express" not in nic
-    assert "PCI Express (it reports a link); type not in the source" in nic
+    assert "PCIe (it has a link), type not given" in nic
     host = device_detail(ctx, BDF.parse("0000:00:00.0"), None).plain
     assert "not in the source (conventional PCI, or not read)" in host
 

@@ -372,7 +372,7 @@ def device_detail(ctx: RowContext, bdf: BDF, peer: BDF | None) -> Content:
     elif link_text(dev.link):
         # a link speed and width come from the PCI Express capability: it is PCIe,
         # only its Device/Port type is missing from the source
-        lines.field("port type", ("PCI Express (it reports a link); type not in the source", MUTED))
+        lines.field("port type", ("PCIe (it has a link), type not given", MUTED))
     else:
         lines.field("port type", ("not in the source (conventional PCI, or not read)", MUTED))
     if dev.physfn is not None:
