@@ -14,6 +14,7 @@ neither to that.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -749,8 +750,10 @@ def need_terminal(source: str | None) -> None:
 
     Without one (``p2pview SOURCE < /dev/null > out``, a script, CI), the TUI
     would paint escape codes into the file and wait for keys that never come.
+    A driver chosen in ``TEXTUAL_DRIVER`` (textual-serve's web driver, which
+    talks over pipes) needs none.
     """
-    if sys.stdin.isatty() and sys.stdout.isatty():
+    if (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TEXTUAL_DRIVER"):
         return
     where = "standard input" if not sys.stdin.isatty() else "standard output"
     src = source or "/"

@@ -126,3 +126,14 @@ def test_without_a_terminal_the_tui_refuses_and_names_the_commands(
     assert f"needs a terminal, and {where} is not one" in err
     assert "'p2pview matrix switch-nvme'" in err
     assert "'p2pview explain switch-nvme PROVIDER CLIENT'" in err
+
+
+def test_a_driver_chosen_in_textual_driver_needs_no_terminal(
+    monkeypatch: pytest.MonkeyPatch, apps: list[P2PViewApp]
+) -> None:
+    # textual-serve runs the app on pipes with its web driver named here
+    monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.web_driver:WebDriver")
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert cli.main(["switch-nvme"]) == 0
+    assert len(apps) == 1
