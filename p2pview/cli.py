@@ -418,7 +418,7 @@ def _trace_scenario(args: argparse.Namespace) -> Scenario:
             )
         return quick_scenario(
             args.scenario, provider, client, size, offset=offset, write=args.write,
-            iommu=args.iommu, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
+            iommu=args.iommu or None, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
         )  # fmt: skip
     path = Path(args.scenario)
     if not path.is_file():
@@ -439,6 +439,7 @@ def _trace_scenario(args: argparse.Namespace) -> Scenario:
         changes["cmdline"] = args.cmdline
     if args.iommu:
         changes["dma"] = DmaMode.IOMMU
+        changes["dma_given"] = True
     if args.write:
         changes["write"] = True
     return scenario.replace(**changes) if changes else scenario
