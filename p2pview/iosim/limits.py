@@ -164,7 +164,7 @@ def kernel_limits(dp: DataPath, scenario: Scenario, dma: DmaMode) -> KernelLimit
         max_seg_size = UINT_MAX
     else:
         # Not an nvme queue: p2pview does not model its driver's limits.
-        hw = UINT_MAX
+        hw = dp.def_max_sectors_kb * 2
         segs = 128
         max_seg_size = UINT_MAX
         notes.append("not an nvme queue: limits are p2pview's defaults or the scenario's")
