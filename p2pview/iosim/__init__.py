@@ -7,6 +7,7 @@ release does it. Each stage is a function from state to state plus events.
 """
 
 from p2pview.iosim.datapath import DataPath, datapath_for
+from p2pview.iosim.limits import KernelLimits, kernel_limits
 from p2pview.iosim.scenario import (
     BufferKind,
     BufferSegment,
@@ -29,6 +30,7 @@ __all__ = [
     "DataPath",
     "DmaMode",
     "Iovec",
+    "KernelLimits",
     "QueueLimits",
     "Scenario",
     "SimState",
@@ -36,6 +38,7 @@ __all__ = [
     "TargetKind",
     "Trace",
     "datapath_for",
+    "kernel_limits",
     "quick_scenario",
     "read_scenario",
     "simulate",

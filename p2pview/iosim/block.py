@@ -3,16 +3,19 @@
 * bio building (``bio_iov_add_page()`` / ``__bio_try_merge_page()`` /
   ``page_is_mergeable()``, v6.2): pages are added one at a time; a page that is
   physically contiguous with the last bvec, in the same pgmap, joins it,
-  otherwise it starts a new bvec. v6.17+: ``bio_add_page()`` refuses a page of
-  another pgmap and the direct-I/O loop starts a new bio; P2P bios carry
-  REQ_NOMERGE. A bio holds at most BIO_MAX_VECS (256) bvecs and UINT_MAX bytes.
+  otherwise it starts a new bvec. v6.17-v6.19: ``bio_add_page()`` refuses a
+  page of another pgmap and direct I/O WARNs and returns a short count; v7.0+
+  (read in 7.2.13, ``iov_iter_extract_bvecs()``): one bvec per folio, and a
+  page of another pgmap ends the bio; P2P bios carry REQ_NOMERGE. A bio holds
+  at most BIO_MAX_VECS (256) bvecs and UINT_MAX bytes.
 * ``bio_split_to_limits()`` (v6.1-v6.3 copy): each bvec is at least one segment
   (no merging inside a bio); a virt-boundary gap, ``max_segments`` or
   ``max_sectors`` split the bio; the split-off front gets REQ_NOMERGE.
 * plug merging: a bio joins the previous request when both may merge, they are
   contiguous on disk, the sums stay within ``max_sectors`` / ``max_segments``,
-  and the join leaves no virt-boundary gap (a physically contiguous join never
-  counts as a gap).
+  the request's first bvec starts on a virt boundary, and the join leaves no
+  virt-boundary gap (a physically contiguous join never counts as a gap):
+  ``bio_will_gap()`` (block/blk-merge.c, read in 6.12.117 and 7.2.13).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """blk_rq_map_sg() and the DMA mapping (spec sections 7.6-7.10, data-path notes items 1, 5-6).
 
-``__blk_bios_map_sg()`` (v6.1-v6.3 copy, the same from v5.1 to ~v6.14): a bvec
+``__blk_bios_map_sg()`` (v6.1-v6.3 copy, the same from v5.1 to v6.13): a bvec
 is merged into the previous entry only across a bio boundary
 (``__blk_segment_map_sg_merge()``: the entry's length plus the whole bvec within
 ``max_segment_size``, and ``biovec_phys_mergeable()``); a single-page bvec is one
@@ -12,8 +12,11 @@ and the bus-address mark; THRU entries are mapped as memory, never bounced
 (-EIO under swiotlb); other map types give -EREMOTEIO. dma-iommu (v6.0,
 30280eee): bus-address entries take no IOVA and keep their own output entry;
 the rest share one IOVA allocation and are concatenated by ``__finalise_sg()``.
-v6.17+ maps through ``blk_rq_dma_map_iter_start()``: the first segment's P2P
-state decides for the whole request.
+From v6.14 ``__blk_rq_map_sg()`` walks ``blk_map_iter_next()``, which merges
+adjacent bvecs within a bio too (:func:`iter_segments`). v6.17+ maps through
+``blk_rq_dma_map_iter_start()``: the first segment's P2P state decides for the
+whole request, and through the IOMMU the request becomes one IOVA range, one
+segment (``blk_rq_dma_map_iova()``, block/blk-mq-dma.c, read in 7.2.13).
 """
 
 from __future__ import annotations

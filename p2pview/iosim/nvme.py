@@ -3,12 +3,14 @@
 ``nvme_map_data()`` skips both single-segment fast paths for P2P pages;
 ``nvme_pci_use_sgls()`` picks SGLs on an I/O queue of an SGL-capable controller
 when the average segment is at least ``sgl_threshold`` (32 KiB), averaging
-over the request's physical segments (v6.2) or the mapped entries (v6.3+).
-``nvme_pci_setup_prps()``: PRP1 is the first address; PRP2 the next page, or a
-PRP list from the 256-byte pool (up to 32 entries) or the page pool (511 data
-entries per 4 KiB page, the last slot chaining to the next). An entry that
-does not end on a controller page mid-list is "Invalid SGL for payload" and
-BLK_STS_IOERR.
+over the request's physical segments (v6.2), the mapped entries (v6.3-v6.16)
+or the physical segments again, one when the IOVA mapping coalesced (v6.17+,
+``nvme_pci_avg_seg_size()``); without a virt boundary (7.2.13) a gap inside a
+controller page forces SGLs. ``nvme_pci_setup_prps()``: PRP1 is the first
+address; PRP2 the next page, or a PRP list from the 256-byte pool (up to 32
+entries) or the page pool (511 data entries per 4 KiB page, the last slot
+chaining to the next; the last page up to 512). An entry that does not end on
+a controller page mid-list is "Invalid SGL for payload" and BLK_STS_IOERR.
 """
 
 from __future__ import annotations
