@@ -301,3 +301,20 @@ def test_controller_fields_are_read(tmp_path):
     sc = read_scenario(path)
     assert sc.nvme.mdts == 5 and not sc.nvme.sgl and sc.buffer[0].pool_size == MiB
     assert not sc.dma_given
+
+
+def test_single_segment_fast_path_for_memory():
+    # Linux 6.12.117 drivers/nvme/host/pci.c nvme_map_data(): one physical segment of a
+    # non-P2P page that does not fit PRP1 + PRP2 goes to nvme_setup_sgl_simple() on an
+    # SGL-capable controller, whatever the average (16 KiB < sgl_threshold here).
+    sc = scenario((ram(16 * KiB),), "01:00.0", "6.12")
+    (cmd,) = step(run(tv1(), sc), "nvme").state.commands
+    assert (
+        cmd.use_sgl and cmd.sgl_in_command and cmd.sgl == ((0x100000000, 16 * KiB, "data block"),)
+    )
+    # Two pages fit PRP1 + PRP2: nvme_setup_prp_simple().
+    (cmd,) = step(run(tv1(), sc.replace(length=8 * KiB)), "nvme").state.commands
+    assert not cmd.use_sgl and (cmd.prp1, cmd.prp2) == (0x100000000, 0x100001000)
+    # 7.2.13: four order-0 folios are four physical segments: the full path, PRPs.
+    (cmd,) = step(run(tv1(), sc.replace(kernel="7.2")), "nvme").state.commands
+    assert not cmd.use_sgl and len(cmd.prp_list) == 3

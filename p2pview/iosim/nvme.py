@@ -19,7 +19,7 @@ import numpy as np
 
 from p2pview.iosim.context import SimContext
 from p2pview.iosim.datapath import Mapping, SglAverage
-from p2pview.iosim.objects import PAGE_SIZE, Event, NvmeCommand, Result, SgTable
+from p2pview.iosim.objects import PAGE_SIZE, RAM, Event, NvmeCommand, Result, SgTable
 from p2pview.iosim.scenario import TargetKind
 from p2pview.iosim.state import SimState
 
@@ -60,6 +60,34 @@ def _use_sgl(
         f"average segment {avg} bytes ({payload} / {nseg} {rule.value})"
         f" {'>=' if use else '<'} sgl_threshold {setup.sgl_threshold}"
     )
+
+
+def _simple_path(
+    ctx: SimContext, nr_phys_segments: int, sg: SgTable, payload: int
+) -> tuple[bool, str] | None:
+    """The single-segment fast path of ``nvme_map_data()`` for memory pages, if it applies.
+
+    6.12.117 (drivers/nvme/host/pci.c, nvme_map_data()): one physical segment
+    of a non-P2P page that fits PRP1 and PRP2 (``offset + len <= 2 pages``) is
+    ``nvme_setup_prp_simple()``; otherwise, on an SGL-capable controller with a
+    non-zero sgl_threshold, ``nvme_setup_sgl_simple()``: one descriptor in the
+    command, whatever the average. 7.2.13 (nvme_pci_setup_data_simple()): PRPs
+    when they fit, else one inline SGL descriptor when the controller has SGLs,
+    else the full path [read].
+    """
+    if nr_phys_segments != 1 or len(sg) != 1 or int(sg.pgmap[0]) != RAM:
+        return None
+    setup = ctx.scenario.nvme
+    prp_possible = int(sg.offset[0]) % CTRL_PAGE + payload <= 2 * CTRL_PAGE
+    if prp_possible:
+        return False, "one segment: the single-segment fast path, PRP1 and PRP2"
+    if ctx.datapath.mapping is Mapping.ITER:
+        if setup.sgl:
+            return True, "one segment: the single-segment fast path, one SGL descriptor"
+        return None
+    if setup.sgl and setup.sgl_threshold:
+        return True, "one segment: nvme_setup_sgl_simple(), one SGL descriptor"
+    return None
 
 
 def _page_gaps(sg: SgTable) -> bool:
@@ -156,14 +184,18 @@ def stage_nvme(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]
                     confidence="inferred",
                 )
             )
-        use_sgl, why = _use_sgl(ctx, sg, rq.nr_phys_segments, payload, mapping.coalesced)
+        simple = _simple_path(ctx, rq.nr_phys_segments, sg, payload)
+        if simple is not None:
+            use_sgl, why = simple
+        else:
+            use_sgl, why = _use_sgl(ctx, sg, rq.nr_phys_segments, payload, mapping.coalesced)
         if use_sgl:
             descs = tuple((int(a), int(n), "data block") for a, n in zip(addrs, lens, strict=True))
             # v6.17+ sizes the list by the request's physical segments and puts a
             # single one, or a coalesced IOVA range, in the command itself
             # (nvme_pci_setup_data_sgl(), 7.2.13) [read]; before, by the mapped entries.
             counted = rq.nr_phys_segments if dp.mapping is Mapping.ITER else len(descs)
-            in_cmd = counted == 1 or mapping.coalesced
+            in_cmd = counted == 1 or mapping.coalesced or simple is not None
             commands.append(NvmeCommand(rq.index, True, sgl=descs, sgl_in_command=in_cmd))
             where = (
                 "one data block descriptor in the command"
