@@ -498,7 +498,7 @@ def _trace_scenario(args: argparse.Namespace) -> tuple[Scenario, Loaded | None]:
             )
         scenario = quick_scenario(
             args.scenario, provider, client, size, offset=offset, write=args.write,
-            iommu=args.iommu, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
+            iommu=args.iommu or None, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
         )  # fmt: skip
         return scenario, loaded
     path = Path(args.scenario)
@@ -520,6 +520,7 @@ def _trace_scenario(args: argparse.Namespace) -> tuple[Scenario, Loaded | None]:
         changes["cmdline"] = args.cmdline
     if args.iommu:
         changes["dma"] = DmaMode.IOMMU
+        changes["dma_given"] = True
     if args.write:
         changes["write"] = True
     return (scenario.replace(**changes) if changes else scenario), None

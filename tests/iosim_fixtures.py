@@ -155,6 +155,8 @@ def scenario(
         kernel=kernel,
         buffer=buffer,
         client=B(client),
+        # A test that names the DMA mode means it (the topology does not decide).
+        dma_given="dma" in kw,
         **kw,
     )  # type: ignore[arg-type]
 

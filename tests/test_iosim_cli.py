@@ -225,3 +225,44 @@ def test_scenario_file_errors(tmp_path, capsys, body, message):
     assert main(["trace", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"p2pview: error: {path}: ") and message in err
+
+
+def test_trace_prints_the_queue_limits(capsys):
+    # As /sys/block/nvme*/queue/* shows them; through the IOMMU on 6.12 nvme caps
+    # max_hw_sectors at dma_opt_mapping_size() (Linux 6.12.117 drivers/nvme/host/pci.c,
+    # nvme_pci_alloc_dev()).
+    assert main(["trace", "thru-iommu"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "queue limits: max_hw_sectors_kb 128, max_sectors_kb 128, max_segments 33,"
+        " max_segment_size 4294967295, virt_boundary_mask 0xfff, dma_opt_mapping_size 131072"
+    ) in out
+    doc = trace_json(capsys, "cmb-read-bus-addr")
+    assert doc["queue_limits"]["max_sectors_kb"] == 1280
+    assert doc["queue_limits"]["max_segments"] == 128
+    assert (
+        trace_json(capsys, "cmb-read-bus-addr", "--kernel", "7.2")["queue_limits"]["max_sectors_kb"]
+        == 4096
+    )
+
+
+def test_quick_trace_on_a_translating_iommu_runs_through_it(capsys):
+    # epyc-2s: the AMD IOMMU translates; no --iommu given: the topology decides.
+    args = ["epyc-2s", "--provider", "01:00.0", "--client", "01:00.0", "--size", "1M"]
+    doc = trace_json(capsys, *args)
+    assert doc["scenario"]["dma"] == "iommu"
+    assert doc["queue_limits"]["max_hw_sectors_kb"] == 128
+    requests = next(s for s in doc["steps"] if s["stage"] == "request")
+    assert "8 request(s)" in requests["events"][0]["text"]
+
+
+def test_scenario_contrary_to_the_topology_is_a_what_if(capsys, tmp_path):
+    path = tmp_path / "direct.toml"
+    path.write_text(
+        'topology = "switch-acs-iommu"\nkernel = "6.12"\n'
+        '[[buffer]]\nkind = "p2pmem"\nprovider = "0000:1a:00.0"\nsize = "64K"\n'
+        '[target]\nclient = "0000:1b:00.0"\n[dma]\nmode = "direct"\n'
+    )
+    assert main(["trace", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "what-if: the topology's IOMMU translates DMA, but this scenario runs as direct" in out

@@ -204,8 +204,22 @@ def test_tv14a_iommu_bus_entry_alone_ram_entries_merged():
     assert int(sg.dma_length[1]) == 8192 and int(sg.dma_flags[1]) == 0
 
 
-@pytest.mark.parametrize("kernel", ["6.17", "next"])
-def test_tv14a_v617_separate_bios_and_requests(kernel):
+def test_tv14a_v617_warns_and_returns_short():
+    # v6.17-v6.19: bio_add_page() refuses the RAM page (38446014648c) and the
+    # direct-I/O caller gives up with a WARN and no iov_iter_revert(): a short read
+    # (spec section 7.0 item 6, from the commit text of 12da89e8844a).
+    t = tv14a("6.17")
+    (bio,) = step(t, "bio").state.bios
+    assert bio.size == 8192
+    assert any(e.level == "warn" and "WARN_ON_ONCE" in e.text for e in step(t, "bio").events)
+    assert (t.result.outcome, t.result.bytes) == ("short", 8192)
+
+
+@pytest.mark.parametrize("kernel", ["7.0", "7.2", "next"])
+def test_tv14a_v70_separate_bios_and_requests(kernel):
+    # Linux 7.2.13 lib/iov_iter.c, iov_iter_extract_bvecs(): "if (*nr_vecs > 0 &&
+    # !zone_device_pages_have_same_pgmap(bv[*nr_vecs - 1].bv_page, pages[i])) break;"
+    # ends the bio; block/bio.c bio_iov_iter_get_pages() marks a P2P bio REQ_NOMERGE.
     t = tv14a(kernel)
     bios = step(t, "bio").state.bios
     assert [b.size for b in bios] == [8192, 8192]
@@ -225,7 +239,7 @@ def tv14b(kernel, boundary: bool):
     return run(adjacent(), sc)
 
 
-@pytest.mark.parametrize("kernel", ["6.2", "6.12", "6.16"])
+@pytest.mark.parametrize("kernel", ["6.2", "6.12", "6.12.117"])
 def test_tv14b_join_inside_a_bio_two_entries(kernel):
     t = tv14b(kernel, boundary=False)
     (bio,) = step(t, "bio").state.bios
@@ -234,7 +248,21 @@ def test_tv14b_join_inside_a_bio_two_entries(kernel):
     assert len(sg) == 2 and not sg.spans
 
 
-@pytest.mark.parametrize("kernel", ["6.2", "6.12", "6.16"])
+@pytest.mark.parametrize("kernel", ["6.14", "6.16"])
+def test_tv14b_v614_iterator_merges_inside_a_bio(kernel):
+    # v6.14-v6.16: __blk_rq_map_sg() walks blk_map_iter_next() (b7175e24d6ac), which
+    # absorbs the next bvec of the same bio when biovec_phys_mergeable() holds (Linux
+    # 7.2.13 block/blk-mq-dma.c, blk_map_iter_next()), and biovec_phys_mergeable() has
+    # no pgmap check before 13920e4b7b78: one entry covers both providers.
+    t = tv14b(kernel, boundary=False)
+    (bio,) = step(t, "bio").state.bios
+    assert len(bio.bvecs) == 2
+    (sg,) = step(t, "map_sg").state.sgls
+    assert sg.length.tolist() == [16 * KiB] and sg.spans == (0,)
+    assert any(e.level == "warn" and "covers two" in e.text for e in step(t, "map_sg").events)
+
+
+@pytest.mark.parametrize("kernel", ["6.2", "6.12", "6.12.87", "6.16"])
 def test_tv14b_join_on_a_bio_boundary_one_entry_the_bug(kernel):
     t = tv14b(kernel, boundary=True)
     assert len(step(t, "bio").state.bios) == 2
@@ -244,8 +272,18 @@ def test_tv14b_join_on_a_bio_boundary_one_entry_the_bug(kernel):
     assert any(e.level == "warn" and "covers two" in e.text for e in step(t, "map_sg").events)
 
 
-@pytest.mark.parametrize("kernel", ["6.17", "7.0", "7.1", "next"])
-def test_tv14b_v617_never_merges_p2p_bios(kernel):
+def test_tv14b_v612_stable_has_the_pgmap_check():
+    # Linux 6.12.117 block/blk.h, biovec_phys_mergeable(): "if
+    # (!zone_device_pages_have_same_pgmap(vec1->bv_page, vec2->bv_page)) return
+    # false;" (Debian's changelog: "block: add pgmap check to biovec_phys_mergeable"
+    # in 6.12.88). 6.12.0 still merges across the bio boundary.
+    t = tv14b("6.12.117", boundary=True)
+    (sg,) = step(t, "map_sg").state.sgls
+    assert sg.length.tolist() == [8 * KiB, 8 * KiB] and not sg.spans
+
+
+@pytest.mark.parametrize("kernel", ["7.0", "7.1", "next"])
+def test_tv14b_v70_never_merges_p2p_bios(kernel):
     for boundary in (False, True):
         t = tv14b(kernel, boundary=boundary)
         assert len(step(t, "bio").state.bios) == 2

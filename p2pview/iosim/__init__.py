@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from p2pview.iosim.datapath import DataPath, datapath_for
+from p2pview.iosim.limits import KernelLimits, kernel_limits
 from p2pview.iosim.scenario import (
     BufferKind,
     BufferSegment,
@@ -77,6 +78,7 @@ __all__ = [
     "DataPath",
     "DmaMode",
     "Iovec",
+    "KernelLimits",
     "QueueLimits",
     "Scenario",
     "SimState",
@@ -84,6 +86,7 @@ __all__ = [
     "TargetKind",
     "Trace",
     "datapath_for",
+    "kernel_limits",
     "quick_scenario",
     "read_scenario",
     "simulate",

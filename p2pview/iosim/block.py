@@ -3,16 +3,19 @@
 * bio building (``bio_iov_add_page()`` / ``__bio_try_merge_page()`` /
   ``page_is_mergeable()``, v6.2): pages are added one at a time; a page that is
   physically contiguous with the last bvec, in the same pgmap, joins it,
-  otherwise it starts a new bvec. v6.17+: ``bio_add_page()`` refuses a page of
-  another pgmap and the direct-I/O loop starts a new bio; P2P bios carry
-  REQ_NOMERGE. A bio holds at most BIO_MAX_VECS (256) bvecs and UINT_MAX bytes.
+  otherwise it starts a new bvec. v6.17-v6.19: ``bio_add_page()`` refuses a
+  page of another pgmap and direct I/O WARNs and returns a short count; v7.0+
+  (read in 7.2.13, ``iov_iter_extract_bvecs()``): one bvec per folio, and a
+  page of another pgmap ends the bio; P2P bios carry REQ_NOMERGE. A bio holds
+  at most BIO_MAX_VECS (256) bvecs and UINT_MAX bytes.
 * ``bio_split_to_limits()`` (v6.1-v6.3 copy): each bvec is at least one segment
   (no merging inside a bio); a virt-boundary gap, ``max_segments`` or
   ``max_sectors`` split the bio; the split-off front gets REQ_NOMERGE.
 * plug merging: a bio joins the previous request when both may merge, they are
   contiguous on disk, the sums stay within ``max_sectors`` / ``max_segments``,
-  and the join leaves no virt-boundary gap (a physically contiguous join never
-  counts as a gap).
+  the request's first bvec starts on a virt boundary, and the join leaves no
+  virt-boundary gap (a physically contiguous join never counts as a gap):
+  ``bio_will_gap()`` (block/blk-merge.c, read in 6.12.117 and 7.2.13).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import numpy as np
 
 from p2pview.iosim.context import SimContext
 from p2pview.iosim.datapath import BioRule
-from p2pview.iosim.objects import I64, PAGE_SIZE, RAM, Bio, Bvecs, Event, Request
-from p2pview.iosim.scenario import QueueLimits
+from p2pview.iosim.limits import KernelLimits
+from p2pview.iosim.objects import I64, PAGE_SIZE, RAM, Bio, Bvecs, Event, PageList, Request
 from p2pview.iosim.state import SimState
 
 BIO_MAX_VECS = 256
@@ -35,7 +38,7 @@ def same_pgmap(a: int, b: int) -> bool:
     return a == b
 
 
-def segment_ends(addr: int, length: int, limits: QueueLimits) -> I64:
+def segment_ends(addr: int, length: int, limits: KernelLimits) -> I64:
     """Where ``get_max_segment_size()`` cuts ``length`` bytes from ``addr`` (ends, relative).
 
     ``min_not_zero(mask - (addr & mask) + 1, max_segment_size)`` for each piece.
@@ -60,7 +63,7 @@ def segment_ends(addr: int, length: int, limits: QueueLimits) -> I64:
     return np.asarray(ends, dtype=np.int64)
 
 
-def bvec_segments(bvecs: Bvecs, limits: QueueLimits) -> I64:
+def bvec_segments(bvecs: Bvecs, limits: KernelLimits) -> I64:
     """Segments each bvec counts for: 1 for a single-page bvec, its pieces otherwise."""
     counts = np.ones(len(bvecs), dtype=np.int64)
     multi = np.flatnonzero(bvecs.offset + bvecs.length > PAGE_SIZE)
@@ -82,12 +85,34 @@ def stage_bio(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
     pgmap_change = np.zeros(len(pages), dtype=np.bool_)
     pgmap_change[1:] = pages.pgmap[1:] != pages.pgmap[:-1]
     merge = contiguous if dp.bio_rule is BioRule.NONE else contiguous & ~pgmap_change
-    # Bio boundaries forced before a page: another pgmap (v6.17+), or a new
-    # extent of the file (iomap builds bios one extent at a time).
-    forced = pgmap_change.copy() if dp.bio_rule is BioRule.NEW_BIO else np.zeros_like(merge)
+    if dp.folio_bvecs:
+        # iov_iter_extract_bvecs(): one bvec per folio, never two folios in one;
+        # P2P pages are order-0 folios, and anonymous RAM is taken as order-0
+        # too (no THP) [read 7.2.13 lib/iov_iter.c; RAM folios assumed].
+        merge[:] = False
+    # A new extent of the file starts a new bio (iomap builds bios one extent
+    # at a time).
+    extent = np.zeros_like(merge)
     if ctx.scenario.extent_boundaries:
         at = np.cumsum(pages.length) - pages.length
-        forced |= np.isin(at, np.asarray(ctx.scenario.extent_boundaries, dtype=np.int64))
+        extent = np.isin(at, np.asarray(ctx.scenario.extent_boundaries, dtype=np.int64))
+    short_at = None
+    refused = pgmap_change & ~extent
+    if dp.bio_rule is BioRule.SHORT_WARN and refused.any():
+        # bio_add_page() refuses the page; its direct-I/O caller WARNs and gives
+        # up: the bio holds the pages before it, the rest is never submitted.
+        # (A page that starts a new extent goes into a new, empty bio: no refusal.)
+        short_at = int(np.flatnonzero(refused)[0])
+        pages = PageList(
+            pages.phys[:short_at],
+            pages.offset[:short_at],
+            pages.length[:short_at],
+            pages.pgmap[:short_at],
+        )
+        contiguous, merge = contiguous[:short_at], merge[:short_at]
+        pgmap_change, extent = pgmap_change[:short_at], extent[:short_at]
+    # Bio boundaries forced before a page: another pgmap (v7.0+), or a new extent.
+    forced = pgmap_change | extent if dp.bio_rule is BioRule.NEW_BIO else extent.copy()
     forced[0] = False
     merge &= ~forced
     starts = np.flatnonzero(~merge)
@@ -111,7 +136,7 @@ def stage_bio(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
             j += 1
         part = bvecs.slice(i, j)
         flags: frozenset[str] = frozenset()
-        if dp.bio_rule is BioRule.NEW_BIO and bool((part.pgmap != RAM).any()):
+        if dp.bio_rule in (BioRule.NEW_BIO, BioRule.SHORT_WARN) and bool((part.pgmap != RAM).any()):
             p2p_flag = {"REQ_NOMERGE"} | (
                 {"REQ_P2PDMA"} if dp.version.series < (6, 18) and not dp.version.is_next else set()
             )
@@ -127,13 +152,21 @@ def stage_bio(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
         )
     if dp.bio_rule is BioRule.NEW_BIO and pgmap_change.any():
         split_reasons.append(
-            "bio_add_page() refused a page of another pgmap: the bio is submitted and a new"
-            " one started; P2P bios get REQ_NOMERGE"
+            "iov_iter_extract_bvecs() stops at a page of another pgmap"
+            " (zone_device_pages_have_same_pgmap()): the bio is submitted and a new one"
+            " started; P2P bios get REQ_NOMERGE"
+        )
+    if dp.folio_bvecs and len(pages):
+        split_reasons.append(
+            "iov_iter_extract_bvecs(): one bvec per folio; P2P pages are order-0 folios, so"
+            " contiguous pages stay separate bvecs (the DMA mapping merges them again)"
         )
     function = (
         "bio_iov_add_page() -> __bio_try_merge_page()"
-        if dp.bio_rule is not BioRule.NEW_BIO
-        else "bio_add_page()"
+        if dp.bio_rule in (BioRule.NEW_BVEC, BioRule.NONE)
+        else "bio_add_folio() -> bio_add_page()"
+        if dp.bio_rule is BioRule.SHORT_WARN
+        else "bio_iov_iter_get_pages() -> iov_iter_extract_bvecs()"
     )
     events.append(
         Event(
@@ -150,6 +183,23 @@ def stage_bio(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
     )
     for text in split_reasons:
         events.append(Event("bio", function, text))
+    if short_at is not None:
+        done = int(pages.length.sum())
+        events.append(
+            Event(
+                "bio",
+                "__bio_iov_iter_get_pages()",
+                f"bio_add_folio() refused page {short_at} (another pgmap): WARN_ON_ONCE, -EINVAL"
+                " without iov_iter_revert(); the bio keeps the first"
+                f" {done} bytes and the rest of the I/O is never submitted (fixed in v7.0 by"
+                " 12da89e8844a)",
+                (f"page:{short_at}",),
+                level="warn",
+                confidence="inferred",
+            )
+        )
+        extra = {**state.extra, "short": (done, None), "short_stage": "bio"}
+        return state.next("bio", bios=tuple(bios), pages=pages, extra=extra), events
     return state.next("bio", bios=tuple(bios)), events
 
 
@@ -171,7 +221,7 @@ def bvec_range(bv: Bvecs, start: int, stop: int) -> Bvecs:
     return Bvecs(phys, offset, length, bv.pgmap[i:j].copy())
 
 
-def _segments(bv: Bvecs, lim: QueueLimits) -> tuple[I64, I64, np.ndarray]:
+def _segments(bv: Bvecs, lim: KernelLimits) -> tuple[I64, I64, np.ndarray]:
     """Per segment: its bvec, its length, and whether a virt-boundary gap precedes it."""
     single = (bv.offset + bv.length) <= PAGE_SIZE
     if single.all():
@@ -212,7 +262,7 @@ def _split_points(bio: Bio, ctx: SimContext) -> list[int]:
     lim = ctx.limits
     lbs = lim.logical_block_size
     max_bytes = lim.max_sectors_kb * 1024 // lbs * lbs
-    max_segs = lim.max_segments or 128
+    max_segs = lim.max_segments
     _seg_bvec, seg_len, gap = _segments(bio.bvecs, lim)
     cum = np.concatenate([[0], np.cumsum(seg_len)])
     gaps = np.flatnonzero(gap)
@@ -337,7 +387,7 @@ def _can_merge(
         return False
     if rq.size + bio.size > max_bytes:
         return False
-    if rq.nr_phys_segments + nseg > (ctx.limits.max_segments or 128):
+    if rq.nr_phys_segments + nseg > ctx.limits.max_segments:
         return False
     last = state.bios[rq.bios[-1]].bvecs
     a_addr = int(last.addr[-1])
@@ -345,7 +395,14 @@ def _can_merge(
     b_addr = int(bio.bvecs.addr[0])
     mask = ctx.limits.virt_boundary_mask
     if mask:
-        # bio_will_gap(): no gap when the two vectors are physically mergeable.
+        # bio_will_gap() (block/blk-merge.c, read in 6.12.117 and 7.2.13): no merge
+        # when the first bvec of the request's first bio starts inside the virt
+        # boundary ("bio_get_first_bvec(prev_rq->bio, &pb); if (pb.bv_offset &
+        # queue_virt_boundary(q)) return true;"), whatever the join looks like.
+        first = state.bios[rq.bios[0]].bvecs
+        if int(first.offset[0]) & mask:
+            return False
+        # Then no gap when the two vectors are physically mergeable.
         contiguous = phys_mergeable(
             ctx,
             a_addr,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from p2pview.iosim.datapath import DataPath, datapath_for
-from p2pview.iosim.scenario import BufferKind, QueueLimits, Scenario, TargetKind
+from p2pview.iosim.limits import KernelLimits, kernel_limits
+from p2pview.iosim.scenario import BufferKind, DmaMode, Scenario, TargetKind
 from p2pview.kernel import KernelState, Verdict, calc_map_type_and_dist
 from p2pview.kernel.busaddr import U64, bar_bus_address
-from p2pview.model import BDF, Bar, BarKind, PciDevice, Topology
+from p2pview.model import BDF, Bar, BarKind, IommuMode, PciDevice, Topology
 from p2pview.sources.topofile import SourceError
 
 
@@ -45,9 +46,11 @@ class SimContext:
     kstate: KernelState
     datapath: DataPath
     providers: dict[BDF, ProviderInfo]
-    limits: QueueLimits
+    limits: KernelLimits
     queue_p2pdma: bool
     client: PciDevice
+    #: How the DMA mode was chosen (the topology's IOMMU, or the scenario's what-if).
+    dma_note: str | None = None
     verdicts: dict[BDF, Verdict] = field(default_factory=dict)
 
     def verdict(self, provider: BDF) -> Verdict:
@@ -99,7 +102,14 @@ def _provider(topo: Topology, bdf: BDF, pgmap: int, scenario: Scenario) -> Provi
             f"{scenario.path or scenario.name}: {bdf} has no p2pmem (no CMB registered with"
             " pci_p2pdma_add_resource()); it cannot provide P2P memory"
         )
-    size = mem.size if mem is not None else sum(s.size for s in segs)
+    pool_size = next((s.pool_size for s in segs if s.pool_size is not None), None)
+    size = (
+        pool_size
+        if pool_size is not None
+        else mem.size
+        if mem is not None
+        else sum(s.size for s in segs)
+    )
     notes: list[str] = []
     bar, note = _pick_bar(dev, size, wanted_bar)
     if note:
@@ -116,8 +126,10 @@ def _provider(topo: Topology, bdf: BDF, pgmap: int, scenario: Scenario) -> Provi
             f"{scenario.path or scenario.name}: {bdf}: the source records no memory BAR that"
             " can hold its p2pmem; give region_address in the scenario's [[buffer]]"
         )
-    pool = mem.size if mem is not None else size
-    available = mem.available if mem is not None else pool
+    pool = size
+    available = mem.available if mem is not None and pool_size is None else pool
+    if pool_size is not None:
+        notes.append(f"p2pmem/size {pool_size:#x} as the scenario gives it (pool_size)")
     return ProviderInfo(
         bdf=bdf,
         pgmap=pgmap,
@@ -145,13 +157,10 @@ def make_context(scenario: Scenario, topology: Topology, kstate: KernelState) ->
             providers[seg.provider] = _provider(
                 topology, seg.provider, len(providers) + 1, scenario
             )
-    limits = scenario.limits
-    if limits.max_segments is None:
-        limits = replace(limits, max_segments=datapath.nvme_max_segments)
-    if scenario.target is TargetKind.NVME:
-        limits = replace(limits, max_sectors_kb=min(limits.max_sectors_kb, datapath.nvme_max_hw_kb))
-    if limits.p2pdma is not None:
-        queue_p2pdma = limits.p2pdma
+    scenario, dma_note = _resolve_dma(scenario, topology)
+    limits = kernel_limits(datapath, scenario, scenario.dma)
+    if scenario.limits.p2pdma is not None:
+        queue_p2pdma = scenario.limits.p2pdma
     else:
         # nvme sets the queue flag when its DMA ops can do P2P (v6.2+, and the
         # v5 series); other queues never do [spec section 7.3].
@@ -167,4 +176,47 @@ def make_context(scenario: Scenario, topology: Topology, kstate: KernelState) ->
         limits=limits,
         queue_p2pdma=queue_p2pdma,
         client=topology[scenario.client],
+        dma_note=dma_note,
     )
+
+
+def _resolve_dma(scenario: Scenario, topology: Topology) -> tuple[Scenario, str | None]:
+    """The DMA mode the I/O runs with: the topology's IOMMU, unless the scenario says otherwise.
+
+    A translating IOMMU means dma-iommu for the client (its default domain is a
+    DMA domain); pass-through and off mean dma-direct. A scenario that gives
+    ``[dma] mode`` runs as it says; when that contradicts the topology it is a
+    what-if, and the note says so.
+    """
+    iommu = topology.platform.iommu
+    fact = topology.platform.facts.iommu
+    if not scenario.dma_given:
+        if iommu is IommuMode.TRANSLATED:
+            mode = DmaMode.IOMMU
+            note = "DMA through the IOMMU: the topology's IOMMU translates (dma-iommu)"
+        elif iommu is IommuMode.UNKNOWN:
+            mode = DmaMode.DIRECT
+            note = (
+                "the topology does not say whether an IOMMU translates DMA: dma-direct"
+                " assumed (set [dma] mode, or --iommu)"
+            )
+        else:
+            mode = DmaMode.DIRECT
+            note = None
+        if fact.is_assumed and iommu is not IommuMode.UNKNOWN:
+            note = (note or f"dma-direct: the topology's IOMMU is {iommu.value}") + (
+                f" ({fact.describe()})"
+            )
+        return scenario.replace(dma=mode), note
+    mode = scenario.dma
+    if iommu is IommuMode.TRANSLATED and mode is not DmaMode.IOMMU:
+        return scenario, (
+            f"what-if: the topology's IOMMU translates DMA, but this scenario runs as"
+            f" {mode.value} ([dma] mode)"
+        )
+    if iommu in (IommuMode.OFF, IommuMode.PASSTHROUGH) and mode is DmaMode.IOMMU:
+        return scenario, (
+            f"what-if: the topology's IOMMU is {iommu.value}, but this scenario runs"
+            " through a translating IOMMU ([dma] mode or --iommu)"
+        )
+    return scenario, None

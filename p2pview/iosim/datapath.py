@@ -33,14 +33,36 @@ class Mapping(StrEnum):
 
 
 class BioRule(StrEnum):
-    """Where a page from another pgmap is kept apart (spec section 7.4)."""
+    """Where a page from another pgmap is kept apart (spec section 7.4 and 7.0 item 6)."""
 
-    #: v6.2-v6.16: page_is_mergeable() refuses, the page starts a new bvec.
+    #: v6.2-v6.16: bvec_try_merge_page() / page_is_mergeable() refuses, the page
+    #: starts a new bvec in the same bio [read 6.12.117 block/bio.c,
+    #: bio_iov_add_folio() -> bvec_try_merge_page()].
     NEW_BVEC = "new bvec"
-    #: v6.17+: bio_add_page() refuses, the page starts a new bio (REQ_NOMERGE).
+    #: v6.17-v6.19: bio_add_page() refuses (38446014648c) and its direct-I/O
+    #: caller WARNs and gives up without iov_iter_revert(): the bio keeps the
+    #: first part, the call returns a short count [read commit text of
+    #: 12da89e8844a, via the spec's section 7.0 item 6; the short count inferred].
+    SHORT_WARN = "WARN, short transfer"
+    #: v7.0+: the page starts a new bio (12da89e8844a); in 7.2.13 the refusal is
+    #: iov_iter_extract_bvecs() (lib/iov_iter.c) breaking at a page whose pgmap
+    #: differs, and bio_iov_iter_get_pages() ending the bio there [read 7.2.13].
     NEW_BIO = "new bio"
     #: before v6.2 (and the v5 series before its 18/24): no pgmap check at all.
     NONE = "no pgmap check"
+
+
+class SglAverage(StrEnum):
+    """What ``nvme_pci_use_sgls()`` divides the payload by (spec section 7.0 item 8)."""
+
+    #: v6.0-v6.2: the request's physical segments.
+    PHYS_SEGMENTS = "blk_rq_nr_phys_segments()"
+    #: v6.3-v6.16 (ae5829350324): the mapped scatterlist entries, sgt.nents
+    #: [read 6.12.117 drivers/nvme/host/pci.c, nvme_map_data()].
+    MAPPED_ENTRIES = "sgt.nents"
+    #: v6.17+: physical segments, or 1 when the IOVA mapping coalesced
+    #: (nvme_pci_avg_seg_size(): blk_rq_dma_map_coalesce()) [read 7.2.13].
+    PHYS_OR_COALESCED = "blk_rq_nr_phys_segments(), 1 if coalesced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +98,30 @@ class DataPath:
     #: 8 MiB from v6.3 [inferred], 256 segments from v6.17 [read, release inferred]).
     nvme_max_segments: int
     nvme_max_hw_kb: int
-    #: nvme_pci_use_sgls() averages over phys segments (v6.2) or mapped entries (v6.3+).
-    sgl_by_mapped_entries: bool
+    #: nvme_pci_use_sgls()'s divisor (see :class:`SglAverage`).
+    sgl_average: SglAverage
+    #: nvme_pci_alloc_dev() caps max_hw_sectors with dma_opt_mapping_size()
+    #: (3710e2b056cb, v6.4 per the spec) instead of dma_max_mapping_size()
+    #: [read: 6.1.176 has dma_max_mapping_size(), 6.12.117 and 7.2.13
+    #: dma_opt_mapping_size(), drivers/nvme/host/pci.c].
+    nvme_opt_mapping_cap: bool
+    #: BLK_DEF_MAX_SECTORS_CAP in KiB: 2560 sectors up to v6.16
+    #: (include/linux/blkdev.h, read in 6.1.176 and 6.12.117), SZ_4M from v6.17
+    #: (9b8b84879d4a; block/blk.h, read in 7.2.13; the release from the spec).
+    def_max_sectors_kb: int
+    #: __blk_rq_map_sg() walks blk_map_iter_next(), which merges adjacent
+    #: bvecs within a bio too (b7175e24d6ac, v6.14 per the spec) [read 7.2.13
+    #: block/blk-mq-dma.c]; 6.12.117 block/blk-merge.c merges only across bios [read].
+    map_sg_merges_within_bio: bool
+    #: Direct I/O builds one bvec per folio (iov_iter_extract_bvecs(), lib/iov_iter.c)
+    #: and never merges two folios into one bvec; P2P pages are order-0
+    #: folios, so each page is its own bvec [read 7.2.13; 6.12.117 merges with
+    #: bvec_try_merge_page()]. First release [UNVERIFIED]: taken as v7.0.
+    folio_bvecs: bool
+    #: nvme-pci sets no virt boundary on the I/O queues of an SGL-capable
+    #: controller (nvme_pci_get_virt_boundary()) [read 7.2.13; 6.12.117 always
+    #: sets NVME_CTRL_PAGE_SIZE - 1]. First release [UNVERIFIED]: taken as v7.0.
+    sgl_no_virt_boundary: bool
     #: errno for a NOT_SUPPORTED pair at DMA-map time (spec section 7.12).
     unsupported_errno: str
 
@@ -102,6 +146,18 @@ class DataPath:
     def title(self) -> str:
         """``6.12`` or ``5.17 + v5 series``."""
         return f"{self.version} + v5 series" if self.series else str(self.version)
+
+
+#: Stable series that carry "block: add pgmap check to biovec_phys_mergeable"
+#: (13920e4b7b78), from which patch level: Debian's 6.12.117 changelog lists it
+#: under ChangeLog-6.12.88, and 6.12.117's block/blk.h has the check [read].
+_PGMAP_MERGE_STABLE = {(6, 12): 88}
+
+
+def _stable_has(version: KernelVersion, table: dict[tuple[int, int], int]) -> bool:
+    """The release is a stable update at or after the one that took a backport."""
+    fixed_at = table.get(version.series)
+    return not version.is_next and fixed_at is not None and version.patch >= fixed_at
 
 
 def datapath_for(kernel: str) -> DataPath:
@@ -130,7 +186,12 @@ def datapath_for(kernel: str) -> DataPath:
             bus_offset_added=True,
             nvme_max_segments=127,
             nvme_max_hw_kb=4096,
-            sgl_by_mapped_entries=False,
+            sgl_average=SglAverage.PHYS_SEGMENTS,
+            nvme_opt_mapping_cap=False,
+            def_max_sectors_kb=1280,
+            map_sg_merges_within_bio=False,
+            folio_bvecs=False,
+            sgl_no_virt_boundary=False,
             unsupported_errno="EREMOTEIO",
         )
     return DataPath(
@@ -141,12 +202,14 @@ def datapath_for(kernel: str) -> DataPath:
         pins=at_least(6, 3),
         bio_rule=(
             BioRule.NEW_BIO
+            if at_least(7, 0)
+            else BioRule.SHORT_WARN
             if at_least(6, 17)
             else BioRule.NEW_BVEC
             if at_least(6, 2)
             else BioRule.NONE
         ),
-        cross_bio_pgmap_check=at_least(7, 1),
+        cross_bio_pgmap_check=at_least(7, 1) or _stable_has(version, _PGMAP_MERGE_STABLE),
         mapping=(
             Mapping.ITER
             if at_least(6, 17)
@@ -161,6 +224,17 @@ def datapath_for(kernel: str) -> DataPath:
         bus_offset_added=at_least(5, 16),
         nvme_max_segments=256 if at_least(6, 17) else 128 if at_least(6, 3) else 127,
         nvme_max_hw_kb=8192 if at_least(6, 3) else 4096,
-        sgl_by_mapped_entries=at_least(6, 3),
+        sgl_average=(
+            SglAverage.PHYS_OR_COALESCED
+            if at_least(6, 17)
+            else SglAverage.MAPPED_ENTRIES
+            if at_least(6, 3)
+            else SglAverage.PHYS_SEGMENTS
+        ),
+        nvme_opt_mapping_cap=at_least(6, 4),
+        def_max_sectors_kb=4096 if at_least(6, 17) else 1280,
+        map_sg_merges_within_bio=at_least(6, 14),
+        folio_bvecs=at_least(7, 0),
+        sgl_no_virt_boundary=at_least(7, 0),
         unsupported_errno="EINVAL" if at_least(6, 17) else "EREMOTEIO",
     )

@@ -159,14 +159,14 @@ def stage_completion(ctx: SimContext, state: SimState) -> tuple[SimState, list[E
     if state.result is not None:
         result = state.result
     elif short is not None:
-        result = Result(None, "gup", int(short[0]), "short")
+        result = Result(None, state.extra.get("short_stage", "gup"), int(short[0]), "short")
         events.append(
             Event(
                 "completion",
                 "iomap_dio_complete()",
                 f"returns {short[0]}: a short"
-                f" {'write' if ctx.scenario.write else 'read'}; the next call fails"
-                f" with {short[1]}",
+                f" {'write' if ctx.scenario.write else 'read'}"
+                + (f"; the next call fails with {short[1]}" if short[1] else ""),
                 level="warn",
                 confidence="recalled",
             )

@@ -1,6 +1,6 @@
 """blk_rq_map_sg() and the DMA mapping (spec sections 7.6-7.10, data-path notes items 1, 5-6).
 
-``__blk_bios_map_sg()`` (v6.1-v6.3 copy, the same from v5.1 to ~v6.14): a bvec
+``__blk_bios_map_sg()`` (v6.1-v6.3 copy, the same from v5.1 to v6.13): a bvec
 is merged into the previous entry only across a bio boundary
 (``__blk_segment_map_sg_merge()``: the entry's length plus the whole bvec within
 ``max_segment_size``, and ``biovec_phys_mergeable()``); a single-page bvec is one
@@ -12,8 +12,11 @@ and the bus-address mark; THRU entries are mapped as memory, never bounced
 (-EIO under swiotlb); other map types give -EREMOTEIO. dma-iommu (v6.0,
 30280eee): bus-address entries take no IOVA and keep their own output entry;
 the rest share one IOVA allocation and are concatenated by ``__finalise_sg()``.
-v6.17+ maps through ``blk_rq_dma_map_iter_start()``: the first segment's P2P
-state decides for the whole request.
+From v6.14 ``__blk_rq_map_sg()`` walks ``blk_map_iter_next()``, which merges
+adjacent bvecs within a bio too (:func:`iter_segments`). v6.17+ maps through
+``blk_rq_dma_map_iter_start()``: the first segment's P2P state decides for the
+whole request, and through the IOMMU the request becomes one IOVA range, one
+segment (``blk_rq_dma_map_iova()``, block/blk-mq-dma.c, read in 7.2.13).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from p2pview.iosim.block import phys_mergeable, segment_ends
 from p2pview.iosim.context import SimContext
 from p2pview.iosim.datapath import Mapping
 from p2pview.iosim.objects import (
+    I64,
     PAGE_SIZE,
     RAM,
     SG_DMA_BUS_ADDRESS,
@@ -150,33 +154,105 @@ def _sg_from_arrays(
     )
 
 
-def iter_segments(ctx: SimContext, state: SimState, request_index: int) -> SgTable:
-    """v6.17+ ``blk_map_iter_next()``: bvecs merged within and across bios while they fit."""
+def iter_segments(
+    ctx: SimContext, state: SimState, request_index: int, iterator: bool = True
+) -> SgTable:
+    """``blk_map_iter_next()``: bvecs merged within and across bios while they fit.
+
+    block/blk-mq-dma.c (read in 7.2.13): each step takes one bvec, capped at
+    ``get_max_segment_size(limits, paddr, UINT_MAX)``; once that bvec is used up
+    it absorbs the following whole bvecs (of this bio or the next) while the
+    sum stays within that size and ``biovec_phys_mergeable()`` holds. A bvec
+    cut at the cap is not merged with what follows. ``__blk_rq_map_sg()`` uses
+    it from v6.14 (``iterator`` False: a scatterlist with SG_END), the DMA
+    iterator from v6.17.
+    """
     rq = state.requests[request_index]
-    phys: list[int] = []
-    off: list[int] = []
-    length: list[int] = []
-    pgmap: list[int] = []
-    cur: list[int] | None = None  # addr, len, pgmap
-    max_seg = ctx.limits.max_segment_size
-    for bio_index in rq.bios:
-        bv = state.bios[bio_index].bvecs
-        for k in range(len(bv)):
-            addr, ln, pg = int(bv.addr[k]), int(bv.length[k]), int(bv.pgmap[k])
-            for piece_start, piece_len in _cut(addr, ln, ctx):
-                if (
-                    cur is not None
-                    and cur[1] + piece_len <= max_seg
-                    and phys_mergeable(ctx, cur[0], cur[1], cur[2], piece_start, piece_len, pg)
-                ):
-                    cur[1] += piece_len
-                    continue
-                if cur is not None:
-                    _emit(cur, phys, off, length, pgmap)
-                cur = [piece_start, piece_len, pg]
-    if cur is not None:
-        _emit(cur, phys, off, length, pgmap)
-    return _sg_from_entries(rq.index, phys, off, length, pgmap, iterator=True)
+    parts = [state.bios[i].bvecs for i in rq.bios]
+    addr = np.concatenate([b.addr for b in parts]).astype(np.int64)
+    length = np.concatenate([b.length for b in parts]).astype(np.int64)
+    pgmap = np.concatenate([b.pgmap for b in parts]).astype(np.int32)
+    lim = ctx.limits
+    mask = lim.seg_boundary_mask
+    max_seg = lim.max_segment_size
+    # Cut the bvecs that cross a segment boundary or exceed max_segment_size.
+    end = addr + length - 1
+    cut = ((addr | mask) != (end | mask)) | (length > max_seg)
+    last_piece = np.ones(len(addr), dtype=np.bool_)
+    first_piece = np.ones(len(addr), dtype=np.bool_)
+    if cut.any():
+        p_addr: list[int] = []
+        p_len: list[int] = []
+        p_pg: list[int] = []
+        p_first: list[bool] = []
+        p_last: list[bool] = []
+        for k in range(len(addr)):
+            pieces = (
+                _cut(int(addr[k]), int(length[k]), ctx)
+                if cut[k]
+                else [(int(addr[k]), int(length[k]))]
+            )
+            for n, (a, ln) in enumerate(pieces):
+                p_addr.append(a)
+                p_len.append(ln)
+                p_pg.append(int(pgmap[k]))
+                p_first.append(n == 0)
+                p_last.append(n == len(pieces) - 1)
+        addr = np.asarray(p_addr, dtype=np.int64)
+        length = np.asarray(p_len, dtype=np.int64)
+        pgmap = np.asarray(p_pg, dtype=np.int32)
+        first_piece = np.asarray(p_first, dtype=np.bool_)
+        last_piece = np.asarray(p_last, dtype=np.bool_)
+    join = np.zeros(len(addr), dtype=np.bool_)
+    if len(addr) > 1:
+        window = addr & ~mask
+        join[1:] = (
+            last_piece[:-1]
+            & first_piece[1:]
+            & (addr[:-1] + length[:-1] == addr[1:])
+            & (window[1:] == window[:-1])
+            & (((addr[1:] + length[1:] - 1) & ~mask) == window[1:])
+        )
+        if ctx.datapath.cross_bio_pgmap_check:
+            join[1:] &= pgmap[1:] == pgmap[:-1]
+    starts = np.flatnonzero(~join)
+    run_len = np.add.reduceat(length, starts) if len(starts) else np.zeros(0, np.int64)
+    if len(starts) and int(run_len.max()) > max_seg:
+        starts, run_len = _runs_within(join, length, max_seg)
+        join = np.ones(len(addr), dtype=np.bool_)
+        join[starts] = False
+    run_addr = addr[starts]
+    run_pg = pgmap[starts]
+    spans: list[int] = []
+    if len(starts) < len(addr):
+        changes = np.zeros(len(addr), dtype=np.bool_)
+        changes[1:] = join[1:] & (pgmap[1:] != pgmap[:-1])
+        if changes.any():
+            run_of = np.cumsum(~join) - 1
+            spans = sorted(set(run_of[changes].tolist()))
+    sg = _sg_from_entries(
+        rq.index,
+        run_addr // PAGE_SIZE * PAGE_SIZE,
+        run_addr % PAGE_SIZE,
+        run_len,
+        run_pg,
+        iterator,
+    )
+    return replace(sg, spans=tuple(spans)) if spans else sg
+
+
+def _runs_within(join: np.ndarray, length: np.ndarray, max_seg: int) -> tuple[I64, I64]:
+    """Runs of joinable pieces, cut where a run would exceed ``max_seg`` (a what-if limit)."""
+    starts: list[int] = []
+    lens: list[int] = []
+    for k in range(len(length)):
+        ln = int(length[k])
+        if starts and join[k] and lens[-1] + ln <= max_seg:
+            lens[-1] += ln
+            continue
+        starts.append(k)
+        lens.append(ln)
+    return np.asarray(starts, dtype=np.int64), np.asarray(lens, dtype=np.int64)
 
 
 def _cut(addr: int, ln: int, ctx: SimContext) -> list[tuple[int, int]]:
@@ -188,20 +264,14 @@ def _cut(addr: int, ln: int, ctx: SimContext) -> list[tuple[int, int]]:
     return out
 
 
-def _emit(
-    cur: list[int], phys: list[int], off: list[int], length: list[int], pgmap: list[int]
-) -> None:
-    phys.append(cur[0] // PAGE_SIZE * PAGE_SIZE)
-    off.append(cur[0] % PAGE_SIZE)
-    length.append(cur[1])
-    pgmap.append(cur[2])
-
-
 def stage_map_sg(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
     """Every request's scatterlist (or iterator segments)."""
     iterator = ctx.datapath.mapping is Mapping.ITER
+    merges_within = iterator or ctx.datapath.map_sg_merges_within_bio
     sgls = tuple(
-        iter_segments(ctx, state, r.index) if iterator else map_sg(ctx, state, r.index)
+        iter_segments(ctx, state, r.index, iterator)
+        if merges_within
+        else map_sg(ctx, state, r.index)
         for r in state.requests
     )
     total = sum(len(s) for s in sgls)
@@ -211,6 +281,13 @@ def stage_map_sg(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event
             " merges physically contiguous vectors within and across bios (no scatterlist)"
         )
         function = "blk_rq_dma_map_iter_start()"
+    elif merges_within:
+        text = (
+            f"{len(sgls)} request(s) -> {total} scatterlist entr{'y' if total == 1 else 'ies'}"
+            " (one flat array per request, last entry SG_END; blk_map_iter_next() merges"
+            " physically contiguous bvecs within and across bios, v6.14+)"
+        )
+        function = "blk_rq_map_sg() -> blk_map_iter_next()"
     else:
         text = (
             f"{len(sgls)} request(s) -> {total} scatterlist entr{'y' if total == 1 else 'ies'}"
@@ -225,10 +302,11 @@ def stage_map_sg(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event
             events.append(
                 Event(
                     "map_sg",
-                    "__blk_segment_map_sg_merge()",
-                    f"request {sg.request}: the first bvec of a bio joins entry {k} across the bio"
-                    " boundary: physically contiguous, but another pgmap; biovec_phys_mergeable()"
-                    " has no pgmap check before the 2026 fix, so one entry now covers two"
+                    "blk_map_iter_next()" if merges_within else "__blk_segment_map_sg_merge()",
+                    f"request {sg.request}: a bvec of another pgmap joins entry {k}"
+                    + ("" if merges_within else " across the bio boundary")
+                    + ": physically contiguous, but biovec_phys_mergeable() has no pgmap"
+                    " check before commit 13920e4b7b78, so one entry now covers two"
                     " providers' memory and is mapped as the first one's",
                     (f"sg:{sg.request}:{k}",),
                     level="warn",
@@ -645,23 +723,46 @@ def _map_iter(
             swiotlb_next,
         )
     iova_ranges: list[tuple[int, int]] = []
+    coalesced = False
     if first is MapType.BUS_ADDR:
         for k in range(n):
             dma_address[k] = _bus(ctx, int(sg.pgmap[k]), int(addr[k]))
         text = (
             "BUS_ADDR: every segment gets its bus address (pci_p2pdma_bus_addr_map()); IOD_DATA_P2P"
         )
-    elif mode is DmaMode.IOMMU:
-        spans = _iova_spans(sg, range(n))
-        size = sum(spans)
+    elif mode is DmaMode.IOMMU and _no_page_gaps(sg):
+        # blk_can_dma_map_iova() and dma_iova_try_alloc(): one IOVA range for the
+        # whole request, every vector linked into it back to back
+        # (dma_iova_link()); the iterator then hands out ONE segment, the whole
+        # range (blk_rq_dma_map_iova(): iter->addr = state->addr, iter->len =
+        # dma_iova_size()) [read 7.2.13 block/blk-mq-dma.c].
+        first_off = int(sg.offset[0]) % PAGE_SIZE if n else 0
+        total = int(sg.length.sum())
+        size = (first_off + total + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
         base = iova.alloc(size)
-        pos = base
-        for k, span in enumerate(spans):
-            dma_address[k] = pos + int(sg.offset[k]) % PAGE_SIZE
-            pos += span
+        dma_address[:] = -1
+        dma_length[:] = 0
+        if n:
+            dma_address[0] = base + first_off
+            dma_length[0] = total
         iova_ranges.append((base, size))
-        text = f"{state_name}: dma_iova_try_alloc() + dma_iova_link() at IOVA {base:#x}" + (
-            " with DMA_ATTR_MMIO" if first is MapType.THRU_HOST_BRIDGE else ""
+        coalesced = True
+        text = (
+            f"{state_name}: dma_iova_try_alloc() + dma_iova_link() of {n} vector(s) into one"
+            f" IOVA range at {base:#x}: the request is one DMA segment of {total} bytes"
+            " (blk_rq_dma_map_coalesce())"
+            + (" with DMA_ATTR_MMIO" if first is MapType.THRU_HOST_BRIDGE else "")
+        )
+    elif mode is DmaMode.IOMMU:
+        # A request with gaps inside a page cannot use one IOVA range:
+        # dma_map_phys() per segment, each its own IOVA.
+        for k, span in enumerate(_iova_spans(sg, range(n))):
+            base = iova.alloc(span)
+            dma_address[k] = base + int(sg.offset[k]) % PAGE_SIZE
+            iova_ranges.append((base, span))
+        text = (
+            f"{state_name}: the request has gaps inside a page (blk_can_dma_map_iova() is"
+            " false): dma_map_phys() per segment, each with its own IOVA"
         )
     else:
         if mode is DmaMode.SWIOTLB and first is MapType.THRU_HOST_BRIDGE:
@@ -704,7 +805,20 @@ def _map_iter(
         dma_address,
         dma_length,
         dma_flags,
-        nents=n,
+        nents=1 if coalesced else n,
         iterator=True,
     )
-    return new_sg, DmaMapping(r, True, None, tuple(types), tuple(iova_ranges)), events, swiotlb_next
+    mapping = DmaMapping(r, True, None, tuple(types), tuple(iova_ranges), coalesced=coalesced)
+    return new_sg, mapping, events, swiotlb_next
+
+
+def _no_page_gaps(sg: SgTable) -> bool:
+    """No segment but the first starts, and none but the last ends, inside a page.
+
+    ``blk_can_dma_map_iova()``: ``!(req_phys_gap_mask(req) &
+    dma_get_merge_boundary(dev))``, the IOMMU's granule taken as 4 KiB.
+    """
+    if len(sg) < 2:
+        return True
+    ends = (sg.offset + sg.length) % PAGE_SIZE
+    return not bool((sg.offset[1:] % PAGE_SIZE).any() or ends[:-1].any())

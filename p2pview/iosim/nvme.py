@@ -3,12 +3,14 @@
 ``nvme_map_data()`` skips both single-segment fast paths for P2P pages;
 ``nvme_pci_use_sgls()`` picks SGLs on an I/O queue of an SGL-capable controller
 when the average segment is at least ``sgl_threshold`` (32 KiB), averaging
-over the request's physical segments (v6.2) or the mapped entries (v6.3+).
-``nvme_pci_setup_prps()``: PRP1 is the first address; PRP2 the next page, or a
-PRP list from the 256-byte pool (up to 32 entries) or the page pool (511 data
-entries per 4 KiB page, the last slot chaining to the next). An entry that
-does not end on a controller page mid-list is "Invalid SGL for payload" and
-BLK_STS_IOERR.
+over the request's physical segments (v6.2), the mapped entries (v6.3-v6.16)
+or the physical segments again, one when the IOVA mapping coalesced (v6.17+,
+``nvme_pci_avg_seg_size()``); without a virt boundary (7.2.13) a gap inside a
+controller page forces SGLs. ``nvme_pci_setup_prps()``: PRP1 is the first
+address; PRP2 the next page, or a PRP list from the 256-byte pool (up to 32
+entries) or the page pool (511 data entries per 4 KiB page, the last slot
+chaining to the next; the last page up to 512). An entry that does not end on
+a controller page mid-list is "Invalid SGL for payload" and BLK_STS_IOERR.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from p2pview.iosim.context import SimContext
-from p2pview.iosim.objects import PAGE_SIZE, Event, NvmeCommand, Result, SgTable
+from p2pview.iosim.datapath import Mapping, SglAverage
+from p2pview.iosim.objects import PAGE_SIZE, RAM, Event, NvmeCommand, Result, SgTable
 from p2pview.iosim.scenario import TargetKind
 from p2pview.iosim.state import SimState
 
@@ -31,13 +34,83 @@ def _entries(sg: SgTable) -> tuple[np.ndarray, np.ndarray]:
     return sg.dma_address[:n], sg.dma_length[:n]
 
 
-def _use_sgl(ctx: SimContext, sg: SgTable, nr_phys_segments: int, payload: int) -> bool:
+def _use_sgl(
+    ctx: SimContext, sg: SgTable, nr_phys_segments: int, payload: int, coalesced: bool
+) -> tuple[bool, str]:
+    """``nvme_pci_use_sgls()``: SGL or PRPs for one request, and why."""
     setup = ctx.scenario.nvme
-    if not setup.sgl or not setup.sgl_threshold:
-        return False
-    nseg = (sg.nents or len(sg)) if ctx.datapath.sgl_by_mapped_entries else nr_phys_segments
+    if not setup.sgl:
+        return False, "the controller has no SGL support"
+    if ctx.limits.virt_boundary_mask == 0 and _page_gaps(sg):
+        # 7.2.13: "A request containing page gaps within the controller's mask
+        # can not use the PRP format" (req_phys_gap_mask()): SGL_FORCED.
+        return True, "a gap inside a controller page: PRPs cannot describe it (SGL_FORCED)"
+    if not setup.sgl_threshold:
+        return False, "sgl_threshold is 0"
+    rule = ctx.datapath.sgl_average
+    if rule is SglAverage.MAPPED_ENTRIES:
+        nseg = sg.nents or len(sg)
+    elif rule is SglAverage.PHYS_OR_COALESCED and coalesced:
+        nseg = 1
+    else:
+        nseg = nr_phys_segments
     avg = -(-payload // max(nseg, 1))
-    return avg >= setup.sgl_threshold
+    use = avg >= setup.sgl_threshold
+    return use, (
+        f"average segment {avg} bytes ({payload} / {nseg} {rule.value})"
+        f" {'>=' if use else '<'} sgl_threshold {setup.sgl_threshold}"
+    )
+
+
+def _simple_path(
+    ctx: SimContext, nr_phys_segments: int, sg: SgTable, payload: int
+) -> tuple[bool, str] | None:
+    """The single-segment fast path of ``nvme_map_data()`` for memory pages, if it applies.
+
+    6.12.117 (drivers/nvme/host/pci.c, nvme_map_data()): one physical segment
+    of a non-P2P page that fits PRP1 and PRP2 (``offset + len <= 2 pages``) is
+    ``nvme_setup_prp_simple()``; otherwise, on an SGL-capable controller with a
+    non-zero sgl_threshold, ``nvme_setup_sgl_simple()``: one descriptor in the
+    command, whatever the average. 7.2.13 (nvme_pci_setup_data_simple()): PRPs
+    when they fit, else one inline SGL descriptor when the controller has SGLs,
+    else the full path [read].
+    """
+    if nr_phys_segments != 1 or len(sg) != 1 or int(sg.pgmap[0]) != RAM:
+        return None
+    setup = ctx.scenario.nvme
+    prp_possible = int(sg.offset[0]) % CTRL_PAGE + payload <= 2 * CTRL_PAGE
+    if prp_possible:
+        return False, "one segment: the single-segment fast path, PRP1 and PRP2"
+    if ctx.datapath.mapping is Mapping.ITER:
+        if setup.sgl:
+            return True, "one segment: the single-segment fast path, one SGL descriptor"
+        return None
+    if setup.sgl and setup.sgl_threshold:
+        return True, "one segment: nvme_setup_sgl_simple(), one SGL descriptor"
+    return None
+
+
+def _page_gaps(sg: SgTable) -> bool:
+    """A segment that starts, or a non-last one that ends, inside a controller page."""
+    n = sg.nents if sg.nents is not None else len(sg)
+    if n < 2:
+        return False
+    start = sg.dma_address[:n] % CTRL_PAGE
+    end = (sg.dma_address[:n] + sg.dma_length[:n]) % CTRL_PAGE
+    return bool(start[1:].any() or end[:-1].any())
+
+
+def prp_list_pages(entries: int) -> int:
+    """4 KiB PRP list pages for ``entries`` data pointers.
+
+    ``nvme_pci_setup_prps()`` (6.12.117) / ``nvme_pci_setup_data_prp()``
+    (7.2.13): when a page's 512 slots are full and more entries follow, the
+    last entry moves to a new page and its slot chains to it. Every page but
+    the last holds 511 entries and a chain pointer, the last up to 512 [read].
+    """
+    if entries <= 512:
+        return 1
+    return 1 + -(-(entries - 512) // 511)
 
 
 def _prps(
@@ -91,6 +164,7 @@ def stage_nvme(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]
             )
         )
         return state.next("nvme"), events
+    dp = ctx.datapath
     commands: list[NvmeCommand] = []
     small_next, page_next = SMALL_POOL_BASE, PAGE_POOL_BASE
     failed: Result | None = None
@@ -110,16 +184,25 @@ def stage_nvme(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]
                     confidence="inferred",
                 )
             )
-        if _use_sgl(ctx, sg, rq.nr_phys_segments, payload):
+        simple = _simple_path(ctx, rq.nr_phys_segments, sg, payload)
+        if simple is not None:
+            use_sgl, why = simple
+        else:
+            use_sgl, why = _use_sgl(ctx, sg, rq.nr_phys_segments, payload, mapping.coalesced)
+        if use_sgl:
             descs = tuple((int(a), int(n), "data block") for a, n in zip(addrs, lens, strict=True))
-            in_cmd = len(descs) == 1
+            # v6.17+ sizes the list by the request's physical segments and puts a
+            # single one, or a coalesced IOVA range, in the command itself
+            # (nvme_pci_setup_data_sgl(), 7.2.13) [read]; before, by the mapped entries.
+            counted = rq.nr_phys_segments if dp.mapping is Mapping.ITER else len(descs)
+            in_cmd = counted == 1 or mapping.coalesced or simple is not None
             commands.append(NvmeCommand(rq.index, True, sgl=descs, sgl_in_command=in_cmd))
             where = (
                 "one data block descriptor in the command"
                 if in_cmd
                 else (
-                    f"{len(descs)} data block descriptors in a list from the"
-                    f" {'small' if len(descs) <= 16 else 'page'} pool, a Last Segment"
+                    f"{len(descs)} data block descriptor(s) in a list from the"
+                    f" {'small' if counted <= 16 else 'page'} pool, a Last Segment"
                     " descriptor in the command"
                 )
             )
@@ -128,7 +211,7 @@ def stage_nvme(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]
                     Event(
                         "nvme",
                         "nvme_pci_setup_sgls()",
-                        f"request {rq.index}: SGL: {where}",
+                        f"request {rq.index}: SGL ({why}): {where}",
                         (f"prp:{rq.index}",),
                     )
                 )
@@ -158,18 +241,27 @@ def stage_nvme(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]
                 small_next += 256
             else:
                 prp2 = page_next
-                page_next += PAGE_SIZE * (1 + len(entries) // 511)
-        commands.append(NvmeCommand(rq.index, False, prp1, prp2, entries, pool))
+                page_next += PAGE_SIZE * prp_list_pages(len(entries))
+        pages = prp_list_pages(len(entries)) if len(entries) else 0
+        commands.append(
+            NvmeCommand(rq.index, False, prp1, prp2, entries, pool, prp_list_pages=pages)
+        )
         if rq.index < 4:
             if not len(entries):
-                text = f"request {rq.index}: PRP1 {prp1:#x}" + (
+                text = f"request {rq.index}: PRPs ({why}): PRP1 {prp1:#x}" + (
                     f", PRP2 {prp2:#x} (the second page)" if prp2 is not None else ""
                 )
             else:
+                chained = (
+                    f" on {pages} list pages (511 entries and a pointer to the next page on"
+                    " each but the last)"
+                    if pages > 1
+                    else ""
+                )
                 text = (
-                    f"request {rq.index}: PRP1 {prp1:#x}, PRP2 {prp2:#x} -> a PRP list of"
-                    f" {len(entries)} entries ({int(entries[0]):#x} ... {int(entries[-1]):#x})"
-                    f" from {pool}"
+                    f"request {rq.index}: PRPs ({why}): PRP1 {prp1:#x}, PRP2 {prp2:#x} -> a PRP"
+                    f" list of {len(entries)} entries ({int(entries[0]):#x} ..."
+                    f" {int(entries[-1]):#x}) from {pool}{chained}"
                 )
             events.append(Event("nvme", "nvme_pci_setup_prps()", text, (f"prp:{rq.index}",)))
     if len(state.requests) > 4:

@@ -188,6 +188,9 @@ class DmaMapping:
     status: str = "BLK_STS_OK"
     #: entries left with the zeroed dma_address of sg_init_table() (v6.16 THRU bug).
     stale: tuple[int, ...] = ()
+    #: v6.17+: the IOVA mapping coalesced the request into one segment
+    #: (``blk_rq_dma_map_coalesce()``).
+    coalesced: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,8 @@ class NvmeCommand:
     sgl: tuple[tuple[int, int, str], ...] = ()
     sgl_in_command: bool = False
     status: str = "BLK_STS_OK"
+    #: 4 KiB PRP list pages (511 entries and a chain pointer on each but the last).
+    prp_list_pages: int = 0
 
 
 @dataclass(frozen=True)

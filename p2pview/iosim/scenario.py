@@ -83,6 +83,8 @@ class BufferSegment:
     region_bus_address: int | None = None
     #: Where in the pool the chunk lands (default: first fit after what is in use).
     pool_offset: int | None = None
+    #: The provider's p2pmem/size (the CMB size nvme registered), instead of the topology's.
+    pool_size: int | None = None
     #: MAP_SHARED (the allocate file refuses MAP_PRIVATE).
     shared: bool = True
     #: RAM: explicit page frames, else ``contiguous`` from ``base_pfn`` or ``scattered``.
@@ -101,24 +103,32 @@ class Iovec:
 
 @dataclass(frozen=True, slots=True)
 class QueueLimits:
-    """The block queue's limits (what nvme-pci sets unless the scenario says otherwise)."""
+    """The block queue's limits the scenario sets; None: as the kernel computes them.
+
+    ``p2pview.iosim.limits.kernel_limits()`` derives the others from the kernel
+    release, the controller (``[nvme]``) and the DMA mode. ``max_sectors_kb``
+    is what a user writes to sysfs (``max_user_sectors``); the others replace the
+    driver's value (a what-if).
+    """
 
     logical_block_size: int = 512
-    max_sectors_kb: int = 1280
+    max_sectors_kb: int | None = None
     max_segments: int | None = None
-    max_segment_size: int = 0xFFFFFFFF
-    seg_boundary_mask: int = 0xFFFFFFFF
-    virt_boundary_mask: int = 0xFFF
+    max_segment_size: int | None = None
+    seg_boundary_mask: int | None = None
+    virt_boundary_mask: int | None = None
     #: None: as the kernel sets it (nvme-pci: yes from v6.2; other queues: no).
     p2pdma: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NvmeSetup:
-    """The controller's SGL support and the driver's threshold."""
+    """The controller's SGL support and MDTS, and the driver's threshold."""
 
     sgl: bool = True
     sgl_threshold: int = 32768
+    #: Identify Controller MDTS (0: no limit; None: not given, taken as 0 and said).
+    mdts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,9 @@ class Scenario:
     target: TargetKind = TargetKind.NVME
     limits: QueueLimits = field(default_factory=QueueLimits)
     dma: DmaMode = DmaMode.DIRECT
+    #: ``dma`` was given (``[dma] mode``, ``--iommu``, the form). When it was
+    #: not, the topology's IOMMU decides (``translated``: dma-iommu).
+    dma_given: bool = False
     nvme: NvmeSetup = field(default_factory=NvmeSetup)
     #: cmdline/cpu overrides for the decision engine (as the CLI's options).
     cpu: str | None = None
@@ -254,6 +267,7 @@ _BUFFER_KEYS = {
     "region_address",
     "region_bus_address",
     "pool_offset",
+    "pool_size",
     "shared",
     "pfns",
     "layout",
@@ -299,6 +313,12 @@ def _segment(table: Any, index: int, path: str) -> BufferSegment:
             " (the pool hands out whole pages)"
         )
     base_pfn = opt("base_pfn", MAX_PFN - pages, "; the buffer's frames must fit 52 bits")
+    pool_size = opt("pool_size", MAX_BUFFER, "; p2pview simulates pools up to 4 GiB")
+    if pool_size is not None and (pool_size < PAGE_SIZE or pool_size % PAGE_SIZE):
+        raise SourceError(
+            f"{path}: {where}.pool_size: {pool_size:#x} is not a positive multiple of the page"
+            " size (the pool hands out whole pages)"
+        )
     return BufferSegment(
         kind=kind,
         size=size,
@@ -307,6 +327,7 @@ def _segment(table: Any, index: int, path: str) -> BufferSegment:
         region_address=opt("region_address"),
         region_bus_address=opt("region_bus_address"),
         pool_offset=pool_offset,
+        pool_size=pool_size,
         shared=_bool(table.get("shared", True), f"{where}.shared", path),
         pfns=pfns,
         layout=layout,
@@ -372,7 +393,7 @@ def scenario_from_mapping(data: Mapping[str, Any], path: str) -> Scenario:
         path,
     )
     _check_keys(dma, {"mode"}, "dma", path)
-    _check_keys(nvme, {"sgl", "sgl_threshold"}, "nvme", path)
+    _check_keys(nvme, {"sgl", "sgl_threshold", "mdts"}, "nvme", path)
     op = _str(io.get("op", "read"), "io.op", path)
     if op not in ("read", "write"):
         raise SourceError(f"{path}: io.op: read or write")
@@ -395,6 +416,7 @@ def scenario_from_mapping(data: Mapping[str, Any], path: str) -> Scenario:
         raise SourceError(f"{path}: target.kind: nvme or other") from None
     try:
         mode = DmaMode(_str(dma.get("mode", "direct"), "dma.mode", path))
+        mode_given = "mode" in dma
     except ValueError:
         raise SourceError(
             f"{path}: dma.mode: one of {', '.join(m.value for m in DmaMode)}"
@@ -420,12 +442,17 @@ def scenario_from_mapping(data: Mapping[str, Any], path: str) -> Scenario:
         target=kind,
         limits=replace(limits, **changes),
         dma=mode,
+        dma_given=mode_given,
         nvme=NvmeSetup(
             sgl=_bool(nvme.get("sgl", True), "nvme.sgl", path),
             # nvme's sgl_threshold module parameter: an unsigned int, 0 turns SGLs off.
             sgl_threshold=_int(
                 nvme.get("sgl_threshold", 32768), "nvme.sgl_threshold", path, low=0, high=_U32
             ),
+            # Identify Controller MDTS is one byte; 0 means no limit.
+            mdts=None
+            if "mdts" not in nvme
+            else _int(nvme["mdts"], "nvme.mdts", path, sizes=False, low=0, high=255),
         ),
         cpu=None if "cpu" not in data else _str(data["cpu"], "cpu", path),
         cmdline=None if "cmdline" not in data else _str(data["cmdline"], "cmdline", path),
@@ -547,7 +574,7 @@ def quick_scenario(
     *,
     offset: int = 0,
     write: bool = False,
-    iommu: bool = False,
+    iommu: bool | None = None,
     kernel: str | None = None,
     cpu: str | None = None,
     cmdline: str | None = None,
@@ -557,7 +584,7 @@ def quick_scenario(
     A buffer of ``offset + size`` bytes mmap'd from the provider's p2pmem (the
     v5 series' ``/dev/nvmeX`` before v6.2 with ``--kernel 5.17-series``), and
     one O_DIRECT read (or write) of ``size`` bytes starting ``offset`` bytes
-    into it.
+    into it. ``iommu`` None: the topology's IOMMU decides the DMA mode.
     """
     series = kernel is not None and "series" in kernel.lower()
     kind = BufferKind.NVME_CMB if series else BufferKind.P2PMEM
@@ -572,6 +599,7 @@ def quick_scenario(
         write=write,
         iovecs=(Iovec(offset, size),),
         dma=DmaMode.IOMMU if iommu else DmaMode.DIRECT,
+        dma_given=iommu is not None,
         cpu=cpu,
         cmdline=cmdline,
     )

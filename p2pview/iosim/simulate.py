@@ -137,7 +137,7 @@ def _sg_rows(ctx: SimContext, sg: SgTable, mapped_only: bool) -> list[dict[str, 
     rows = []
     n = len(sg)
     for k in range(n):
-        if mapped_only and sg.nents is not None and k >= sg.nents and not sg.iterator:
+        if mapped_only and sg.nents is not None and k >= sg.nents:
             break
         pg = int(sg.pgmap[k])
         bus = bool(sg.dma_flags[k] & 1) or bool(sg.page_link[k] & 0x04)
@@ -193,6 +193,12 @@ def trace_document(trace: Trace) -> dict[str, Any]:
             "op": "write" if sc.write else "read",
             "length": sc.io_length,
             "dma": sc.dma.value,
+            "dma_note": ctx.dma_note,
+        },
+        "queue_limits": ctx.limits.sysfs()
+        | {
+            "dma_opt_mapping_size": ctx.limits.dma_opt_mapping_size,
+            "notes": list(ctx.limits.notes),
         },
         "providers": {
             str(b): {

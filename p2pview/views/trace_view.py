@@ -43,6 +43,11 @@ def header(trace: Trace) -> Text:
             f" {prov.region_start:#x}, bus offset {prov.bus_offset:#x}"
         )
         text.append("\n")
+    if ctx.dma_note:
+        text.append(ctx.dma_note + "\n", style="yellow" if "what-if" in ctx.dma_note else "")
+    text.append(ctx.limits.summary() + "\n")
+    for note in ctx.limits.notes:
+        text.append(f"  {note}\n", style="dim")
     return text
 
 
