@@ -29,7 +29,11 @@ compositing, ``render_line``, message handling.
    RAM readv (262,143 sg entries) built without a screen.
 5. **A what-if edit** on ``--matrix``: one ACS bit toggled, from the key to
    every screen redrawn.
-6. **A large topology** (``--large generated:20000``; ``--large ''`` skips
+6. **Screen switches** on ``--matrix`` (target under 100 ms): from the key
+   (``2``, ``3``, ``4``, ``5``, ``1``) to the new screen's first frame, the
+   first visit of each (the screen is built then) and again; wall time and
+   the process's CPU time (the two differ when the CPU is shared).
+7. **A large topology** (``--large generated:20000``; ``--large ''`` skips
    it), in a child process so that its peak RSS is its own: startup to first
    frame, the keys of 2. on the Everything filter (400 million pairs, decided
    a tile at a time), an ACS toggle, a kernel edit that changes every pair
@@ -264,8 +268,54 @@ async def whatif_count(source: str, size: tuple[int, int]) -> tuple[float, str]:
         return time.perf_counter() - start, str(count.content)
 
 
+async def screen_switches(
+    source: str, size: tuple[int, int]
+) -> list[tuple[str, str, float, float]]:
+    """(visit, mode, wall seconds, CPU seconds) from each screen key to that screen's frame."""
+    app = make_app(TuiArgs(source))
+    app.animation_level = "none"
+    results = []
+    async with app.run_test(size=size) as pilot:
+        await app.loaded()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        clock = FrameClock(app)
+        for visit in ("first visit", "again"):
+            for key in "23451":
+                clock.painted.clear()
+                wall, cpu = time.perf_counter(), time.process_time()
+                await pilot.press(key)
+                while True:
+                    await asyncio.wait_for(clock.painted.wait(), 10)
+                    if app.screen.is_current:
+                        break
+                    clock.painted.clear()
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                results.append((visit, app.current_mode, wall, cpu))
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+    return results
+
+
+def print_switches(source: str, size: tuple[int, int]) -> None:
+    """Item 6."""
+    rows = asyncio.run(screen_switches(source, size))
+    print(f"screen switch, key to first frame, {source} at {size[0]}x{size[1]}:")
+    for visit, mode, wall, cpu in rows:
+        print(f"  {visit:11s} {mode:9s} {wall * 1e3:7.1f} ms wall, {cpu * 1e3:7.1f} ms CPU")
+    walls = [wall for *_, wall, _cpu in rows]
+    cpus = [cpu for *_, cpu in rows]
+    verdict = "ok" if statistics.median(walls) < 0.1 else "TOO SLOW"
+    median_wall, median_cpu = statistics.median(walls), statistics.median(cpus)
+    print(
+        f"  median {median_wall * 1e3:.1f} ms wall, {median_cpu * 1e3:.1f} ms CPU;"
+        f" worst {max(walls) * 1e3:.1f} ms wall (target < 100 ms): {verdict}"
+    )
+
+
 def large(source: str, size: tuple[int, int], presses: int) -> None:
-    """Item 6, in this (child) process."""
+    """Item 7, in this (child) process."""
     print(f"startup to first frame, {source}: {asyncio.run(startup_once(source, size)):.3f} s")
     results = asyncio.run(keypresses(source, size, presses))
     print(f"keypress to painted frame, matrix screen, {source}:")
@@ -309,10 +359,16 @@ def main() -> None:
     parser.add_argument("--size", default="120x40", help="terminal size, WIDTHxHEIGHT")
     parser.add_argument("--large", default="generated:20000", help="a large source, '' for none")
     parser.add_argument("--large-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only-switches", action="store_true", help="time the screen switches (item 6) only"
+    )
     args = parser.parse_args()
     size = _size(args.size)
     if args.large_child:
         large(args.large, size, args.presses)
+        return
+    if args.only_switches:
+        print_switches(args.matrix, size)
         return
 
     startups = [asyncio.run(startup_once(args.startup, size)) for _ in range(args.runs)]
@@ -340,6 +396,7 @@ def main() -> None:
         f"what-if ACS toggle on {args.matrix}, all screens redrawn: "
         f"{asyncio.run(whatif_edit(args.matrix, size)):.3f} s"
     )
+    print_switches(args.matrix, size)
     if args.large:
         child = [sys.executable, __file__, "--large-child", "--large", args.large]
         child += ["--size", args.size, "--presses", str(args.presses)]

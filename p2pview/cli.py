@@ -14,6 +14,7 @@ neither to that.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -745,20 +746,52 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tui(args: argparse.Namespace) -> int:
-    """``p2pview [SOURCE]``: the interactive explorer."""
-    from p2pview.tui import TuiArgs, make_app
+def need_terminal(source: str | None) -> None:
+    """Refuse to draw a full-screen program without a terminal, and say what to run instead.
 
-    app = make_app(
-        TuiArgs(
-            args.source,
-            args.kernel,
-            args.cpu,
-            args.cmdline,
-            iommu=args.iommu,
-            input_format=args.input_format,
-        )
+    Without one (``p2pview SOURCE < /dev/null > out``, a script, CI), the TUI
+    would paint escape codes into the file and wait for keys that never come.
+    A driver chosen in ``TEXTUAL_DRIVER`` (textual-serve's web driver, which
+    talks over pipes) needs none.
+    """
+    if (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TEXTUAL_DRIVER"):
+        return
+    where = "standard input" if not sys.stdin.isatty() else "standard output"
+    src = source or "/"
+    raise CliError(
+        f"the interactive explorer needs a terminal, and {where} is not one. Without one, use"
+        f" 'p2pview matrix {src}' (every pair), 'p2pview explain {src} PROVIDER CLIENT'"
+        " (one pair), or another command ('p2pview --help' lists them)"
     )
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    """``p2pview [SOURCE]``: the interactive explorer.
+
+    The source is loaded before anything is drawn: a source that cannot be
+    loaded is reported here, on stderr with exit status 2, not on a screen.
+    """
+    need_terminal(args.source)
+    from p2pview.tui import TuiArgs, make_app
+    from p2pview.tui.model import TuiModel
+
+    tui_args = TuiArgs(
+        args.source,
+        args.kernel,
+        args.cpu,
+        args.cmdline,
+        iommu=args.iommu,
+        input_format=args.input_format,
+    )
+    model = TuiModel.load(
+        args.source,
+        kernel=args.kernel,
+        cpu=args.cpu,
+        cmdline=args.cmdline,
+        iommu=args.iommu,
+        fmt=args.input_format,
+    )
+    app = make_app(tui_args, model=model)
     app.run()
     if app.load_error:
         print(f"p2pview: error: {app.load_error}", file=sys.stderr)
@@ -782,6 +815,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.serve:
         return _serve_demo(args, demo.title)
+    need_terminal(None)
     app = make_demo_app(demo, autoplay=args.autoplay, loop=args.loop)
     app.run()
     return 0
@@ -905,9 +939,35 @@ def is_user_error(exc: BaseException) -> bool:
     return False
 
 
+def looks_like_source(word: str) -> bool:
+    """``word`` may be a SOURCE (a path, ``/``, ``generated:N``, a bundled name), not a command."""
+    if "/" in word or "." in word or ":" in word or Path(word).exists():
+        return True
+    from p2pview.sources.bundled import bundled_path
+
+    return bundled_path(word) is not None
+
+
+def unknown_command(word: str) -> str:
+    """The error for a first word that is neither a command nor a source."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(COMMANDS), n=1, cutoff=0.6)
+    hint = f" (did you mean 'p2pview {close[0]}'?)" if close else ""
+    return (
+        f"unknown command '{word}'{hint}; commands: {', '.join(COMMANDS)}."
+        " Or a SOURCE: a file, a directory, '/', generated:N or a bundled topology"
+        " (p2pview topologies)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``p2pview`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    first = args_list[0] if args_list else "-"
+    if not first.startswith("-") and first not in COMMANDS and not looks_like_source(first):
+        print(f"p2pview: error: {unknown_command(first)}", file=sys.stderr)
+        return EXIT_USAGE
     if not args_list or (
         args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")
     ):

@@ -174,13 +174,15 @@ def test_tui_takes_iommu_and_format(monkeypatch):
     class Recorder:
         load_error = None
 
-        def __init__(self, args):
+        def __init__(self, args, model=None):
             seen["args"] = args
 
         def run(self):
             pass
 
     monkeypatch.setattr(tui, "make_app", Recorder)
+    # as from a terminal (without one the TUI refuses: tests/tui/test_launch.py)
+    monkeypatch.setattr(cli, "need_terminal", lambda source: None)
     tree = str(DATA / "qemu-guest-captures/switch-qemu64.tar.gz")
     assert main(["tui", tree, "--iommu", "on", "--format", "sysfs"]) == 0
     args = seen["args"]

@@ -11,17 +11,19 @@ watches it and redraws.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Center, Middle
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, LoadingIndicator, Static
+from textual.widgets import Header, Input, LoadingIndicator, Static, TextArea
 
 from p2pview.model import Topology
 from p2pview.tui.messages import LoadFailed, LoadProgress, ModelLoaded
@@ -32,8 +34,13 @@ from p2pview.tui.screens.matrix import MatrixScreen
 from p2pview.tui.screens.stepper import StepperScreen
 from p2pview.tui.screens.topology import TopologyScreen
 from p2pview.tui.screens.whatif import WhatIfScreen
+from p2pview.tui.widgets.footer import AppFirstFooter
 
 HERE = Path(__file__).parent
+#: Seconds at most that keys typed during a screen switch wait for its first frame.
+KEY_HOLD_LIMIT = 2.0
+#: The action of the screen keys 1-5.
+SHOW_ACTION = re.compile(r"show\('(?P<mode>\w+)'\)")
 
 #: (mode, key, footer label, palette help) for the main screens.
 SCREENS = (
@@ -85,17 +92,23 @@ class P2PViewApp(App[None]):
         *(Binding(key, f"show('{mode}')", label) for mode, key, label, _ in SCREENS),
         Binding("r", "reload", "Reload", show=False),
         Binding("d", "toggle_theme", "Light/dark", show=False),
+        Binding("y", "copy_redir", "Copy pci=disable_acs_redir=", show=False),
     ]
 
     model_version: reactive[int] = reactive(0)
 
-    def __init__(self, args: TuiArgs | None = None) -> None:
+    def __init__(self, args: TuiArgs | None = None, model: TuiModel | None = None) -> None:
         super().__init__()
         self.args = args or TuiArgs()
         self.model: TuiModel | None = None
+        #: Loaded before the app started (the CLI loads first, so that errors go to stderr).
+        self._preloaded = model
         self.load_error: str | None = None
         #: Set by a first ``r`` that would drop what-if edits.
         self._reload_armed = False
+        #: Keys typed while a screen is being switched to (``None``: no switch under way).
+        self._held_keys: list[events.Key] | None = None
+        self._switches = 0
 
     # -- loading ------------------------------------------------------------------
 
@@ -105,10 +118,14 @@ class P2PViewApp(App[None]):
         with Middle(), Center():
             yield LoadingIndicator(id="loading")
             yield Static("Loading ...", id="progress")
-        yield Footer(compact=True)
+        yield AppFirstFooter()
 
     def on_mount(self) -> None:
-        """Start loading."""
+        """Start loading (or show what the CLI loaded)."""
+        if self._preloaded is not None:
+            self.post_message(ModelLoaded(self._preloaded))
+            self._preloaded = None
+            return
         self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
@@ -156,7 +173,7 @@ class P2PViewApp(App[None]):
         self.model = message.model
         self.load_error = None
         if first:
-            self.switch_mode("topology")
+            self.show("topology")
         self.model_changed()
         for note in message.model.notes[:2]:
             self.notify(note, timeout=8)
@@ -175,11 +192,7 @@ class P2PViewApp(App[None]):
         self._reload_armed = False
         self.model_version += 1
         if self.model is not None:
-            target = self.model.session.target
-            self.sub_title = (
-                f"{self.model.topology.name} - kernel {target.version}"
-                + assumed_suffix(self.model.topology)
-            )
+            self.sub_title = header_text(self.model)
 
     # -- actions ------------------------------------------------------------------
 
@@ -189,10 +202,83 @@ class P2PViewApp(App[None]):
             return None
         return True
 
-    def action_show(self, mode: str) -> None:
-        """Switch to a main screen."""
-        if self.current_mode != mode:
-            self.switch_mode(mode)
+    async def action_show(self, mode: str) -> None:
+        """Switch to a main screen; keys typed until it is drawn do not reach it.
+
+        A first visit builds the screen, which takes a moment on a big topology.
+        Keys typed in that moment were meant for what the user saw, not for a
+        screen not drawn yet (digits typed to change screens ended up in the
+        I/O form): the app's own keys (1-5, ?, q ...) are held and run, in
+        order, once the new screen is drawn; any other key is dropped, and a
+        notification says so.
+        """
+        if self.current_mode == mode:
+            await self._release_keys(self._switches)
+            return
+        if self._held_keys is None:
+            self._hold_keys()
+        release = partial(self._release_keys, self._switches)
+        await self.switch_mode(mode)
+        self.screen.call_after_refresh(release)
+
+    def show(self, mode: str) -> None:
+        """Switch to a main screen from code that cannot await (see :meth:`action_show`)."""
+        self.call_later(self.action_show, mode)
+
+    def _hold_keys(self) -> None:
+        """Hold keys from now until the next screen is drawn (or, at most, a moment)."""
+        self._held_keys = []
+        self._switches += 1
+        # a switch that draws nothing (or never happens) must not hold keys for ever
+        self.set_timer(KEY_HOLD_LIMIT, partial(self._release_keys, self._switches))
+
+    def _switch_target(self, key: str) -> str | None:
+        """The screen that ``key`` switches to now, if it does (it is not typed into a field)."""
+        if self.model is None or len(self.screen_stack) > 1:
+            return None
+        if isinstance(self.focused, (Input, TextArea)):
+            return None  # typed into the field, as Textual delivers it
+        for binding in self._bindings.key_to_bindings.get(key, ()):
+            match = SHOW_ACTION.fullmatch(binding.action)
+            if match and match["mode"] != self.current_mode:
+                return match["mode"]
+        return None
+
+    async def on_event(self, event: events.Event) -> None:
+        """Hold keys while a screen switch is under way (see :meth:`action_show`).
+
+        The hold starts here, as the switching key comes in: Textual hands keys
+        to the focused widget's queue, so a key typed right after it would
+        otherwise be on its way to the old screen's widgets already.
+        """
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._held_keys is not None:
+                self._held_keys.append(event)
+                return
+            if self._switch_target(event.key) is not None:
+                self._hold_keys()
+        await super().on_event(event)
+
+    async def _release_keys(self, switch: int) -> None:
+        """Switch number ``switch`` is drawn: run the app keys typed meanwhile, drop the rest."""
+        if switch != self._switches or self._held_keys is None:
+            return  # a later switch holds them until its own screen is drawn
+        held, self._held_keys = self._held_keys, None
+        dropped = []
+        for key in held:
+            bindings = self._bindings.key_to_bindings.get(key.key)
+            if bindings:
+                await self.run_action(bindings[0].action, self)
+            else:
+                dropped.append(key.character or key.key)
+        if dropped:
+            self.notify(
+                f"Ignored {len(dropped)} key(s) typed before this screen was drawn:"
+                f" {' '.join(dropped)}",
+                severity="warning",
+                timeout=4,
+                markup=False,
+            )
 
     def action_help(self) -> None:
         """Keys and what each screen shows."""
@@ -219,6 +305,38 @@ class P2PViewApp(App[None]):
         self.notify("Reloading ...")
         self.load()
 
+    def redir_parameter(self) -> str | None:
+        """``pci=disable_acs_redir=...`` for the explained pair, as the kernel suggests it."""
+        model = self.model
+        if model is None or model.pair is None:
+            return None
+        provider, client = model.pair
+        if provider not in model.topology or client not in model.topology:
+            return None
+        text = model.verdict(provider, client).acs_list_text
+        return f"pci=disable_acs_redir={text}" if text else None
+
+    def action_copy_redir(self) -> None:
+        """Copy the explained pair's ``pci=disable_acs_redir=`` line to the clipboard."""
+        model = self.model
+        if model is None:
+            return
+        parameter = self.redir_parameter()
+        if parameter is None:
+            pair = "no pair" if model.pair is None else f"{model.pair[0]} -> {model.pair[1]}"
+            self.notify(
+                f"Nothing to copy: the explained pair ({pair}) has no ACS redirect on its path",
+                timeout=4,
+                markup=False,
+            )
+            return
+        self.copy_to_clipboard(parameter)
+        self.notify(
+            f"Copied {parameter} (through the terminal's clipboard: OSC 52)",
+            timeout=6,
+            markup=False,
+        )
+
     def action_toggle_theme(self) -> None:
         """Switch between the dark and the light theme."""
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
@@ -229,18 +347,43 @@ class P2PViewApp(App[None]):
         if self.model is None:
             return
         for mode, key, label, text in SCREENS:
-            yield SystemCommand(f"{label} screen ({key})", text, lambda m=mode: self.action_show(m))
+            yield SystemCommand(f"{label} screen ({key})", text, partial(self.show, mode))
         yield SystemCommand("Help (?)", "Keys and what each screen shows", self.action_help)
         yield SystemCommand("Reload (r)", "Read the source again", self.action_reload)
         yield SystemCommand("Light or dark theme (d)", "Switch the theme", self.action_toggle_theme)
+        yield SystemCommand(
+            "Copy pci=disable_acs_redir= (y)",
+            "The kernel's suggested parameter for the explained pair, to the clipboard",
+            self.action_copy_redir,
+        )
         extra = getattr(screen, "palette_commands", None)
         if callable(extra):
             yield from extra()
 
 
-def make_app(args: TuiArgs | None = None) -> P2PViewApp:
-    """The one place the app is built (CLI, tests, snapshots, screenshots)."""
-    return P2PViewApp(args)
+def make_app(args: TuiArgs | None = None, model: TuiModel | None = None) -> P2PViewApp:
+    """The one place the app is built (CLI, tests, snapshots, screenshots).
+
+    ``model``: the source as already loaded (the CLI's case); without it the app
+    loads ``args.source`` in a worker behind a loading screen.
+    """
+    return P2PViewApp(args, model)
+
+
+def header_text(model: TuiModel) -> str:
+    """The header's line: what is shown, under which kernel, and what is not as read.
+
+    A bundled topology standing in for this host, and what-if edits in place,
+    are said here for as long as they last (a notification fades).
+    """
+    target = model.session.target
+    text = f"{model.topology.name} - kernel {target.version}" + assumed_suffix(model.topology)
+    if model.edits:
+        plural = "edit" if len(model.edits) == 1 else "edits"
+        text = f"EDITED ({len(model.edits)} {plural}) {text}"
+    if model.stand_in is not None:
+        text = f"BUNDLED, not this host ({model.stand_in}): {text}"
+    return text
 
 
 def assumed_suffix(topo: Topology) -> str:

@@ -36,23 +36,29 @@ def worth_showing(topology: Topology) -> bool:
     return any(d.is_bridge or d.p2pmem is not None for d in topology.devices)
 
 
-def load_default(source: str | None, fmt: str | None = None) -> tuple[Loaded, list[str]]:
-    """Load SOURCE (as ``fmt``); with none, this host if it has a PCIe tree, else the demo."""
+def load_default(
+    source: str | None, fmt: str | None = None
+) -> tuple[Loaded, list[str], str | None]:
+    """Load SOURCE (as ``fmt``); with none, this host if it has a PCIe tree, else the demo.
+
+    Returns what was loaded, notes for the user, and, when the bundled topology
+    stands in for this host, why (the header says so for as long as it is shown).
+    """
     notes: list[str] = []
     if source is not None:
-        return load_source(source, fmt), notes
+        return load_source(source, fmt), notes, None
     try:
         live = load_source("/")
     except SourceError as exc:
         notes.append(f"{exc}; showing the bundled topology '{DEMO_TOPOLOGY}'")
-        return load_source(DEMO_TOPOLOGY), notes
+        return load_source(DEMO_TOPOLOGY), notes, "/sys unreadable"
     if worth_showing(live.topology):
-        return live, notes
+        return live, notes, None
     notes.append(
         f"this host's PCI tree ({len(live.topology)} functions) has no bridges and no p2pmem;"
         f" showing the bundled topology '{DEMO_TOPOLOGY}' instead"
     )
-    return load_source(DEMO_TOPOLOGY), notes
+    return load_source(DEMO_TOPOLOGY), notes, "it has no bridges"
 
 
 @dataclass
@@ -87,6 +93,8 @@ class TuiModel:
     scenario: Scenario | None = None
     trace: Trace | None = None
     source_spec: str | None = None
+    #: Why a bundled topology is shown instead of this host (``None``: it is not).
+    stand_in: str | None = None
 
     # -- building ------------------------------------------------------------
 
@@ -106,7 +114,7 @@ class TuiModel:
         ``iommu`` (``on``/``off``) is applied once, here: the session's topology
         carries its ACS from then on, what-if edits and reset included.
         """
-        loaded, notes = load_default(source, fmt)
+        loaded, notes, stand_in = load_default(source, fmt)
         overrides = Overrides(kernel, cpu, cmdline)
         session = session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline, iommu=iommu)
         verdicts = Verdicts.of(session)
@@ -119,6 +127,7 @@ class TuiModel:
             comparison=Comparison.same(verdicts),
             notes=[*notes, *session.notes],
             source_spec=source,
+            stand_in=stand_in,
         )
         model._default_selection()
         return model

@@ -198,14 +198,14 @@ def test_kernel_5_17_and_the_what_if_line() -> None:
     run_explain(body)
 
 
-def test_original_key_is_greyed_out_without_edits() -> None:
+def test_original_key_without_edits_says_there_are_none() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         screen = app.screen
-        assert screen.check_action("toggle_original", ()) is None
         await pilot.press("o")
         await pilot.pause()
         assert isinstance(screen, ExplainScreen)
         assert not screen.showing_original
+        assert any("No what-if edits" in str(n.message) for n in app._notifications)
 
     run_explain(body)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 from tuikit import loaded, terminal_text, text_of
 
 import p2pview.kernel.tiles as tiles_module
@@ -241,9 +242,14 @@ def test_what_if_screen_says_it_is_counting_then_shows_the_count(
         assert isinstance(screen, WhatIfScreen)
         model.set_kernel("4.20")
         app.model_changed()
-        assert "Counting the pairs the edits changed among 40,000" in text_of(app, "changes-count")
+        counting = text_of(app, "changes-count")
+        assert "Counting and listing the pairs the edits changed among 40,000" in counting
+        # never a count over an empty list: the count and the pairs come together
+        changes_list = screen.query_one("#changes-list", OptionList)
+        assert not changes_list.display
         await settle(app, pilot)
         assert f"{total:,} of 40,000 pairs changed" in text_of(app, "changes-count")
+        assert changes_list.display and changes_list.option_count == 30
 
     run("generated:200", body)
 

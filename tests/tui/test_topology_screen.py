@@ -191,10 +191,16 @@ def test_host_bridge_detail():
         assert "30:00.0 8086:09a2" in text
         assert "same bridge pass" in text
         assert "cpu_supports_p2pdma() false" in text
-        # a host bridge is not a function: the selection stays, peer/explain are greyed
+        # a host bridge is not a function: the selection stays; p and e say why
         assert app.model.selected == selected
-        assert screen.check_action("set_peer", ()) is None
-        assert screen.check_action("explain", ()) is None
+        peer = app.model.peer
+        for key in "pe":
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.model.peer == peer and app.current_mode == "topology"
+        said = [str(n.message) for n in app._notifications]
+        assert any("host bridge, not a PCI function" in m and "peer" in m for m in said)
+        assert any("host bridge, not a PCI function" in m and "explain" in m for m in said)
         # enter on a host bridge folds it
         node = screen.pci_tree.node_for(RootBus(0, 0x30))
         assert node is not None and node.is_expanded
@@ -220,7 +226,11 @@ def test_verdict_against_the_peer_and_the_peer_key():
         assert model.peer == B("1b:00.0")
         assert app.model_version > version
         assert " peer " in screen.pci_tree.row_text(B("1b:00.0"))
-        assert screen.check_action("set_peer", ()) is None  # already the peer
+        version = app.model_version
+        await pilot.press("p")  # already the peer: says so, changes nothing
+        await pilot.pause()
+        assert app.model_version == version
+        assert any("already the peer" in str(n.message) for n in app._notifications)
         await move_to(screen, pilot, B("1a:00.0"))
         text = screen.detail.text
         assert "Peer 1b:00.0 nvme" in text

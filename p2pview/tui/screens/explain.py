@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from p2pview.kernel import Verdict, calc_map_type_and_dist
 from p2pview.model import BDF
@@ -23,6 +23,8 @@ from p2pview.session import Session
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.widgets.explain_content import Explanation, explain_pair
 from p2pview.tui.widgets.explain_picker import FunctionPicker
+from p2pview.tui.widgets.footer import AppFirstFooter
+from p2pview.tui.widgets.hanging import HangingStatic
 
 #: What is on screen: the pair, the session it was computed on, original or edited.
 ShownKey = tuple[tuple[BDF, BDF] | None, Session, bool, int]
@@ -51,7 +53,9 @@ kernel release chosen (see the header line).
 function (type to filter); `t` takes the tree screen's selected function and
 its peer. With what-if edits (screen 4), the line under the header says what
 they changed for this pair, and `o` shows the explanation as the original
-topology and kernel give it. The arrow keys and page keys scroll.
+topology and kernel give it. `y` copies the `pci=disable_acs_redir=` line the
+kernel suggests for the pair to the clipboard. The arrow keys and page keys
+scroll.
 """
 
     BINDINGS = [
@@ -76,14 +80,14 @@ topology and kernel give it. The arrow keys and page keys scroll.
             yield Static(id="explain-header")
             yield Static(id="explain-change")
         with VerticalScroll(id="explain-body"):
-            yield Static(id="explain-basis")
+            yield HangingStatic(id="explain-basis")
             yield Static(Content("Path through the tree"), classes="explain-heading")
             yield Static(id="explain-tree")
             yield Static(Content("How the kernel decides"), classes="explain-heading gap")
-            yield Static(id="explain-steps")
-            yield Static(id="explain-messages")
-            yield Static(id="explain-notes")
-        yield Footer(compact=True)
+            yield HangingStatic(id="explain-steps")
+            yield HangingStatic(id="explain-messages")
+            yield HangingStatic(id="explain-notes")
+        yield AppFirstFooter()
 
     # -- what is shown ----------------------------------------------------------------
 
@@ -185,8 +189,6 @@ topology and kernel give it. The arrow keys and page keys scroll.
             if model.selected is None or model.peer is None or tree == model.pair:
                 return None
             return True
-        if action == "toggle_original":
-            return True if self.model.edits else None
         if action == "pick":
             return True if len(self.model.topology) else None
         return True
@@ -223,5 +225,11 @@ topology and kernel give it. The arrow keys and page keys scroll.
 
     def action_toggle_original(self) -> None:
         """Show the explanation as the original topology and kernel give it, or the edited."""
+        if not self.model.edits and not self.showing_original:
+            self.notify(
+                "No what-if edits: the explanation shown is the original (screen 4 edits)",
+                timeout=4,
+            )
+            return
         self.showing_original = not self.showing_original
         self.refresh_model()

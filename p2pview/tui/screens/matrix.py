@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import get_current_worker
 
 from p2pview.model import BDF, Topology
@@ -27,6 +27,7 @@ from p2pview.model.select import KIND_TERMS, SelectionError
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.verdicts import QUICK_CELLS, Comparison, Indices
+from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.matrix_data import (
     ASSUMED_MARK,
     CHANGED_MARK,
@@ -140,7 +141,7 @@ class MatrixScreen(ModelScreen):
                 id="matrix-filter-hint",
             )
             yield Input(placeholder="e.g. p2pmem x gpu,nic", id="matrix-filter", compact=True)
-        yield Footer(compact=True)
+        yield AppFirstFooter()
 
     @property
     def grid(self) -> MatrixGrid:
@@ -379,7 +380,7 @@ class MatrixScreen(ModelScreen):
         """Open the explanation of the pair."""
         self.model.pair = self._pair_seen = (message.provider, message.client)
         self.p2p_app.model_changed()
-        self.app.switch_mode("explain")
+        self.p2p_app.show("explain")
 
     # -- actions -------------------------------------------------------------------
 

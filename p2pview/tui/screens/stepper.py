@@ -23,7 +23,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import (
     ContentSwitcher,
-    Footer,
     Header,
     OptionList,
     Static,
@@ -37,6 +36,7 @@ from p2pview.iosim.context import make_context
 from p2pview.model import IommuMode
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.stepper_changes import StepChanges, step_changes
 from p2pview.tui.widgets.stepper_form import (
     FormValues,
@@ -197,7 +197,7 @@ Large I/Os show the first requests and entries with a count of the rest.
                     with VerticalScroll(id="stepper-events"):
                         yield Static(id="stepper-events-text")
                 yield Static(id="stepper-status")
-        yield Footer(compact=True)
+        yield AppFirstFooter()
 
     # -- the model ---------------------------------------------------------------
 
@@ -502,11 +502,8 @@ Large I/Os show the first requests and entries with a count of the rest.
             if isinstance(delta, int) and delta < 0 and self._index <= 0:
                 return None
             return True
-        if action in ("first", "last", "next_panel", "kernel"):
+        if action in ("first", "last", "next_panel", "kernel", "failure"):
             return True if stepping else None
-        if action == "failure":
-            failed = self._trace is not None and self._trace.result.stage is not None
-            return True if stepping and failed else None
         if action == "pick":
             return True if self._showing_steps else None
         if action == "back":
@@ -533,6 +530,9 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     def action_failure(self) -> None:
         """The stage where the I/O stopped."""
+        if self._trace is not None and self._trace.result.stage is None:
+            self.notify("Nothing failed: this I/O completed every stage", timeout=4)
+            return
         self.goto(self._trace.result.stage if self._trace is not None else None)
 
     def goto(self, stage: str | None) -> bool:

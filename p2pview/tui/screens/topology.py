@@ -23,12 +23,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Label, Tree
+from textual.widgets import Header, Input, Label, Tree
 
 from p2pview.kernel import KernelState
 from p2pview.model import BDF, AddressError, RootBus, Topology
 from p2pview.sources.pciids import PciNames
 from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.pci_detail import PciDetail, device_detail, host_bridge_detail, pair_for
 from p2pview.tui.widgets.pci_labels import NodeKey, Part, RowContext, device_rows, search_text
 from p2pview.tui.widgets.pci_tree import ALL_AT_ONCE, PciTree, TreePlan, plan_tree
@@ -137,7 +138,7 @@ details full size and back (`escape` too).
                 id="find",
             )
             yield Label("", id="find-status")
-        yield Footer(compact=True)
+        yield AppFirstFooter()
 
     @property
     def pci_tree(self) -> PciTree:
@@ -318,11 +319,9 @@ details full size and back (`escape` too).
         """Grey out the keys that do not apply to the highlighted node."""
         if self._ctx is None:
             return None if action in ("set_peer", "explain", "find", "find_next") else True
-        key = self.pci_tree.cursor_key
-        if action == "set_peer":
-            return True if isinstance(key, BDF) and key != self.model.peer else None
-        if action == "explain":
-            return True if isinstance(key, BDF) and self.model.peer is not None else None
+        if action in ("set_peer", "explain"):
+            # on a host-bridge row these say why they do nothing
+            return True if self.pci_tree.cursor_key is not None else None
         if action == "find_next":
             return True if self._query else None
         if action == "close":
@@ -336,7 +335,18 @@ details full size and back (`escape` too).
     def action_set_peer(self) -> None:
         """Make the highlighted function the peer that verdicts are shown against."""
         key = self.pci_tree.cursor_key
+        if isinstance(key, RootBus):
+            self.notify(
+                f"{key} is a host bridge, not a PCI function: highlight a function to make it"
+                " the peer",
+                severity="warning",
+                timeout=4,
+            )
+            return
         if not isinstance(key, BDF):
+            return
+        if key == self.model.peer:
+            self.notify(f"{key} is already the peer", timeout=3)
             return
         self.model.peer = key
         self.pci_tree.peer = key
@@ -348,12 +358,20 @@ details full size and back (`escape` too).
         """Explain (highlighted, peer) on the Explain screen."""
         key = self.pci_tree.cursor_key
         peer = self.model.peer
+        if isinstance(key, RootBus):
+            self.notify(
+                f"{key} is a host bridge, not a PCI function: highlight a function to explain"
+                " it against the peer",
+                severity="warning",
+                timeout=4,
+            )
+            return
         if not isinstance(key, BDF) or peer is None:
             return
         self.model.selected = key
         self.model.pair = pair_for(self.model.session.state, key, peer)
         self.p2p_app.model_changed()
-        self.app.switch_mode("explain")
+        self.p2p_app.show("explain")
 
     def action_toggle_details(self) -> None:
         """On narrow terminals: the detail pane full size, and back."""

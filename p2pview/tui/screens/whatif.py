@@ -25,7 +25,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import (
     Button,
-    Footer,
     Header,
     Input,
     Label,
@@ -44,6 +43,7 @@ from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.verdicts import QUICK_CELLS, Comparison
 from p2pview.tui.widgets.explain_content import MUTED, Names
+from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.whatif_acs import AcsToggleList, acs_rows, header_line
 from p2pview.tui.widgets.whatif_changes import (
     ChangedPair,
@@ -104,10 +104,16 @@ recompute at once, and changed verdicts are compared with the original.
 
 - **ACS** (`a`): every function with an ACS capability. left/right pick RR, CR
   or EC in the highlighted row, space or enter flips it (a click on a bit
-  flips it too). These are the Control register's bits before the kernel's
-  command-line parameters; `at boot` shows the register after them, and
-  `redirect` the bits `pci_bridge_has_acs_redir()` will see. `-` is a bit the
-  capability does not implement. `*` marks edited rows.
+  flips it too). These and `ctrl` are the Control register before the
+  kernel's command-line parameters: as firmware left it, or as the IOMMU
+  driver set it (`pci_std_enable_acs()`). `cmdline` is the register after
+  `pci=disable_acs_redir=` and `pci=config_acs=` (`same`: they left it), and
+  `redirect` the bits `pci_bridge_has_acs_redir()` will see. `config_acs=`
+  also takes the bits outside its mask from the firmware value (Linux
+  6.12.117, drivers/pci/pci.c, `__pci_config_acs()`), so it can undo what the
+  IOMMU driver enabled; the row says so. `-` is a bit the capability does not
+  implement. `*` marks edited rows. IOMMU groups (`grp N` on screen 1) are
+  as the source read them: they are not recomputed after ACS edits.
 - **Platform** (`k`): the IOMMU (`i` flips it; on sets ACS on every capable
   port as `pci_std_enable_acs()` does, off puts the firmware values back), the
   kernel release (one per era, and the releases where the ACS parameters
@@ -121,8 +127,9 @@ recompute at once, and changed verdicts are compared with the original.
 The changes pane lists the edits (latest first), how many pairs changed
 against the original and the most relevant (p2pmem providers and endpoints
 first); enter on one explains it. `u` undoes the last edit, `R` (or ctrl+r)
-drops them all, `w` (or ctrl+s) saves the edited topology as a TOML file
-that p2pview loads like any other.
+twice drops them all, `y` copies the suggested `pci=disable_acs_redir=` line,
+`w` (or ctrl+s) saves the edited topology as a TOML file that p2pview loads
+like any other. The header says EDITED while edits are in place.
 """
 
     BINDINGS = [
@@ -152,6 +159,8 @@ that p2pview loads like any other.
         #: An edit is running in a worker (more wait in ``_pending``).
         self.busy = False
         self.save_path = DEFAULT_SAVE_PATH
+        #: The session a first ``R`` warned about (a second ``R`` on it resets).
+        self._reset_armed: Session | None = None
 
     def compose(self) -> ComposeResult:
         """Status line, the edit tabs, the changes pane."""
@@ -164,8 +173,9 @@ that p2pview loads like any other.
                     yield AcsToggleList(id="acs-list")
                     yield Static(
                         Content(
-                            "left/right pick a bit, space flips it.  * edited.  Bits are the"
-                            " Control register before the command-line parameters."
+                            "left/right pick a bit, space flips it.  * edited.  ctrl: before the"
+                            " kernel command line; cmdline: after it (same: unchanged).  ? says"
+                            " more."
                         ),
                         id="acs-hint",
                     )
@@ -231,7 +241,7 @@ that p2pview loads like any other.
                     yield Static(id="changes-count")
                     yield OptionList(id="changes-list", compact=True)
                 yield Static(id="changes-edits")
-        yield Footer(compact=True)
+        yield AppFirstFooter()
 
     def _kernel_options(self) -> list[tuple[Content, str]]:
         version = self.model.session.target.version
@@ -449,7 +459,8 @@ that p2pview loads like any other.
         elif total is None:
             count.update(
                 Content.styled(
-                    f"Counting the pairs the edits changed among {cells:,} ...", "$text-warning"
+                    f"Counting and listing the pairs the edits changed among {cells:,} ...",
+                    "$text-warning",
                 )
             )
         elif total == 0:
@@ -627,7 +638,7 @@ that p2pview loads like any other.
             change = self._changes[event.option_index]
             self.model.pair = (change.provider, change.client)
             self.p2p_app.model_changed()
-            self.p2p_app.action_show("explain")
+            self.p2p_app.show("explain")
         elif event.option_list.id == "hb-list":
             event.stop()
             self.query_one("#hb-ids", Input).focus()
@@ -638,10 +649,6 @@ that p2pview loads like any other.
         """Undo and reset only with edits to take back."""
         if self.p2p_app.model is None:
             return None
-        if action == "undo":
-            return True if self.model.history else None
-        if action == "reset":
-            return True if self.model.edits or self.model.history else None
         return True
 
     def action_toggle_iommu(self) -> None:
@@ -651,13 +658,33 @@ that p2pview loads like any other.
 
     def action_undo(self) -> None:
         """Take the last edit back."""
+        if not self.model.history:
+            self.notify("No what-if edit to undo", timeout=3)
+            return
         last = self.model.edits[-1] if self.model.edits else None
         self._edit(lambda model: model.undo(), f"Undone: {last}" if last else "Undone")
 
     def action_reset(self) -> None:
-        """Drop every edit: back to the topology and kernel as loaded."""
+        """Drop every edit: back to the topology and kernel as loaded.
+
+        Like ``r`` (reload), the first press only says what would be dropped;
+        a second one drops it (and nothing undoes a reset).
+        """
         count = len(self.model.edits)
         plural = "edit" if count == 1 else "edits"
+        if not count and not self.model.history:
+            self.notify("No what-if edits to reset", timeout=3)
+            return
+        if self._reset_armed is not self.model.session:
+            self._reset_armed = self.model.session
+            self.notify(
+                f"Reset drops {count} what-if {plural} and cannot be undone. Press R again to"
+                " reset, u to undo only the last, or w to save them first.",
+                severity="warning",
+                timeout=6,
+            )
+            return
+        self._reset_armed = None
         self._edit(lambda model: model.reset(), f"Reset: {count} {plural} dropped")
 
     def action_save(self) -> None:

@@ -211,11 +211,17 @@ def path_tree(session: Session, verdict: Verdict) -> list[Content]:
 # -- the decision, the messages, the notes -----------------------------------------------
 
 
+#: How the CLI's whitelist step starts (the TUI letters them when there are two).
+WHITELIST_STEP = "5. host_bridge_whitelist"
+
+
 def step_lines(session: Session, verdict: Verdict) -> list[Content]:
     """The numbered walk of ``calc_map_type_and_dist()``, as the CLI words it.
 
     After each host-bridge whitelist step comes the function whose IDs were
-    compared, which the CLI's one-line reason leaves out.
+    compared, which the CLI's one-line reason leaves out. A pair across two
+    host bridges has two whitelist checks in one ``host_bridge_whitelist()``
+    call: they are numbered 5a and 5b, not 5 twice.
     """
     names = Names(session.topology)
     looked_at: list[Content] = []
@@ -231,13 +237,21 @@ def step_lines(session: Session, verdict: Verdict) -> list[Content]:
         looked_at.append(Content.styled(text, MUTED))
     lines: list[Content] = []
     pending = list(looked_at)
-    for step in decision_steps(session, verdict):
+    steps = decision_steps(session, verdict)
+    whitelist = [s for s in steps if s.plain.startswith(WHITELIST_STEP)]
+    letters = iter("abcdefgh") if len(whitelist) > 1 else None
+    if letters is not None:  # under the text of "5a. ", one cell further in than "5. "
+        pending = [Content(" ") + line for line in pending]
+    for step in steps:
         plain = step.plain
         if plain.startswith("Result:") and pending:
             lines.extend(pending)
             pending = []
+        is_whitelist = plain.startswith(WHITELIST_STEP)
+        if is_whitelist and letters is not None:
+            step = Text(f"5{next(letters)}.") + step[2:]
         lines.append(themed(step))
-        if plain.startswith("5. host_bridge_whitelist") and pending:
+        if is_whitelist and pending:
             lines.append(pending.pop(0))
     lines.extend(pending)
     return lines

@@ -369,8 +369,12 @@ def device_detail(ctx: RowContext, bdf: BDF, peer: BDF | None) -> Content:
         port = PORT_NAMES.get(dev.pcie_type, dev.pcie_type.token)
         inferred = ("  (inferred)", "$text-warning") if dev.pcie_type_inferred else ("", "")
         lines.field("port type", port, inferred)
+    elif link_text(dev.link):
+        # a link speed and width come from the PCI Express capability: it is PCIe,
+        # only its Device/Port type is missing from the source
+        lines.field("port type", ("PCIe (it has a link), type not given", MUTED))
     else:
-        lines.field("port type", ("not PCI Express, or not read", MUTED))
+        lines.field("port type", ("not in the source (conventional PCI, or not read)", MUTED))
     if dev.physfn is not None:
         lines.field("VF of", bdf_text(dev.physfn, ctx.short_bdfs))
 

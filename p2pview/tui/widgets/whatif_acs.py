@@ -2,7 +2,8 @@
 
 One row per function: the three redirect bits of its ACS Control register
 as the source gives it (before the kernel's command-line parameters), the
-register value, the value after boot when the parameters changed it, and
+register value, the value after the kernel's ACS command-line parameters
+when they changed it (``cmdline``; ``same`` when they did not), and
 the redirect bits ``pci_bridge_has_acs_redir()`` will see. left/right pick a
 bit in the highlighted row, space or enter flips it; a click on a bit flips
 that bit. Bits the capability does not implement cannot be set (the
@@ -23,6 +24,7 @@ from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from p2pview.kernel.profiles import AcsParamForm
 from p2pview.model import BDF, AcsBits, AcsPresence, acs_bit_names
 from p2pview.tui.model import TuiModel
 from p2pview.tui.widgets.explain_content import MUTED, REDIRECT, Names
@@ -55,6 +57,9 @@ class AcsRow:
     redirect: int
     params: tuple[str, ...]
     edited: bool
+    #: What the parameters did beyond the bits they name (``config_acs=`` restores
+    #: firmware bits), or "".
+    side_effect: str = ""
 
     def implements(self, bit: int) -> bool:
         """Whether the capability has this bit (unimplemented Control bits read 0)."""
@@ -67,6 +72,7 @@ def acs_rows(model: TuiModel) -> list[AcsRow]:
     original = model.original_topology
     names = Names(topo)
     state = model.session.state
+    form = model.session.target.acs_params
     rows = []
     for dev in topo.devices:
         acs = dev.acs
@@ -76,6 +82,9 @@ def acs_rows(model: TuiModel) -> list[AcsRow]:
         before = original.get(dev.bdf)
         edited = before is None or (before.acs.ctrl or 0) != ctrl
         eff = state.acs[dev.bdf]
+        side_effect = ""
+        if "config_acs" in eff.params:
+            side_effect = config_acs_effect(form, acs.firmware_ctrl or 0)
         rows.append(
             AcsRow(
                 bdf=dev.bdf,
@@ -87,9 +96,22 @@ def acs_rows(model: TuiModel) -> list[AcsRow]:
                 redirect=eff.redirect,
                 params=eff.params,
                 edited=edited,
+                side_effect=side_effect,
             )
         )
     return rows
+
+
+def config_acs_effect(form: AcsParamForm, firmware: int) -> str:
+    """What ``pci=config_acs=`` does to the bits it does not set (``__pci_config_acs()``)."""
+    if form is AcsParamForm.CONFIG_ACS_FIXED:
+        # Linux 6.12.117, drivers/pci/pci.c: caps->ctrl = (caps->fw_ctrl & ~mask) | (flags & mask)
+        return (
+            f"config_acs: bits outside its mask back to firmware's {firmware:#06x},"
+            " undoing what the IOMMU driver and disable_acs_redir= set there"
+        )
+    # v6.11 as merged: ctrl = (ctrl & ~mask) | (fw_ctrl & mask); ctrl |= flags
+    return f"config_acs: masked bits from firmware's {firmware:#06x}, then its 1 flags set"
 
 
 def bit_offset(name_width: int, index: int) -> int:
@@ -100,7 +122,7 @@ def bit_offset(name_width: int, index: int) -> int:
 def header_line(name_width: int) -> Content:
     """Column titles aligned with :func:`row_prompt`."""
     bits = "".join(f"{'':3}{b.name:<{BIT_CELL - 3}}{'':{BIT_GAP}}" for b in TOGGLE_BITS)
-    text = f"  {'function':<{name_width}}  {bits} ctrl    at boot  redirect  device"
+    text = f"  {'function':<{name_width}}  {bits} ctrl    cmdline  redirect  device"
     return Content.styled(text, "bold")
 
 
@@ -136,6 +158,8 @@ def row_prompt(row: AcsRow, name_width: int, cursor_bit: int | None) -> Content:
     parts.append(("  " + row.what, MUTED))
     if row.params:
         parts.append((f"  ({', '.join(row.params)})", "$text-warning"))
+    if row.side_effect:
+        parts.append((f"  {row.side_effect}", "$text-warning"))
     return Content.assemble(*parts)
 
 
