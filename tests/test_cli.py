@@ -279,3 +279,11 @@ def test_format_sysfs_takes_a_directory_or_an_archive_of_one(capsys):
     assert code == 0 and json.loads(out)["devices"]
     code, _, err = run(capsys, "matrix", "--format", "sysfs", str(DATA / "rccl/SOURCES.md"))
     assert code == 2 and "--format sysfs wants a directory" in err
+
+
+def test_explain_numbers_two_whitelist_checks_5a_and_5b(capsys):
+    # Across two host bridges: one host_bridge_whitelist() call, two checks.
+    code, out, _ = run(capsys, "explain", "switch-nvme", "1a:00.0", "01:00.0")
+    assert code == 0
+    numbers = [line.split(" ", 1)[0] for line in out.splitlines() if line[:1].isdigit()]
+    assert numbers[-2:] == ["5a.", "5b."] and "5." not in numbers

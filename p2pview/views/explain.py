@@ -186,9 +186,12 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
             steps.append(
                 Text("4. No cpu_supports_p2pdma() in this era (v5.4-v5.8): the whitelist decides.")
             )
-        for w in verdict.whitelist_checks:
+        checks = verdict.whitelist_checks
+        for index, w in enumerate(checks):
+            # Two checks (one per host bridge) are one host_bridge_whitelist() call: 5a, 5b.
+            number = f"5{'abcdefgh'[index]}." if len(checks) > 1 else "5."
             line = Text(
-                f"5. host_bridge_whitelist {w.host_bridge}"
+                f"{number} host_bridge_whitelist {w.host_bridge}"
                 f" ({'same host bridge' if w.same_host_bridge else 'different host bridges'}): "
             )
             line.append(w.reason + ": ")

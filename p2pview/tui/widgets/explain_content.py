@@ -13,6 +13,7 @@ plain text inside ``Content`` spans.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -211,8 +212,8 @@ def path_tree(session: Session, verdict: Verdict) -> list[Content]:
 # -- the decision, the messages, the notes -----------------------------------------------
 
 
-#: How the CLI's whitelist step starts (the TUI letters them when there are two).
-WHITELIST_STEP = "5. host_bridge_whitelist"
+#: How the CLI words a whitelist step: "5." for one check, "5a."/"5b." for two.
+WHITELIST_STEP = re.compile(r"5[a-h]?\. host_bridge_whitelist")
 
 
 def step_lines(session: Session, verdict: Verdict) -> list[Content]:
@@ -238,18 +239,14 @@ def step_lines(session: Session, verdict: Verdict) -> list[Content]:
     lines: list[Content] = []
     pending = list(looked_at)
     steps = decision_steps(session, verdict)
-    whitelist = [s for s in steps if s.plain.startswith(WHITELIST_STEP)]
-    letters = iter("abcdefgh") if len(whitelist) > 1 else None
-    if letters is not None:  # under the text of "5a. ", one cell further in than "5. "
+    if len(verdict.whitelist_checks) > 1:  # under the text of "5a. ", one cell further in
         pending = [Content(" ") + line for line in pending]
     for step in steps:
         plain = step.plain
         if plain.startswith("Result:") and pending:
             lines.extend(pending)
             pending = []
-        is_whitelist = plain.startswith(WHITELIST_STEP)
-        if is_whitelist and letters is not None:
-            step = Text(f"5{next(letters)}.") + step[2:]
+        is_whitelist = WHITELIST_STEP.match(plain) is not None
         lines.append(themed(step))
         if is_whitelist and pending:
             lines.append(pending.pop(0))
