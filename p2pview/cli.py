@@ -773,7 +773,6 @@ def cmd_tui(args: argparse.Namespace) -> int:
     """
     need_terminal(args.source)
     from p2pview.tui import TuiArgs, make_app
-    from p2pview.tui.model import TuiModel
 
     tui_args = TuiArgs(
         args.source,
@@ -783,15 +782,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         iommu=args.iommu,
         input_format=args.input_format,
     )
-    model = TuiModel.load(
-        args.source,
-        kernel=args.kernel,
-        cpu=args.cpu,
-        cmdline=args.cmdline,
-        iommu=args.iommu,
-        fmt=args.input_format,
-    )
-    app = make_app(tui_args, model=model)
+    app = make_app(tui_args, model=tui_args.load_model())
     app.run()
     if app.load_error:
         print(f"p2pview: error: {app.load_error}", file=sys.stderr)

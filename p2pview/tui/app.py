@@ -63,6 +63,17 @@ class TuiArgs:
     iommu: str | None = None
     input_format: str | None = None
 
+    def load_model(self) -> TuiModel:
+        """Read the source and boot the engine with these options (slow: not on the UI thread)."""
+        return TuiModel.load(
+            self.source,
+            kernel=self.kernel,
+            cpu=self.cpu,
+            cmdline=self.cmdline,
+            iommu=self.iommu,
+            fmt=self.input_format,
+        )
+
 
 class P2PViewApp(App[None]):
     """p2pview's interactive explorer."""
@@ -134,14 +145,7 @@ class P2PViewApp(App[None]):
         args = self.args
         self.post_message(LoadProgress(f"Reading {args.source or 'this host'} ..."))
         try:
-            model = TuiModel.load(
-                args.source,
-                kernel=args.kernel,
-                cpu=args.cpu,
-                cmdline=args.cmdline,
-                iommu=args.iommu,
-                fmt=args.input_format,
-            )
+            model = args.load_model()
         except Exception as exc:
             self.post_message(LoadFailed(str(exc) or type(exc).__name__))
             return
