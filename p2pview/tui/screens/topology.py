@@ -332,18 +332,22 @@ details full size and back (`escape` too).
             return self.has_class("-narrow") or self.has_class("-details")
         return True
 
-    def action_set_peer(self) -> None:
-        """Make the highlighted function the peer that verdicts are shown against."""
+    def _highlighted_function(self, purpose: str) -> BDF | None:
+        """The function under the cursor; on a host-bridge row, say what ``purpose`` needs."""
         key = self.pci_tree.cursor_key
         if isinstance(key, RootBus):
             self.notify(
-                f"{key} is a host bridge, not a PCI function: highlight a function to make it"
-                " the peer",
+                f"{key} is a host bridge, not a PCI function: highlight a function to {purpose}",
                 severity="warning",
                 timeout=4,
             )
-            return
-        if not isinstance(key, BDF):
+            return None
+        return key if isinstance(key, BDF) else None
+
+    def action_set_peer(self) -> None:
+        """Make the highlighted function the peer that verdicts are shown against."""
+        key = self._highlighted_function("make it the peer")
+        if key is None:
             return
         if key == self.model.peer:
             self.notify(f"{key} is already the peer", timeout=3)
@@ -356,17 +360,9 @@ details full size and back (`escape` too).
 
     def action_explain(self) -> None:
         """Explain (highlighted, peer) on the Explain screen."""
-        key = self.pci_tree.cursor_key
+        key = self._highlighted_function("explain it against the peer")
         peer = self.model.peer
-        if isinstance(key, RootBus):
-            self.notify(
-                f"{key} is a host bridge, not a PCI function: highlight a function to explain"
-                " it against the peer",
-                severity="warning",
-                timeout=4,
-            )
-            return
-        if not isinstance(key, BDF) or peer is None:
+        if key is None or peer is None:
             return
         self.model.selected = key
         self.model.pair = pair_for(self.model.session.state, key, peer)
