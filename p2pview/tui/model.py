@@ -275,10 +275,23 @@ class TuiModel:
 
     # -- the I/O stepper -----------------------------------------------------------
 
-    def run_scenario(self, scenario: Scenario) -> Trace:
-        """Simulate ``scenario`` on the current (edited) topology and kernel."""
-        trace = simulate(scenario, self.topology, self.session.state)
+    def simulate_scenario(self, scenario: Scenario) -> Trace:
+        """Simulate ``scenario`` on the current (edited) topology and kernel; change nothing.
+
+        Only reads the model, so a thread worker may call it; the UI thread
+        then keeps the result with :meth:`adopt_trace` (the same rule as the
+        what-if edits' draft and adopt).
+        """
+        return simulate(scenario, self.topology, self.session.state)
+
+    def adopt_trace(self, scenario: Scenario, trace: Trace) -> None:
+        """Make ``trace`` of ``scenario`` the model's current one (on the UI thread)."""
         self.scenario, self.trace = scenario, trace  # only together: they must match
+
+    def run_scenario(self, scenario: Scenario) -> Trace:
+        """Simulate and keep the trace at once, for a caller on the UI thread (the demo)."""
+        trace = self.simulate_scenario(scenario)
+        self.adopt_trace(scenario, trace)
         return trace
 
     def bundled_scenario(self, name: str) -> Path | None:

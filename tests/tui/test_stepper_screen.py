@@ -479,3 +479,33 @@ def test_panels_of_stages_not_reached_yet_say_what_will_fill_them():
     assert "bio building turns the pinned pages into bvecs" in texts["bios"]
     assert "scatterlist: none yet" in texts["sg"]
     assert "blk_rq_map_sg() fills one scatterlist per request" in texts["sg"]
+
+
+def test_the_simulation_worker_leaves_the_model_to_the_ui_thread(monkeypatch):
+    """The worker simulates; only the UI thread makes the trace the model's (no race with edits)."""
+    import threading
+
+    from p2pview.tui.model import TuiModel
+
+    adopted_on: list[str] = []
+    adopt = TuiModel.adopt_trace
+
+    def recording(self, scenario, trace):
+        adopted_on.append(threading.current_thread().name)
+        adopt(self, scenario, trace)
+
+    monkeypatch.setattr(TuiModel, "adopt_trace", recording)
+
+    async def run() -> None:
+        app = _app("switch-nvme")
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await _open(app, pilot)
+            picker = screen.query_one("#stepper-choices", OptionList)
+            picker.highlighted = picker.get_option_index("readv-mixed")
+            await pilot.press("enter")
+            await _settle(app, pilot)
+            assert app.model is not None and app.model.trace is screen._trace
+            assert app.model.scenario is not None and app.model.scenario.name == "readv-mixed"
+
+    asyncio.run(run())
+    assert adopted_on == [threading.main_thread().name]

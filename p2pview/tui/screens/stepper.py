@@ -240,9 +240,12 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stepper")
     def _simulate(self, run: int, scenario: Scenario, model: TuiModel) -> None:
-        """Run the simulator off the UI thread (up to a second for a 1 GiB I/O)."""
+        """Run the simulator off the UI thread (up to a second for a 1 GiB I/O).
+
+        The worker only reads the model; :meth:`on_trace_ready` keeps the trace.
+        """
         try:
-            trace = model.run_scenario(scenario)
+            trace = model.simulate_scenario(scenario)
         except Exception as exc:  # any failure is one line for the user, never a crash
             self.post_message(TraceReady(run, scenario, None, str(exc) or type(exc).__name__))
             return
@@ -264,6 +267,7 @@ Large I/Os show the first requests and entries with a count of the rest.
             self._show_picker(error=f"Cannot run {message.scenario.name}: {error}")
             return
         trace = message.trace
+        self.model.adopt_trace(message.scenario, trace)
         self._last_good = (message.scenario, self._origin, trace)
         self._trace = trace
         self._changes.clear()
