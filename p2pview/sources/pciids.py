@@ -200,9 +200,7 @@ class PciNames:
         known_vendor, known_device = known_ids(dev)
         vendor = None if known_vendor is None else self.vendor(known_vendor)
         if known_device is None:
-            if known_vendor is None:
-                return "IDs unknown"
-            return f"{vendor or f'vendor {known_vendor:04x}'}, device ID unknown"
+            return _device_id_unknown(vendor, known_vendor)
         device = None if known_vendor is None else self.device(known_vendor, known_device)
         if vendor is None:
             v = "????" if known_vendor is None else f"{known_vendor:04x}"
@@ -217,9 +215,7 @@ class PciNames:
         known_vendor, known_device = known_ids(dev)
         vendor = None if known_vendor is None else self.short_vendor(known_vendor)
         if known_device is None:
-            if known_vendor is None:
-                return "IDs unknown"
-            return f"{vendor or f'vendor {known_vendor:04x}'}, device ID unknown"
+            return _device_id_unknown(vendor, known_vendor)
         device = None if known_vendor is None else self.device(known_vendor, known_device)
         if vendor is None:
             return None
@@ -304,6 +300,13 @@ class PciNames:
                     classes[(base, sub)] = sm.group(2).strip()
             self._classes = classes
         return self._classes
+
+
+def _device_id_unknown(vendor: str | None, known_vendor: int | None) -> str:
+    """How a function without a device ID is named: ``IDs unknown``, or its vendor's name and so."""
+    if known_vendor is None:
+        return "IDs unknown"
+    return f"{vendor or f'vendor {known_vendor:04x}'}, device ID unknown"
 
 
 def known_ids(dev: PciDevice) -> tuple[int | None, int | None]:
