@@ -50,6 +50,14 @@ async def _settle(app, pilot) -> None:
     await pilot.pause()
 
 
+async def _pick(app, pilot, screen: StepperScreen, name: str) -> None:
+    """Highlight scenario ``name`` in the picker, run it with enter and wait for its trace."""
+    picker = screen.query_one("#stepper-choices", OptionList)
+    picker.highlighted = picker.get_option_index(name)
+    await pilot.press("enter")
+    await _settle(app, pilot)
+
+
 def _text(screen: StepperScreen, selector: str) -> str:
     widget = screen.query_one(selector)
     if isinstance(widget, WidthView):
@@ -116,10 +124,7 @@ def test_enter_in_the_picker_runs_the_highlighted_scenario():
         app = _app("switch-nvme")
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await _open(app, pilot)
-            picker = screen.query_one("#stepper-choices", OptionList)
-            picker.highlighted = picker.get_option_index("readv-mixed")
-            await pilot.press("enter")
-            await _settle(app, pilot)
+            await _pick(app, pilot, screen, "readv-mixed")
             assert screen._trace is not None
             assert screen._trace.context.scenario.name == "readv-mixed"
             assert "mmap" in _text(screen, "#stepper-pipeline")
@@ -500,10 +505,7 @@ def test_the_simulation_worker_leaves_the_model_to_the_ui_thread(monkeypatch):
         app = _app("switch-nvme")
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await _open(app, pilot)
-            picker = screen.query_one("#stepper-choices", OptionList)
-            picker.highlighted = picker.get_option_index("readv-mixed")
-            await pilot.press("enter")
-            await _settle(app, pilot)
+            await _pick(app, pilot, screen, "readv-mixed")
             assert app.model is not None and app.model.trace is screen._trace
             assert app.model.scenario is not None and app.model.scenario.name == "readv-mixed"
 
