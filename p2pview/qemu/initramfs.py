@@ -145,17 +145,22 @@ class _Cpio:
         return b"".join(self.chunks)
 
 
-def build_initramfs(module: Path | None = None) -> Path:
-    """The gzipped initramfs (cached by content); ``module`` adds ``p2pdist.ko``."""
+def build_initramfs(module: Path | None = None, io_list: bytes | None = None) -> Path:
+    """The gzipped initramfs (cached by content).
+
+    ``module`` adds ``p2pdist.ko``; ``io_list`` adds ``/etc/p2pview-io``, the
+    O_DIRECT scenarios ``p2pview verify --io`` runs (one a line, see
+    ``guest/init.sh``).
+    """
     busybox = find_busybox().read_bytes()
     helper = build_helper().read_bytes()
     init = guest_source("init.sh")
     files = ("\n".join(DEVICE_FILES) + "\n").encode()
     links = ("\n".join(n for n in DEVICE_LINKS if n != "iommu_group") + "\n").encode()
     mod = module.read_bytes() if module is not None else b""
-    out = (
-        cache_dir() / "guest" / f"initramfs-{_digest(busybox, helper, init, files, links, mod)}.gz"
-    )
+    ios = io_list if io_list is not None else b""
+    key = _digest(busybox, helper, init, files, links, mod, ios)
+    out = cache_dir() / "guest" / f"initramfs-{key}.gz"
     if out.is_file():
         return out
     cpio = _Cpio()
@@ -169,6 +174,8 @@ def build_initramfs(module: Path | None = None) -> Path:
     cpio.file("etc/p2pview-links", links)
     if module is not None:
         cpio.file("p2pdist.ko", mod)
+    if io_list is not None:
+        cpio.file("etc/p2pview-io", io_list)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_bytes(gzip.compress(cpio.finish(), mtime=0))

@@ -5,6 +5,11 @@
 #   p2pview_nvme=N   how many NVMe namespaces to wait for
 #   p2pview_acs=BDF=CTRL,...   ACS Control values to write through sysfs first
 #                    (releases without pci=config_acs=, i.e. before v6.11)
+#   p2pview_io=1     `p2pview verify --io`: after the capture, print each
+#                    namespace's queue limits and run the O_DIRECT scenarios of
+#                    /etc/p2pview-io (one a line: NAME CLIENT_BDF OP OFFSET SEGS
+#                    IOVS SENTINEL_BEFORE SENTINEL_AFTER; see p2pvhelp.c io), each
+#                    followed by what the kernel logged meanwhile; then power off
 /bin/busybox --install -s /bin
 export PATH=/bin
 mkdir -p /proc /sys /dev /tmp /cap
@@ -73,6 +78,40 @@ printf '{"format": "p2pview-capture/1", "hostname": "p2pview-guest", "kernel": "
 begin capture
 (cd /cap && tar czf - p2pview-capture.json sys proc) | base64
 end capture
+
+# The I/O oracle (p2pview verify --io): queue limits, then every scenario.
+if [ "${p2pview_io:-0}" = 1 ]; then
+    begin limits
+    for blk in /sys/block/nvme*; do
+        [ -e "$blk" ] || continue
+        ctrl=$(readlink -f "$blk/device/device")
+        echo "ns ${blk##*/} ${ctrl##*/}"
+        for f in logical_block_size max_hw_sectors_kb max_sectors_kb max_segments \
+            max_segment_size virt_boundary_mask; do
+            [ -f "$blk/queue/$f" ] && echo "limit ${blk##*/} $f $(cat "$blk/queue/$f")"
+        done
+    done
+    end limits
+    begin io
+    dmesg -c > /dev/null
+    while read -r name client op offset segs iovs before after; do
+        [ -n "$after" ] || continue
+        ns=""
+        for blk in /sys/block/nvme*; do
+            ctrl=$(readlink -f "$blk/device/device")
+            [ "${ctrl##*/}" = "$client" ] && ns=${blk##*/} && break
+        done
+        if [ -z "$ns" ]; then
+            echo "$name setup namespace ENODEV"
+            continue
+        fi
+        /bin/p2pvhelp io "$name" "/dev/$ns" "$op" "$offset" "$segs" "$iovs" "$before" "$after"
+        dmesg -c | sed "s/^/$name dmesg /"
+    done < /etc/p2pview-io
+    end io
+    sync
+    poweroff -f
+fi
 
 # 2. Every pair through the module (distance) and the kretprobe (map type).
 if [ -f /p2pdist.ko ]; then

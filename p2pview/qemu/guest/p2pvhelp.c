@@ -30,6 +30,23 @@
  * For releases without pci=config_acs= (before v6.11); QEMU's write mask keeps
  * the bits the port's ACS Capability has.
  *
+ * io: one O_DIRECT scenario of `p2pview verify --io` (p2pview/qemu/iocheck.py):
+ *
+ *   p2pvhelp io NAME /dev/nvmeXnY read|write FILE_OFFSET SEGS IOVS SENT_BEFORE SENT_AFTER
+ *
+ * SEGS is a comma list of buffer segments mapped back to back at one reserved
+ * address range: "p2p@BDF:SIZE" (an mmap of that provider's p2pmem/allocate,
+ * MAP_SHARED, offset 0) or "ram:SIZE" (anonymous memory, written once so that
+ * every page is present). IOVS is a comma list of "OFFSET+LENGTH" byte ranges
+ * of that buffer: one is pread/pwrite, more are preadv/pwritev. Before and
+ * after the call it reads 512 bytes at sector SENT_BEFORE and SENT_AFTER of
+ * the same namespace (O_DIRECT, from a RAM buffer): the host finds those two
+ * commands in QEMU's trace and gives the commands between them to this
+ * scenario. Prints, each line starting "NAME ":
+ *
+ *   NAME seg K pfn 0xFIRST+COUNT,...      each segment's page frames (pagemap)
+ *   NAME result BYTES | NAME result -1 ERRNO | NAME setup STEP ERRNO
+ *
  * capture: copy every PCI function's sysfs directory the way p2pview's capture
  * layout keeps it: OUTDIR/sys/devices/... with the files named in FILES (one per
  * line; sub-directories such as p2pmem/ are made as needed) and the symlinks
@@ -48,6 +65,7 @@
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAP_LEN (64 * 1024)
@@ -197,6 +215,166 @@ static int acs(const char *dev, const char *value)
 	return 0;
 }
 
+#define MAX_SEGS 8
+#define MAX_IOVS 64
+#define SECTOR 512
+
+/* "4096", "8K", "1M": a byte count (decimal, with an optional K or M). */
+static long long parse_size(const char *s, char **end)
+{
+	long long v = strtoll(s, end, 0);
+
+	if (**end == 'K') {
+		v <<= 10;
+		(*end)++;
+	} else if (**end == 'M') {
+		v <<= 20;
+		(*end)++;
+	}
+	return v;
+}
+
+/* One 512-byte O_DIRECT read at SECTOR: a marker the host finds in QEMU's trace. */
+static void sentinel(int fd, long long sector)
+{
+	static char *buf;
+
+	if (!buf && posix_memalign((void **)&buf, 4096, 4096))
+		return;
+	if (pread(fd, buf, SECTOR, sector * SECTOR) != SECTOR)
+		perror("sentinel");
+}
+
+/* The page frames of [addr, addr + len) as runs "0xFIRST+COUNT", from /proc/self/pagemap. */
+static void print_pfns(const char *name, int index, char *addr, size_t len)
+{
+	uint64_t entry, run_first = 0, run_len = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	size_t off;
+	int first = 1;
+
+	printf("%s seg %d pfn ", name, index);
+	for (off = 0; fd >= 0 && off < len; off += 4096) {
+		uint64_t pfn;
+
+		if (pread(fd, &entry, 8, ((uintptr_t)(addr + off) / 4096) * 8) != 8)
+			break;
+		pfn = (entry >> 63) ? (entry & ((1ULL << 55) - 1)) : 0;
+		if (run_len && pfn && pfn == run_first + run_len) {
+			run_len++;
+			continue;
+		}
+		if (run_len)
+			printf("%s%#llx+%llu", first ? "" : ",", (unsigned long long)run_first,
+			       (unsigned long long)run_len), first = 0;
+		run_first = pfn;
+		run_len = 1;
+	}
+	if (run_len)
+		printf("%s%#llx+%llu", first ? "" : ",", (unsigned long long)run_first,
+		       (unsigned long long)run_len);
+	printf("\n");
+	if (fd >= 0)
+		close(fd);
+}
+
+static int io(char **argv)
+{
+	const char *name = argv[0], *disk = argv[1], *op = argv[2];
+	long long foff = strtoll(argv[3], NULL, 0);
+	long long sent_before = strtoll(argv[6], NULL, 0), sent_after = strtoll(argv[7], NULL, 0);
+	char segs[512], *seg_list[MAX_SEGS], *save, *tok, *end;
+	long long seg_size[MAX_SEGS], total = 0;
+	struct iovec iov[MAX_IOVS];
+	int nseg = 0, niov = 0, dfd, i, write_op = strcmp(op, "write") == 0;
+	char *base;
+	ssize_t n;
+
+	snprintf(segs, sizeof(segs), "%s", argv[4]);
+	for (tok = strtok_r(segs, ",", &save); tok && nseg < MAX_SEGS;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strrchr(tok, ':');
+
+		if (!colon)
+			goto usage;
+		*colon = 0;
+		seg_list[nseg] = tok;
+		seg_size[nseg] = parse_size(colon + 1, &end);
+		if (seg_size[nseg] <= 0 || seg_size[nseg] % 4096)
+			goto usage;
+		total += seg_size[nseg++];
+	}
+	/* One reserved range, each segment mapped over its part with MAP_FIXED. */
+	base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		printf("%s setup reserve %s\n", name, errname(errno));
+		return 1;
+	}
+	for (i = 0, total = 0; i < nseg; total += seg_size[i++]) {
+		char *at = base + total, path[512];
+		void *got;
+
+		if (strncmp(seg_list[i], "p2p@", 4) == 0) {
+			int afd;
+
+			snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/allocate",
+				 seg_list[i] + 4);
+			afd = open(path, O_RDWR);
+			if (afd < 0) {
+				printf("%s setup open %s\n", name, errname(errno));
+				return 1;
+			}
+			got = mmap(at, seg_size[i], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+				   afd, 0);
+			close(afd);
+		} else {
+			got = mmap(at, seg_size[i], PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			if (got != MAP_FAILED)
+				memset(got, 0x5a, seg_size[i]);
+		}
+		if (got == MAP_FAILED) {
+			printf("%s setup mmap %s\n", name, errname(errno));
+			return 1;
+		}
+	}
+	for (i = 0, total = 0; i < nseg; total += seg_size[i++])
+		print_pfns(name, i, base + total, seg_size[i]);
+	snprintf(segs, sizeof(segs), "%s", argv[5]);
+	for (tok = strtok_r(segs, ",", &save); tok && niov < MAX_IOVS;
+	     tok = strtok_r(NULL, ",", &save)) {
+		long long off = parse_size(tok, &end);
+
+		if (*end != '+')
+			goto usage;
+		iov[niov].iov_base = base + off;
+		iov[niov++].iov_len = parse_size(end + 1, &end);
+	}
+	dfd = open(disk, O_RDWR | O_DIRECT);
+	if (dfd < 0) {
+		printf("%s setup open %s\n", name, errname(errno));
+		return 1;
+	}
+	sentinel(dfd, sent_before);
+	if (niov == 1)
+		n = write_op ? pwrite(dfd, iov[0].iov_base, iov[0].iov_len, foff)
+			     : pread(dfd, iov[0].iov_base, iov[0].iov_len, foff);
+	else
+		n = write_op ? pwritev(dfd, iov, niov, foff) : preadv(dfd, iov, niov, foff);
+	if (n < 0)
+		printf("%s result -1 %s\n", name, errname(errno));
+	else
+		printf("%s result %zd\n", name, n);
+	fflush(stdout);
+	sentinel(dfd, sent_after);
+	close(dfd);
+	munmap(base, total);
+	return 0;
+usage:
+	printf("%s setup usage EINVAL\n", name);
+	return 2;
+}
+
 #define MAX_NAMES 64
 
 /* The names listed in a file, one per line; returns how many. */
@@ -312,9 +490,12 @@ int main(int argc, char **argv)
 		return acs(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "capture") == 0)
 		return capture(argv[2], argv[3], argv[4]);
+	if (argc == 10 && strcmp(argv[1], "io") == 0)
+		return io(argv + 2);
 	fprintf(stderr, "usage: p2pvhelp dio PROVIDER_SYSFS_DIR /dev/nvmeXnY\n"
 		"       p2pvhelp bar PROVIDER_SYSFS_DIR/resourceN /dev/nvmeXnY\n"
 		"       p2pvhelp acs DEVICE_SYSFS_DIR CTRL\n"
-		"       p2pvhelp capture FILES LINKS OUTDIR\n");
+		"       p2pvhelp capture FILES LINKS OUTDIR\n"
+		"       p2pvhelp io NAME DISK read|write OFFSET SEGS IOVS SENT_BEFORE SENT_AFTER\n");
 	return 2;
 }
