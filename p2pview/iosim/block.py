@@ -111,6 +111,30 @@ def stage_bio(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
         )
         contiguous, merge = contiguous[:short_at], merge[:short_at]
         pgmap_change, extent = pgmap_change[:short_at], extent[:short_at]
+    buffered = 0
+    if (
+        ctx.scenario.blockdev
+        and dp.bio_rule is BioRule.NEW_BIO
+        and len(pages) <= BIO_MAX_VECS
+        and pgmap_change.any()
+    ):
+        # The block device itself, few pages (7.2.13 block/fops.c blkdev_direct_IO():
+        # bio_iov_vecs_to_alloc(iter, BIO_MAX_VECS + 1) <= BIO_MAX_VECS, a synchronous
+        # call): __blkdev_direct_IO_simple() submits ONE bio, which
+        # iov_iter_extract_bvecs() ended at the first page of another pgmap
+        # (bio_iov_iter_get_pages(), block/bio.c), and returns its size; then
+        # blkdev_read_iter() reads the rest through the page cache (filemap_read())
+        # and blkdev_write_iter() writes it there (direct_write_fallback()) [read 7.2.13].
+        cut = int(np.flatnonzero(pgmap_change)[0])
+        lbs = ctx.scenario.limits.logical_block_size
+        direct = int(pages.length[:cut].sum()) // lbs * lbs
+        keep = np.cumsum(pages.length) <= direct
+        buffered = int(pages.length.sum()) - direct
+        pages = PageList(
+            pages.phys[keep], pages.offset[keep], pages.length[keep], pages.pgmap[keep]
+        )
+        contiguous, merge = contiguous[keep], merge[keep]
+        pgmap_change, extent = pgmap_change[keep], extent[keep]
     # Bio boundaries forced before a page: another pgmap (v7.0+), or a new extent.
     forced = pgmap_change | extent if dp.bio_rule is BioRule.NEW_BIO else extent.copy()
     forced[0] = False
@@ -199,6 +223,27 @@ def stage_bio(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
             )
         )
         extra = {**state.extra, "short": (done, None), "short_stage": "bio"}
+        return state.next("bio", bios=tuple(bios), pages=pages, extra=extra), events
+    if buffered:
+        direct = int(pages.length.sum())
+        how = (
+            "blkdev_write_iter() -> direct_write_fallback(): written into the page cache and"
+            " written back from there"
+            if ctx.scenario.write
+            else "blkdev_read_iter() -> filemap_read(): read into the page cache and copied"
+        )
+        events.append(
+            Event(
+                "bio",
+                "__blkdev_direct_IO_simple()",
+                f"the block device's direct I/O of {len(pages)} page(s) or fewer is one bio,"
+                f" ended at the first page of another pgmap: {direct} bytes go direct; the"
+                f" other {buffered} bytes: {how} (page-cache pages, not the buffer's)",
+                (f"page:{len(pages)}",),
+                level="warn",
+            )
+        )
+        extra = {**state.extra, "buffered": buffered}
         return state.next("bio", bios=tuple(bios), pages=pages, extra=extra), events
     return state.next("bio", bios=tuple(bios)), events
 

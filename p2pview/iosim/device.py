@@ -172,12 +172,13 @@ def stage_completion(ctx: SimContext, state: SimState) -> tuple[SimState, list[E
             )
         )
     else:
-        total = sum(r.size for r in state.requests)
+        # The block device's buffered fallback adds the bytes it moved (stage_bio).
+        total = sum(r.size for r in state.requests) + int(state.extra.get("buffered", 0))
         result = Result(None, None, total, "ok")
         events.append(
             Event(
                 "completion",
-                "iomap_dio_complete()",
+                "blkdev_direct_IO()" if ctx.scenario.blockdev else "iomap_dio_complete()",
                 f"{syscall_name(ctx.scenario.write, len(ctx.scenario.io_vectors))} returns {total}",
             )
         )

@@ -148,6 +148,9 @@ class Scenario:
     #: Byte offsets into the I/O where the file's extents change: the
     #: direct-I/O code starts a new bio there (iomap maps one extent at a time).
     extent_boundaries: tuple[int, ...] = ()
+    #: The I/O goes to the block device itself (``/dev/nvmeXnY``: block/fops.c
+    #: ``blkdev_direct_IO()``), not to a file on a filesystem (iomap direct I/O).
+    blockdev: bool = False
     target: TargetKind = TargetKind.NVME
     limits: QueueLimits = field(default_factory=QueueLimits)
     dma: DmaMode = DmaMode.DIRECT
@@ -375,7 +378,9 @@ def scenario_from_mapping(data: Mapping[str, Any], path: str) -> Scenario:
     for name, table in (("io", io), ("target", target), ("dma", dma), ("nvme", nvme)):
         if not isinstance(table, Mapping):
             raise SourceError(f"{path}: {name}: expected a table")
-    _check_keys(io, {"op", "file_offset", "length", "iovecs", "extent_boundaries"}, "io", path)
+    _check_keys(
+        io, {"op", "file_offset", "length", "iovecs", "extent_boundaries", "path"}, "io", path
+    )
     _check_keys(
         target,
         {
@@ -422,6 +427,11 @@ def scenario_from_mapping(data: Mapping[str, Any], path: str) -> Scenario:
             f"{path}: dma.mode: one of {', '.join(m.value for m in DmaMode)}"
         ) from None
     boundaries = _list(io.get("extent_boundaries", []), "io.extent_boundaries", path, 4096)
+    io_path = _str(io.get("path", "file"), "io.path", path)
+    if io_path not in ("file", "blockdev"):
+        raise SourceError(
+            f"{path}: io.path: file (on a filesystem) or blockdev (the block device itself)"
+        )
     scenario = Scenario(
         name=_str(data.get("name", Path(path).stem), "name", path),
         description=_str(data.get("description", ""), "description", path),
@@ -439,6 +449,7 @@ def scenario_from_mapping(data: Mapping[str, Any], path: str) -> Scenario:
         extent_boundaries=tuple(
             _int(b, "io.extent_boundaries", path, low=1, high=MAX_BUFFER) for b in boundaries
         ),
+        blockdev=io_path == "blockdev",
         target=kind,
         limits=replace(limits, **changes),
         dma=mode,
