@@ -271,3 +271,87 @@ def test_io_scenario_names_reach_the_guest_safely():
     assert not iocheck._NAME.match(io.name)
     assert all(iocheck._NAME.match(s.name) for s in generated_scenarios(topo))
     assert machine.devices
+
+
+# -- the record and the CLI -------------------------------------------------------------
+
+
+def _entry(**kw):
+    base = {
+        "kernel": "7.2.13",
+        "package": "linux-source-7.2 7.2.13-1",
+        "mdts": 7,
+        "topology": "switch-nvme",
+        "scenarios": {"checked": 2, "agreed": 2},
+        "commands": 5,
+        "disagreements": [],
+        "not_run": {"thru-iommu": "needs a translating IOMMU"},
+        "error": None,
+    }
+    return base | kw
+
+
+def test_io_rows_and_what_was_not_run():
+    from p2pview.qemu.record import render_io_table
+
+    table = render_io_table({"io": [_entry(mdts=0), _entry()]})
+    rows = [ln for ln in table.splitlines() if ln.startswith("| linux")]
+    # QEMU's default MDTS first, 0 (no limit) last.
+    assert rows[0].startswith("| linux-source-7.2 7.2.13-1 | 7 | switch-nvme | 2 / 2 | 5 | none")
+    assert "| 0 |" in rows[1]
+    assert "Not run under QEMU: thru-iommu: needs a translating IOMMU." in table
+
+
+def test_an_io_disagreement_needs_an_explanation():
+    from p2pview.qemu.record import RecordError, render_io_table
+
+    bad = _entry(
+        scenarios={"checked": 2, "agreed": 1},
+        disagreements=[{"scenario": "read-4K", "differences": ["result: kernel 0, p2pview 4096"]}],
+    )
+    with pytest.raises(RecordError, match=r"io 7\.2\.13 mdts 7 switch-nvme read-4K"):
+        render_io_table({"io": [bad]})
+    key = "io 7.2.13 mdts 7 switch-nvme read-4K"
+    table = render_io_table({"io": [bad], "explanations": {key: "QEMU drops it."}})
+    assert "[io 1]" in table and f"1. {key}: QEMU drops it." in table
+
+
+def test_io_section_is_checked_when_loaded(tmp_path):
+    import json
+
+    from p2pview.qemu.record import FORMAT, RecordError, load
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"format": FORMAT, "machines": [], "io": [{"kernel": 1}]}))
+    with pytest.raises(RecordError, match=r"r\.json: io\[0\]\.kernel is not a string"):
+        load(path)
+    assert load(tmp_path / "none.json")["io"] == []
+
+
+def test_mdts_without_io_is_refused(tmp_path, capsys):
+    from p2pview.cli import main
+
+    image = tmp_path / "bzImage"
+    image.write_bytes(b"x")
+    assert main(["verify", "switch-nvme", "--kernel", str(image), "--mdts", "3"]) == 2
+    assert "--mdts goes with --io" in capsys.readouterr().err
+
+
+def test_io_report_lists_disagreements_and_reasons():
+    from p2pview.qemu.commands import io_report
+    from p2pview.qemu.iocheck import IoBoot, IoResult
+
+    boot = IoBoot("switch-nvme", "7.2.13", 7, seconds=9.5)
+    boot.limits = {"nvme0n1": {"max_hw_sectors_kb": 512, "max_segments": 129}}
+    boot.results = [
+        IoResult("read-4K", "generated", "4096", "4096", 1, 1, "1 command(s) (prp)"),
+        IoResult("read-8K", "generated", "8192", "-1 EIO", 1, 0, "1 command(s) (prp)",
+                 ["result: kernel 8192, p2pview -1 EIO"]),
+    ]  # fmt: skip
+    boot.not_run = [NotRun("thru-iommu", "needs a translating IOMMU")]
+    text = io_report(boot, verbose=False)
+    assert "read-4K" not in text and "read-8K" in text
+    assert "differs: result: kernel 8192, p2pview -1 EIO" in text
+    assert "not run: thru-iommu: needs a translating IOMMU" in text
+    assert "1 of 2 scenario(s) agree (2 NVMe commands traced)" in text
+    assert "queue limits (nvme0n1): max_hw_sectors_kb 512, max_segments 129" in text

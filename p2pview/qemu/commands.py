@@ -16,8 +16,9 @@ from pathlib import Path
 
 from p2pview.kernel import KernelTarget
 from p2pview.qemu.initramfs import GuestBuildError, build_initramfs, build_module
+from p2pview.qemu.iocheck import QEMU_MDTS, IoBoot, run_all
 from p2pview.qemu.machine import DISK_BYTES, ORACLE_KERNEL, Machine, MachineError, build_machine
-from p2pview.qemu.record import RecordError, record_results
+from p2pview.qemu.record import RecordError, record_io_results, record_results
 from p2pview.qemu.verify import (
     Job,
     JobError,
@@ -94,6 +95,22 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument(
         "-v", "--verbose", action="store_true", help="print every pair, not only disagreements"
+    )
+    p.add_argument(
+        "--io",
+        action="store_true",
+        help="instead: run O_DIRECT scenarios in the guest and check QEMU's NVMe trace"
+        " (commands, PRP/SGL, addresses), the queue limits, bytes and errno against"
+        " 'p2pview trace' (SOURCE: a topology, whose generated scenarios run, or a bundled"
+        " scenario or scenario file); -cpu qemu64, no IOMMU",
+    )
+    p.add_argument(
+        "--mdts",
+        type=int,
+        action="append",
+        metavar="N",
+        help="with --io: QEMU's nvme mdts (7, QEMU's default; 0: no limit); repeat to boot"
+        " each machine once per value",
     )
 
 
@@ -300,6 +317,71 @@ def report(result: VerifyResult, verbose: bool) -> str:
     return "\n".join(out) + "\n"
 
 
+def io_report(boot: IoBoot, verbose: bool) -> str:
+    """One ``verify --io`` boot: its scenarios (disagreements only unless ``verbose``)."""
+    if not boot.results and not boot.error:
+        out = [f"== {boot.topology}: not booted (no scenario QEMU can run on it)"]
+        out.extend(f"   not run: {nr.name}: {nr.reason}" for nr in boot.not_run)
+        return "\n".join(out) + "\n"
+    out = [
+        f"== {boot.topology} -cpu qemu64: kernel {boot.release}, nvme mdts {boot.mdts},"
+        f" {len(boot.results)} O_DIRECT scenario(s), {boot.seconds:.1f} s"
+    ]
+    if boot.error:
+        out.append(f"   error: {boot.error}")
+    for ns, values in sorted(boot.limits.items())[:1]:
+        shown = ", ".join(f"{k} {v}" for k, v in values.items() if k != "logical_block_size")
+        out.append(f"   queue limits ({ns}): {shown}")
+    rows = boot.results if verbose else boot.disagreements
+    if rows:
+        out.append(f"   {'scenario':<26} {'kernel':<13} {'p2pview':<13} {'commands':<22} agree")
+    for r in rows:
+        out.append(
+            f"   {r.name:<26} {r.seen:<13} {r.predicted:<13} {r.summary:<22}"
+            f" {'yes' if r.agrees else 'NO'}"
+        )
+        out.extend(f"      differs: {d}" for d in r.differences)
+        if verbose:
+            out.extend(f"      note: {n}" for n in r.notes)
+    for nr in boot.not_run:
+        out.append(f"   not run: {nr.name}: {nr.reason}")
+    if boot.results:
+        agreed = sum(r.agrees for r in boot.results)
+        traced = sum(r.commands for r in boot.results)
+        out.append(
+            f"   {agreed} of {len(boot.results)} scenario(s) agree ({traced} NVMe commands traced)"
+        )
+    return "\n".join(out) + "\n"
+
+
+def cmd_verify_io(args: argparse.Namespace, image: Path) -> int:
+    """``p2pview verify --io SOURCE... --kernel IMAGE``."""
+    try:
+        release, _target = image_target(image)
+        boots = run_all(
+            args.sources, image, args.qemu, tuple(args.mdts or (QEMU_MDTS,)), args.timeout,
+            args.jobs,
+        )  # fmt: skip
+    except (VerifyError, GuestBuildError) as exc:
+        print(f"p2pview: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"kernel {image}: release {release}; O_DIRECT as QEMU's NVMe saw it")
+    failed = 0
+    for boot in boots:
+        sys.stdout.write(io_report(boot, args.verbose))
+        failed += bool(boot.error) or bool(boot.disagreements)
+    checked = sum(len(b.results) for b in boots)
+    agreed = sum(r.agrees for b in boots for r in b.results)
+    print(f"{agreed} of {checked} O_DIRECT scenario(s) agree with the kernel")
+    if args.record:
+        try:
+            record_io_results(Path(args.record), boots, image, args.qemu)
+        except RecordError as exc:
+            print(f"p2pview: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return 1 if failed or not checked else 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """``p2pview verify SOURCE... --kernel IMAGE``."""
     image = Path(args.kernel)
@@ -311,6 +393,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"p2pview: error: {args.qemu}: not found (apt-get install qemu-system-x86)",
             file=sys.stderr,
         )
+        return EXIT_USAGE
+    if args.io:
+        return cmd_verify_io(args, image)
+    if args.mdts:
+        print("p2pview: error: --mdts goes with --io", file=sys.stderr)
         return EXIT_USAGE
     try:
         release, target = image_target(image)

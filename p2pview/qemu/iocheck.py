@@ -658,6 +658,8 @@ class IoBoot:
     results: list[IoResult] = field(default_factory=list)
     not_run: list[NotRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The boot failed or printed nothing usable (one line); no scenario was checked.
+    error: str | None = None
 
     @property
     def disagreements(self) -> list[IoResult]:
@@ -919,18 +921,35 @@ def run_all(
     sources: Sequence[str],
     kernel_image: Path,
     qemu: str = "qemu-system-x86_64",
-    mdts: int = QEMU_MDTS,
+    mdts: Sequence[int] = (QEMU_MDTS,),
     timeout: float = 900,
-) -> list[IoBoot | IoCheckError]:
-    """Every topology of ``sources`` booted once (one after another)."""
-    out: list[IoBoot | IoCheckError] = []
-    for topology, (runs, skipped) in plan(sources).items():
+    jobs: int = 1,
+) -> list[IoBoot]:
+    """Every topology of ``sources`` booted once per MDTS value, ``jobs`` at a time.
+
+    A boot that fails is an :class:`IoBoot` with ``error`` set.
+
+    Raises:
+        IoCheckError: a SOURCE is neither a topology nor a scenario.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    release, _ = image_target(kernel_image)
+    # A topology with nothing to run is listed once (its reasons do not depend on MDTS).
+    work = [(topology, runs, skipped, m) for topology, (runs, skipped) in plan(sources).items()
+            for m in (mdts if runs else mdts[:1])]  # fmt: skip
+
+    def one(item: tuple[str, list[IoScenario], list[NotRun], int]) -> IoBoot:
+        topology, runs, skipped, m = item
+        name = Path(topology).name.split(".")[0]
+        # What cannot run is said once per topology, with its first MDTS value.
+        skipped = skipped if m == mdts[0] else []
         if not runs:
-            release, _ = image_target(kernel_image)
-            out.append(IoBoot(Path(topology).name.split(".")[0], release, mdts, not_run=skipped))
-            continue
+            return IoBoot(name, release, m, not_run=skipped)
         try:
-            out.append(run_boot(topology, runs, kernel_image, qemu, mdts, timeout, skipped))
+            return run_boot(topology, runs, kernel_image, qemu, m, timeout, skipped)
         except (IoCheckError, MachineError, SourceError) as exc:
-            out.append(IoCheckError(f"{topology}: {exc}"))
-    return out
+            return IoBoot(name, release, m, not_run=skipped, error=str(exc))
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, work))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from p2pview.kernel import KernelTarget
+from p2pview.qemu.iocheck import IoBoot
 from p2pview.qemu.verify import PairResult, VerifyResult, image_target
 
 FORMAT = "p2pview-verification/1"
@@ -124,7 +125,7 @@ def _key(entry: Mapping[str, Any]) -> tuple[str, str, str, str]:
 def load(path: Path) -> dict[str, Any]:
     """The results file (an empty one when ``path`` does not exist)."""
     if not path.exists():
-        return {"format": FORMAT, "qemu": {}, "machines": [], "explanations": {}}
+        return {"format": FORMAT, "qemu": {}, "machines": [], "explanations": {}, "io": []}
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -148,6 +149,15 @@ def load(path: Path) -> dict[str, Any]:
     for field in ("qemu", "explanations"):
         if not isinstance(data.setdefault(field, {}), dict):
             raise RecordError(f"{path}: '{field}' is not an object")
+    io = data.setdefault("io", [])
+    if not isinstance(io, list) or not all(isinstance(m, dict) for m in io):
+        raise RecordError(f"{path}: 'io' is not a list of objects")
+    for i, m in enumerate(io):
+        for field in ("kernel", "topology"):
+            if not isinstance(m.get(field), str):
+                raise RecordError(f"{path}: io[{i}].{field} is not a string")
+        if not isinstance(m.get("mdts"), int):
+            raise RecordError(f"{path}: io[{i}].mdts is not a number")
     return data
 
 
@@ -232,6 +242,41 @@ def record_results(
     data = merge(data, entries)
     for kind in kinds:
         data["qemu"][kind] = qemu_version(qemu)
+    write(path, data)
+
+
+def io_entry(boot: IoBoot, package: str | None) -> dict[str, Any]:
+    """One ``p2pview verify --io`` boot as the results file keeps it (no timings)."""
+    return {
+        "kernel": boot.release,
+        "package": package,
+        "mdts": boot.mdts,
+        "topology": boot.topology,
+        "scenarios": {
+            "checked": len(boot.results),
+            "agreed": sum(r.agrees for r in boot.results),
+        },
+        "commands": sum(r.commands for r in boot.results),
+        "disagreements": [
+            {"scenario": r.name, "differences": r.differences} for r in boot.disagreements
+        ],
+        "not_run": {n.name: n.reason for n in boot.not_run},
+        "error": boot.error,
+    }
+
+
+def _io_key(entry: Mapping[str, Any]) -> tuple[str, int, str]:
+    return (str(entry["kernel"]), int(entry["mdts"]), str(entry["topology"]))
+
+
+def record_io_results(path: Path, boots: Sequence[IoBoot], image: Path, qemu: str) -> None:
+    """Merge one ``p2pview verify --io`` run into the results file's ``io`` list."""
+    data = load(path)
+    entries = [io_entry(b, image_package(image)) for b in boots]
+    new = {_io_key(e) for e in entries}
+    kept = [m for m in data["io"] if _io_key(m) not in new]
+    data["io"] = sorted([*kept, *entries], key=_io_key)
+    data["qemu"][QEMU_STOCK] = qemu_version(qemu)
     write(path, data)
 
 
@@ -358,6 +403,10 @@ def render_table(data: Mapping[str, Any]) -> str:
             refused.setdefault(m["topology"], m["error"])
     for topology, reason in sorted(refused.items()):
         notes.append(f"Not booted: {topology}: {reason}.")
+    io_table = render_io_table(data)
+    if io_table:
+        notes.append("")
+        notes.append(io_table)
     qemus = data.get("qemu", {})
     if qemus:
         notes.append(
@@ -369,6 +418,54 @@ def render_table(data: Mapping[str, Any]) -> str:
             + "."
         )
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + ("\n" if notes else "")
+
+
+def render_io_table(data: Mapping[str, Any]) -> str:
+    """The I/O check's rows (``p2pview verify --io``) and what it did not run, or ``""``.
+
+    Raises:
+        RecordError: a scenario disagrees without an explanation (keyed
+            ``"io KERNEL mdts N TOPOLOGY SCENARIO"``).
+    """
+    entries = data.get("io", [])
+    if not entries:
+        return ""
+    lines = [
+        "| kernel (Debian package) | nvme `mdts` | topology | O_DIRECT scenarios agreed / run"
+        " | NVMe commands traced | disagreements |",
+        "|---|---|---|---|---|---|",
+    ]
+    explained: list[str] = []
+    # QEMU's default MDTS first, then the others from the smallest, 0 (no limit) last.
+    for m in sorted(entries, key=lambda e: (_release_order(e["kernel"]), e["mdts"] != 7,
+                                            e["mdts"] == 0, e["mdts"], e["topology"])):  # fmt: skip
+        if not m["scenarios"]["checked"] and not m.get("error"):
+            continue
+        bad = []
+        for d in m.get("disagreements", []):
+            key = f"io {m['kernel']} mdts {m['mdts']} {m['topology']} {d['scenario']}"
+            text = data.get("explanations", {}).get(key)
+            if not isinstance(text, str) or not text.strip():
+                raise RecordError(
+                    f"disagreement without an explanation: {key!r} (add it to 'explanations')"
+                )
+            explained.append(f"{len(explained) + 1}. {key}: {text.strip()}")
+            bad.append(f"[io {len(explained)}]")
+        if m.get("error"):
+            bad.append(f"boot failed: {m['error']}")
+        lines.append(
+            f"| {m.get('package') or m['kernel']} | {m['mdts']} | {m['topology']}"
+            f" | {_fraction(m['scenarios']['agreed'], m['scenarios']['checked'])}"
+            f" | {m['commands']} | {' '.join(bad) or 'none'} |"
+        )
+    notes = ["", *explained] if explained else []
+    refused: dict[str, str] = {}
+    for m in entries:
+        for name, reason in m.get("not_run", {}).items():
+            refused.setdefault(name, reason)
+    for name, reason in sorted(refused.items()):
+        notes.append(f"Not run under QEMU: {name}: {reason}.")
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) if notes else "")
 
 
 def replace_in_readme(readme: str, table: str) -> str:
