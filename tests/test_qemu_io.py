@@ -297,7 +297,9 @@ def test_io_rows_and_what_was_not_run():
     table = render_io_table({"io": [_entry(mdts=0), _entry()]})
     rows = [ln for ln in table.splitlines() if ln.startswith("| linux")]
     # QEMU's default MDTS first, 0 (no limit) last.
-    assert rows[0].startswith("| linux-source-7.2 7.2.13-1 | 7 | switch-nvme | 2 / 2 | 5 | none")
+    assert rows[0].startswith(
+        "| linux-source-7.2 7.2.13-1 | 7 | none | switch-nvme | 2 / 2 | 5 | none"
+    )
     assert "| 0 |" in rows[1]
     assert "Not run under QEMU: thru-iommu: needs a translating IOMMU." in table
 
@@ -334,7 +336,7 @@ def test_mdts_without_io_is_refused(tmp_path, capsys):
     image = tmp_path / "bzImage"
     image.write_bytes(b"x")
     assert main(["verify", "switch-nvme", "--kernel", str(image), "--mdts", "3"]) == 2
-    assert "--mdts goes with --io" in capsys.readouterr().err
+    assert "--mdts and --iommu go with --io" in capsys.readouterr().err
 
 
 def test_io_report_lists_disagreements_and_reasons():
@@ -355,3 +357,36 @@ def test_io_report_lists_disagreements_and_reasons():
     assert "not run: thru-iommu: needs a translating IOMMU" in text
     assert "1 of 2 scenario(s) agree (2 NVMe commands traced)" in text
     assert "queue limits (nvme0n1): max_hw_sectors_kb 512, max_segments 129" in text
+
+
+def test_iommu_boot_has_vtd_before_the_devices(tmp_path):
+    from p2pview.qemu.iocheck import traced_args
+
+    machine = io_machine(load_source("switch-nvme").topology, "6.12.117", 7)
+    plain = traced_args(machine, Path("bz"), Path("rd"), tmp_path, tmp_path / "ev", tmp_path / "l")
+    assert "intel-iommu,intremap=on" not in plain and plain[-4:-2] == [
+        "-trace",
+        f"events={tmp_path / 'ev'}",
+    ]
+    args = traced_args(
+        machine, Path("bz"), Path("rd"), tmp_path, tmp_path / "ev", tmp_path / "l", iommu=True
+    )
+    assert args[args.index("-machine") + 1] == "q35,kernel-irqchip=split"
+    first = args.index("-device")
+    assert args[first + 1] == "intel-iommu,intremap=on"
+    assert "intel_iommu=on" in args[args.index("-append") + 1]
+    assert any(a.startswith("nvme,") and "mdts=7" in a for a in args)
+
+
+def test_iovas_compare_by_page_offset_bus_addresses_exactly():
+    from p2pview.qemu.iocheck import iova_view
+
+    bars = [(0xFB000000, 0xFC000000)]
+    # dma-iommu places IOVAs itself: 0xfffff200 and 0xffee0200 are the same as far as
+    # the kernel's data path decides (offset 0x200 in the page, 3584 bytes).
+    assert iova_view([(0xFFFFF200, 3584)], bars) == iova_view([(0xFFEE0200, 3584)], bars)
+    assert iova_view([(0xFFFFF200, 3584)], bars) != iova_view([(0xFFFFF000, 3584)], bars)
+    # A peer's CMB (BUS_ADDR) is a bus address: exact.
+    assert iova_view([(0xFB010000, 4096)], bars) != iova_view([(0xFB011000, 4096)], bars)
+    # Without an IOMMU, everything is exact.
+    assert iova_view([(0x1000, 8)], None) != iova_view([(0x2000, 8)], None)

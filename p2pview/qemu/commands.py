@@ -105,6 +105,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         " scenario or scenario file); -cpu qemu64, no IOMMU",
     )
     p.add_argument(
+        "--iommu",
+        action="store_true",
+        help="with --io: QEMU's intel-iommu translates the guest's DMA (needs a kernel built"
+        " with ORACLE_VARIANT=iommu tools/oracle-kernel/build.sh)",
+    )
+    p.add_argument(
         "--mdts",
         type=int,
         action="append",
@@ -324,7 +330,8 @@ def io_report(boot: IoBoot, verbose: bool) -> str:
         out.extend(f"   not run: {nr.name}: {nr.reason}" for nr in boot.not_run)
         return "\n".join(out) + "\n"
     out = [
-        f"== {boot.topology} -cpu qemu64: kernel {boot.release}, nvme mdts {boot.mdts},"
+        f"== {boot.topology} -cpu qemu64{', intel-iommu' if boot.iommu else ''}:"
+        f" kernel {boot.release}, nvme mdts {boot.mdts},"
         f" {len(boot.results)} O_DIRECT scenario(s), {boot.seconds:.1f} s"
     ]
     if boot.error:
@@ -360,7 +367,7 @@ def cmd_verify_io(args: argparse.Namespace, image: Path) -> int:
         release, _target = image_target(image)
         boots = run_all(
             args.sources, image, args.qemu, tuple(args.mdts or (QEMU_MDTS,)), args.timeout,
-            args.jobs,
+            args.jobs, args.iommu,
         )  # fmt: skip
     except (VerifyError, GuestBuildError) as exc:
         print(f"p2pview: error: {exc}", file=sys.stderr)
@@ -396,8 +403,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.io:
         return cmd_verify_io(args, image)
-    if args.mdts:
-        print("p2pview: error: --mdts goes with --io", file=sys.stderr)
+    if args.mdts or args.iommu:
+        print("p2pview: error: --mdts and --iommu go with --io", file=sys.stderr)
         return EXIT_USAGE
     try:
         release, target = image_target(image)

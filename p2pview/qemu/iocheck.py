@@ -252,10 +252,11 @@ class NotRun:
     reason: str
 
 
-def bundled_io(path: Path) -> tuple[str, IoScenario | NotRun]:
+def bundled_io(path: Path, iommu: bool = False) -> tuple[str, IoScenario | NotRun]:
     """A bundled scenario as an :class:`IoScenario` on its topology, or why QEMU cannot run it.
 
-    Returns the topology's name (or path) and the scenario.
+    Returns the topology's name (or path) and the scenario. ``iommu``: the
+    machine has QEMU's intel-iommu, so a scenario through the IOMMU can run.
     """
     from p2pview.iosim.scenario import BufferKind, DmaMode, TargetKind, read_scenario
 
@@ -273,12 +274,14 @@ def bundled_io(path: Path) -> tuple[str, IoScenario | NotRun]:
         return sc.source, NotRun(
             name, "under swiotlb=force the request is requeued forever: the guest would hang"
         )
-    if sc.dma is DmaMode.IOMMU:
+    if sc.dma is DmaMode.IOMMU and not iommu:
         return sc.source, NotRun(
             name,
-            "needs a translating IOMMU in the guest (-device intel-iommu and an oracle kernel"
-            " with CONFIG_INTEL_IOMMU, which the oracle kernels do not have)",
+            "needs a translating IOMMU in the guest: run with --iommu (QEMU's intel-iommu and"
+            " an oracle kernel built with ORACLE_VARIANT=iommu)",
         )
+    if iommu and sc.dma is DmaMode.DIRECT and sc.dma_given:
+        return sc.source, NotRun(name, "runs without an IOMMU (its [dma] mode is direct)")
     if any(s.pool_offset is not None for s in sc.buffer):
         return sc.source, NotRun(
             name,
@@ -327,6 +330,36 @@ def io_machine(topo: Topology, release: str, mdts: int, cmdline: str = "") -> Ma
     return machine
 
 
+def traced_args(
+    machine: Machine,
+    kernel_image: Path,
+    initrd: Path,
+    disk_dir: Path,
+    events: Path,
+    log: Path,
+    qemu: str = "qemu-system-x86_64",
+    iommu: bool = False,
+) -> list[str]:
+    """QEMU's argument vector for one ``verify --io`` boot (see :func:`boot_traced`)."""
+    extra = f"quiet log_buf_len=1M no_timer_check p2pview_io=1 p2pview_nvme={len(machine.drives)}"
+    if iommu:
+        extra += " intel_iommu=on"
+    args = machine.qemu_args(
+        kernel=str(kernel_image),
+        initrd=str(initrd),
+        disk_dir=str(disk_dir),
+        qemu=qemu,
+        extra_cmdline=extra,
+    )
+    if iommu:
+        # VT-d must exist before the devices it translates for; kernel-irqchip only
+        # matters under KVM (intremap=on needs split there), TCG accepts it.
+        args[args.index("-machine") + 1] = "q35,kernel-irqchip=split"
+        at = args.index("-device") if "-device" in args else len(args)
+        args[at:at] = ["-device", "intel-iommu,intremap=on"]
+    return [*args, "-trace", f"events={events}", "-D", str(log)]
+
+
 def boot_traced(
     machine: Machine,
     kernel_image: Path,
@@ -334,25 +367,20 @@ def boot_traced(
     log: Path,
     qemu: str = "qemu-system-x86_64",
     timeout: float = 900,
+    iommu: bool = False,
 ) -> tuple[str, float]:
-    """Boot once with the NVMe trace events logged to ``log``; the console and wall time."""
+    """Boot once with the NVMe trace events logged to ``log``; the console and wall time.
+
+    ``iommu``: QEMU's VT-d (``-device intel-iommu,intremap=on`` before the other
+    devices, ``-machine q35,kernel-irqchip=split``) and ``intel_iommu=on``.
+    """
     with tempfile.TemporaryDirectory(prefix="p2pview-io-") as tmp:
         for name in machine.drives:
             with open(Path(tmp) / name, "wb") as fh:
                 fh.truncate(DISK_BYTES)
         events = Path(tmp) / "events"
         events.write_text("\n".join(TRACE_EVENTS) + "\n")
-        extra = (
-            f"quiet log_buf_len=1M no_timer_check p2pview_io=1 p2pview_nvme={len(machine.drives)}"
-        )
-        args = machine.qemu_args(
-            kernel=str(kernel_image),
-            initrd=str(initrd),
-            disk_dir=tmp,
-            qemu=qemu,
-            extra_cmdline=extra,
-        )
-        args += ["-trace", f"events={events}", "-D", str(log)]
+        args = traced_args(machine, kernel_image, initrd, Path(tmp), events, log, qemu, iommu)
         start = time.monotonic()
         try:
             proc = subprocess.run(
@@ -554,8 +582,34 @@ def _describe(cmd: ExpectedCommand | NvmeCommand) -> str:
     return f"{cmd.op} lba {cmd.slba} nlb {cmd.nlb} {kind} {len(cmd.ranges)} range(s)"
 
 
-def compare_commands(expected: Sequence[ExpectedCommand], seen: Sequence[NvmeCommand]) -> list[str]:
-    """What differs between the predicted and the traced commands (sorted by LBA)."""
+def iova_view(
+    ranges: Sequence[tuple[int, int]], bars: Sequence[tuple[int, int]] | None
+) -> tuple[tuple[int, int], ...]:
+    """Ranges as far as the kernel determines them.
+
+    Without an IOMMU (``bars`` None) every address is exact. Through one, an
+    address inside a BAR is a bus address (exact) and any other is an IOVA,
+    which iommu-dma's allocator places: only its offset in the page is kept,
+    as ``-1 - offset``.
+    """
+    if bars is None:
+        return tuple(ranges)
+    out = []
+    for addr, n in ranges:
+        bus = any(lo <= addr < hi for lo, hi in bars)
+        out.append((addr if bus else -1 - (addr % PAGE), n))
+    return tuple(out)
+
+
+def compare_commands(
+    expected: Sequence[ExpectedCommand],
+    seen: Sequence[NvmeCommand],
+    bars: Sequence[tuple[int, int]] | None = None,
+) -> list[str]:
+    """What differs between the predicted and the traced commands (sorted by LBA).
+
+    ``bars``: the machine translates DMA; ranges compare through :func:`iova_view`.
+    """
     diffs: list[str] = []
     exp = sorted(expected, key=lambda c: (c.slba, c.op))
     got = sorted(seen, key=lambda c: (c.slba, c.op))
@@ -573,9 +627,10 @@ def compare_commands(expected: Sequence[ExpectedCommand], seen: Sequence[NvmeCom
             continue
         if e.dptr != g.dptr or (e.dptr == "sgl" and e.sgl_inline != g.sgl_inline):
             diffs.append(f"{where}: traced {_describe(g)}, predicted {_describe(e)}")
-        if tuple(g.ranges) != e.ranges:
+        if iova_view(g.ranges, bars) != iova_view(e.ranges, bars):
             diffs.append(
                 f"{where}: ranges traced {_fmt_ranges(g.ranges)}, predicted {_fmt_ranges(e.ranges)}"
+                + (" (IOVAs compared by page offset and length)" if bars is not None else "")
             )
         refused = "INVALID_USE_OF_CMB" if e.refused else None
         if refused and g.mapped == g.count:
@@ -660,6 +715,8 @@ class IoBoot:
     notes: list[str] = field(default_factory=list)
     #: The boot failed or printed nothing usable (one line); no scenario was checked.
     error: str | None = None
+    #: The machine had QEMU's intel-iommu (the guest's DMA translated).
+    iommu: bool = False
 
     @property
     def disagreements(self) -> list[IoResult]:
@@ -727,6 +784,7 @@ def check_scenario(
     run: GuestRun,
     seen: list[NvmeCommand] | None,
     ns_limits: dict[str, int] | None,
+    iommu: bool = False,
 ) -> IoResult:
     """Compare one scenario's guest run and trace with the simulator."""
     notes = list(io.adapted)
@@ -790,7 +848,11 @@ def check_scenario(
                 f"{buffered} bytes through the page cache (the block device's buffered"
                 " fallback): its commands are checked as RAM covering those blocks"
             )
-        diffs.extend(compare_commands(expected, direct))
+        bars = None
+        if iommu:
+            topo = session.topology
+            bars = [(b.start, b.start + b.size) for d in topo.devices for b in d.bars if b.size]
+        diffs.extend(compare_commands(expected, direct, bars))
     if run.warned != _sim_warned(trace):
         lines = [ln for ln in run.dmesg if "WARNING" in ln][:1]
         diffs.append(
@@ -813,6 +875,7 @@ def run_boot(
     mdts: int = QEMU_MDTS,
     timeout: float = 900,
     not_run: Sequence[NotRun] = (),
+    iommu: bool = False,
 ) -> IoBoot:
     """Boot ``topology`` once, run ``scenarios`` in the guest and compare each."""
     from p2pview.qemu.initramfs import build_initramfs
@@ -829,8 +892,8 @@ def run_boot(
     name = Path(topology).name.split(".")[0]
     with tempfile.TemporaryDirectory(prefix="p2pview-iotrace-") as tmp:
         log = Path(tmp) / "nvme-trace.log"
-        console, seconds = boot_traced(machine, kernel_image, initrd, log, qemu, timeout)
-        boot = compare_boot(name, machine, scenarios, console, log, release, mdts)
+        console, seconds = boot_traced(machine, kernel_image, initrd, log, qemu, timeout, iommu)
+        boot = compare_boot(name, machine, scenarios, console, log, release, mdts, iommu)
     boot.seconds = seconds
     boot.not_run = list(not_run)
     return boot
@@ -844,8 +907,14 @@ def compare_boot(
     log: Path,
     release: str,
     mdts: int,
+    iommu: bool = False,
 ) -> IoBoot:
-    """Compare what one boot printed (``console``) and traced (``log``) with the simulator."""
+    """Compare what one boot printed (``console``) and traced (``log``) with the simulator.
+
+    ``iommu``: the machine had intel-iommu; the guest's capture must show it
+    translating (IOMMU groups of a DMA type), and addresses outside every BAR are
+    IOVAs, compared by page offset and length only.
+    """
     try:
         commands = read_trace(log)
     except TraceError as exc:
@@ -853,8 +922,16 @@ def compare_boot(
     sec = sections(console)
     if "io" not in sec:
         raise IoCheckError(f"{name}: the guest printed no io section (console: {console[-300:]!r})")
-    boot = IoBoot(name, release, mdts)
+    boot = IoBoot(name, release, mdts, iommu=iommu)
     session = _load_capture(name, sec, release)
+    from p2pview.model import IommuMode
+
+    translated = session.topology.platform.iommu is IommuMode.TRANSLATED
+    if iommu and not translated:
+        raise IoCheckError(
+            f"{name}: the guest's capture shows no translating IOMMU (a kernel without"
+            " CONFIG_INTEL_IOMMU? tools/oracle-kernel/build.sh with ORACLE_VARIANT=iommu)"
+        )
     ns_of, limits = parse_limits(sec.get("limits", []))
     boot.limits = limits
     ns_by_ctrl = {ctrl: ns for ns, ctrl in ns_of.items()}
@@ -866,13 +943,15 @@ def compare_boot(
         boot.results.append(
             check_scenario(
                 io, machine, session, release, mdts, runs[io.name], seen,
-                limits.get(ns) if ns else None,
+                limits.get(ns) if ns else None, iommu,
             )
         )  # fmt: skip
     return boot
 
 
-def plan(sources: Sequence[str]) -> dict[str, tuple[list[IoScenario], list[NotRun]]]:
+def plan(
+    sources: Sequence[str], iommu: bool = False
+) -> dict[str, tuple[list[IoScenario], list[NotRun]]]:
     """Group SOURCEs by topology: a topology brings its generated scenarios, a scenario itself.
 
     Raises:
@@ -892,7 +971,7 @@ def plan(sources: Sequence[str]) -> dict[str, tuple[list[IoScenario], list[NotRu
         )
         if scenario_path is not None:
             try:
-                topology, item = bundled_io(scenario_path)
+                topology, item = bundled_io(scenario_path, iommu)
             except SourceError as exc:
                 raise IoCheckError(str(exc)) from None
             runs, skipped = out.setdefault(topology, ([], []))
@@ -924,6 +1003,7 @@ def run_all(
     mdts: Sequence[int] = (QEMU_MDTS,),
     timeout: float = 900,
     jobs: int = 1,
+    iommu: bool = False,
 ) -> list[IoBoot]:
     """Every topology of ``sources`` booted once per MDTS value, ``jobs`` at a time.
 
@@ -936,7 +1016,8 @@ def run_all(
 
     release, _ = image_target(kernel_image)
     # A topology with nothing to run is listed once (its reasons do not depend on MDTS).
-    work = [(topology, runs, skipped, m) for topology, (runs, skipped) in plan(sources).items()
+    planned = plan(sources, iommu)
+    work = [(topology, runs, skipped, m) for topology, (runs, skipped) in planned.items()
             for m in (mdts if runs else mdts[:1])]  # fmt: skip
 
     def one(item: tuple[str, list[IoScenario], list[NotRun], int]) -> IoBoot:
@@ -945,11 +1026,11 @@ def run_all(
         # What cannot run is said once per topology, with its first MDTS value.
         skipped = skipped if m == mdts[0] else []
         if not runs:
-            return IoBoot(name, release, m, not_run=skipped)
+            return IoBoot(name, release, m, not_run=skipped, iommu=iommu)
         try:
-            return run_boot(topology, runs, kernel_image, qemu, m, timeout, skipped)
+            return run_boot(topology, runs, kernel_image, qemu, m, timeout, skipped, iommu)
         except (IoCheckError, MachineError, SourceError) as exc:
-            return IoBoot(name, release, m, not_run=skipped, error=str(exc))
+            return IoBoot(name, release, m, not_run=skipped, error=str(exc), iommu=iommu)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(one, work))

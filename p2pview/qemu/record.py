@@ -251,6 +251,7 @@ def io_entry(boot: IoBoot, package: str | None) -> dict[str, Any]:
         "kernel": boot.release,
         "package": package,
         "mdts": boot.mdts,
+        "iommu": boot.iommu,
         "topology": boot.topology,
         "scenarios": {
             "checked": len(boot.results),
@@ -265,8 +266,13 @@ def io_entry(boot: IoBoot, package: str | None) -> dict[str, Any]:
     }
 
 
-def _io_key(entry: Mapping[str, Any]) -> tuple[str, int, str]:
-    return (str(entry["kernel"]), int(entry["mdts"]), str(entry["topology"]))
+def _io_key(entry: Mapping[str, Any]) -> tuple[str, int, str, bool]:
+    return (
+        str(entry["kernel"]),
+        int(entry["mdts"]),
+        str(entry["topology"]),
+        bool(entry.get("iommu", False)),
+    )
 
 
 def record_io_results(path: Path, boots: Sequence[IoBoot], image: Path, qemu: str) -> None:
@@ -431,19 +437,20 @@ def render_io_table(data: Mapping[str, Any]) -> str:
     if not entries:
         return ""
     lines = [
-        "| kernel (Debian package) | nvme `mdts` | topology | O_DIRECT scenarios agreed / run"
-        " | NVMe commands traced | disagreements |",
-        "|---|---|---|---|---|---|",
+        "| kernel (Debian package) | nvme `mdts` | IOMMU | topology"
+        " | O_DIRECT scenarios agreed / run | NVMe commands traced | disagreements |",
+        "|---|---|---|---|---|---|---|",
     ]
     explained: list[str] = []
     # QEMU's default MDTS first, then the others from the smallest, 0 (no limit) last.
-    for m in sorted(entries, key=lambda e: (_release_order(e["kernel"]), e["mdts"] != 7,
-                                            e["mdts"] == 0, e["mdts"], e["topology"])):  # fmt: skip
+    for m in sorted(entries, key=lambda e: (_release_order(e["kernel"]), bool(e.get("iommu")),
+                    e["mdts"] != 7, e["mdts"] == 0, e["mdts"], e["topology"])):  # fmt: skip
         if not m["scenarios"]["checked"] and not m.get("error"):
             continue
         bad = []
         for d in m.get("disagreements", []):
-            key = f"io {m['kernel']} mdts {m['mdts']} {m['topology']} {d['scenario']}"
+            iommu = " iommu" if m.get("iommu") else ""
+            key = f"io {m['kernel']} mdts {m['mdts']}{iommu} {m['topology']} {d['scenario']}"
             text = data.get("explanations", {}).get(key)
             if not isinstance(text, str) or not text.strip():
                 raise RecordError(
@@ -454,7 +461,8 @@ def render_io_table(data: Mapping[str, Any]) -> str:
         if m.get("error"):
             bad.append(f"boot failed: {m['error']}")
         lines.append(
-            f"| {m.get('package') or m['kernel']} | {m['mdts']} | {m['topology']}"
+            f"| {m.get('package') or m['kernel']} | {m['mdts']}"
+            f" | {'intel-iommu' if m.get('iommu') else 'none'} | {m['topology']}"
             f" | {_fraction(m['scenarios']['agreed'], m['scenarios']['checked'])}"
             f" | {m['commands']} | {' '.join(bad) or 'none'} |"
         )

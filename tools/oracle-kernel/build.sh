@@ -41,6 +41,10 @@
 #
 # Prints on stdout, last line: the build's directory (pass DIR/bzImage to
 # `p2pview verify --kernel`; DIR/build is found beside it for the module).
+#
+# ORACLE_VARIANT=iommu adds iommu.config (the Intel IOMMU, for `p2pview verify
+# --io --iommu` under QEMU's intel-iommu) and keeps the build apart, in
+# linux-source-REL-iommu_VERSION-KEY/: the five kernels above are not rebuilt.
 set -euo pipefail
 
 REL=${1:-6.12}
@@ -58,6 +62,13 @@ CACHE=${P2PVIEW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/p2pview}/oracle-kernel
 JOBS=${JOBS:-$(( $(nproc) + 1 ))}
 FRAGS=("$HERE/p2pdma.config")
 [ -f "$HERE/p2pdma-$REL.config" ] && FRAGS+=("$HERE/p2pdma-$REL.config")
+NAME=$PKG
+MUST=""
+case ${ORACLE_VARIANT:-} in
+  "") ;;
+  iommu) FRAGS+=("$HERE/iommu.config"); NAME=$PKG-iommu; MUST="IOMMU_SUPPORT INTEL_IOMMU IOMMU_DMA" ;;
+  *) echo "build.sh: unknown ORACLE_VARIANT '$ORACLE_VARIANT' (iommu)" >&2; exit 2 ;;
+esac
 # Bump KEY_EXTRA when the build steps below change what gets built.
 KEY_EXTRA=2
 KEY=$( (cat "${FRAGS[@]}"; echo "$KEY_EXTRA") | sha256sum | cut -c1-12)
@@ -66,7 +77,7 @@ log() { echo "[oracle-kernel $REL] $*" >&2; }
 
 # 1. A finished build with this KEY: print it, touch nothing.
 if [ "${P2PVIEW_KERNEL_REFRESH:-0}" != 1 ]; then
-    for done in "$CACHE"/"$PKG"_*-"$KEY"/done; do
+    for done in "$CACHE"/"$NAME"_*-"$KEY"/done; do
         if [ -f "$done" ]; then
             dirname "$done"
             exit 0
@@ -108,7 +119,7 @@ if [ -z "$VERSION" ]; then
 fi
 # The version as it appears in the .deb's file name (an epoch's ':' becomes %3a).
 DEB="$CACHE/debs/${PKG}_${VERSION/:/%3a}_all.deb"
-OUT="$CACHE/${PKG}_${VERSION}-$KEY"
+OUT="$CACHE/${NAME}_${VERSION}-$KEY"
 if [ -f "$OUT/done" ]; then
     echo "$OUT"
     exit 0
@@ -141,7 +152,7 @@ if [ ! -f .config.p2pview ]; then
     make -s olddefconfig >&2
     # Refuse a config where a fragment silently lost an option that matters.
     for opt in PCI_P2PDMA KPROBES KPROBE_EVENTS MODULES BLK_DEV_NVME ZONE_DEVICE PVH ACPI \
-               PCIEPORTBUS CPU_SUP_AMD CPU_SUP_INTEL; do
+               PCIEPORTBUS CPU_SUP_AMD CPU_SUP_INTEL $MUST; do
         grep -q "^CONFIG_$opt=y" .config || { log "CONFIG_$opt did not survive olddefconfig"; exit 3; }
     done
     cp .config .config.p2pview

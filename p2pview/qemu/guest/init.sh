@@ -68,6 +68,17 @@ end info
 # 1. The capture, before any pair is evaluated (nothing here evaluates one).
 /bin/p2pvhelp capture /etc/p2pview-files /etc/p2pview-links /cap
 for d in /sys/bus/pci/drivers/*; do mkdir -p "/cap${d}"; done
+# With an IOMMU (verify --io --iommu): each function's iommu_group link and the
+# group's type, as p2pview's capture keeps them (the mode p2pview infers).
+for g in /sys/kernel/iommu_groups/*; do
+    [ -d "$g/devices" ] || continue
+    mkdir -p "/cap$g"
+    cat "$g/type" > "/cap$g/type" 2>/dev/null
+    for dev in "$g"/devices/*; do
+        real=$(readlink -f "$dev")
+        [ -d "/cap$real" ] && ln -s "$(readlink "$real/iommu_group")" "/cap$real/iommu_group"
+    done
+done
 mkdir -p /cap/proc/sys/kernel
 cat /proc/cpuinfo > /cap/proc/cpuinfo
 cat /proc/cmdline > /cap/proc/cmdline
