@@ -570,11 +570,7 @@ def _fmt_ranges(ranges: Sequence[tuple[int, int]], most: int = 4) -> str:
 
 
 def _describe(cmd: ExpectedCommand | NvmeCommand) -> str:
-    if isinstance(cmd, ExpectedCommand):
-        kind = cmd.dptr + (" inline" if cmd.dptr == "sgl" and cmd.sgl_inline else "")
-        if cmd.dptr == "sgl" and not cmd.sgl_inline:
-            kind = "sgl list"
-        return f"{cmd.op} lba {cmd.slba} nlb {cmd.nlb} {kind} {len(cmd.ranges)} range(s)"
+    """``read lba 0 nlb 8 sgl inline 1 range(s)``: one command, predicted or traced."""
     if cmd.dptr == "sgl":
         kind = "sgl inline" if cmd.sgl_inline else "sgl list"
     else:
@@ -686,7 +682,8 @@ class IoResult:
         return not self.differences
 
 
-def _sim_result(trace: Any, length: int) -> str:
+def _sim_result(trace: Any) -> str:
+    """The simulated call's return as the guest prints it: bytes, ``-1 ERRNO`` or ``hang``."""
     r = trace.result
     if r.outcome == "hang":
         return "hang"
@@ -823,7 +820,7 @@ def check_scenario(
                 f" p2pview's at {want[0]:#x}"
             )
     expected = expected_commands(trace, session.topology, _guest(machine, io.client))
-    predicted = _sim_result(trace, io.length)
+    predicted = _sim_result(trace)
     if any(c.refused for c in expected):
         predicted = f"-1 {QEMU_CMB_REFUSAL}"
         notes.append(
