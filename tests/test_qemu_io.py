@@ -9,16 +9,15 @@ import pytest
 from iosim_fixtures import p2p, ram, run, scenario, tv1
 
 from p2pview.iosim.scenario import Iovec
-from p2pview.qemu import iocheck
-from p2pview.qemu.iocheck import (
+from p2pview.qemu import ioscenarios
+from p2pview.qemu.iocheck import compare_boot, io_machine
+from p2pview.qemu.iocompare import qemu_prp_ranges
+from p2pview.qemu.ioscenarios import (
     IoScenario,
     NotRun,
     Segment,
     bundled_io,
-    compare_boot,
     generated_scenarios,
-    io_machine,
-    qemu_prp_ranges,
 )
 from p2pview.qemu.nvmetrace import TraceError, parse_lines, read_trace, scenario_commands
 from p2pview.sources import load_source
@@ -123,7 +122,10 @@ def test_generated_scenarios_cover_the_brief():
     assert two, "CMB to CMB of two controllers"
     machine = io_machine(topo, "6.12.117", 7)
     line = scs[0].guest_line(machine, 3)
-    assert line.split()[-2:] == [str(iocheck.SENTINEL_BASE + 6), str(iocheck.SENTINEL_BASE + 7)]
+    assert line.split()[-2:] == [
+        str(ioscenarios.SENTINEL_BASE + 6),
+        str(ioscenarios.SENTINEL_BASE + 7),
+    ]
     assert all(("mdts", "7") in d.props for d in machine.devices if d.driver == "nvme")
 
 
@@ -268,8 +270,8 @@ def test_io_scenario_names_reach_the_guest_safely():
     topo = load_source("switch-nvme").topology
     machine = io_machine(topo, "7.2.13", 7)
     io = IoScenario("x;rm", topo.devices[-1].bdf, (Segment(4096),), ((0, 4096),))
-    assert not iocheck._NAME.match(io.name)
-    assert all(iocheck._NAME.match(s.name) for s in generated_scenarios(topo))
+    assert not ioscenarios.NAME.match(io.name)
+    assert all(ioscenarios.NAME.match(s.name) for s in generated_scenarios(topo))
     assert machine.devices
 
 
@@ -379,7 +381,7 @@ def test_iommu_boot_has_vtd_before_the_devices(tmp_path):
 
 
 def test_iovas_compare_by_page_offset_bus_addresses_exactly():
-    from p2pview.qemu.iocheck import iova_view
+    from p2pview.qemu.iocompare import iova_view
 
     bars = [(0xFB000000, 0xFC000000)]
     # dma-iommu places IOVAs itself: 0xfffff200 and 0xffee0200 are the same as far as

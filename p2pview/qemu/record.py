@@ -467,12 +467,15 @@ def render_io_table(data: Mapping[str, Any]) -> str:
             f" | {m['commands']} | {' '.join(bad) or 'none'} |"
         )
     notes = ["", *explained] if explained else []
-    refused: dict[str, str] = {}
-    for m in entries:
-        for name, reason in m.get("not_run", {}).items():
-            refused.setdefault(name, reason)
-    for name, reason in sorted(refused.items()):
-        notes.append(f"Not run under QEMU: {name}: {reason}.")
+    for through in (False, True):
+        refused: dict[str, str] = {}
+        for m in entries:
+            if bool(m.get("iommu")) is through:
+                for name, reason in m.get("not_run", {}).items():
+                    refused.setdefault(name, reason)
+        where = "through intel-iommu" if through else "under QEMU"
+        for name, reason in sorted(refused.items()):
+            notes.append(f"Not run {where}: {name}: {reason}.")
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) if notes else "")
 
 

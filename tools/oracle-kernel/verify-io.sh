@@ -5,18 +5,22 @@
 # switch-nvme (its generated scenarios: 512 B to 8 MiB, page offsets, readv/writev
 # mixing P2P and RAM, two CMBs, a controller's own CMB) plus every bundled
 # scenario (those QEMU cannot run are listed with the reason), -cpu qemu64, no
-# IOMMU, once per nvme MDTS value. Exit status 1 on any disagreement or failed
+# IOMMU, once per nvme MDTS value; then once more through QEMU's intel-iommu with
+# MDTS 7, on the release's kernel built with ORACLE_VARIANT=iommu (build.sh keeps
+# it apart from the kernels above). Exit status 1 on any disagreement or failed
 # boot (every release is still checked).
 #
 # Usage: tools/oracle-kernel/verify-io.sh [PYTHON] [RELEASE...]
 #   PYTHON: a python3 with p2pview importable (default: python3)
 #   RELEASE: 6.12 7.2 7.3 (default: all three; 5.10 and 6.1 have no p2pmem/allocate)
 # Environment: JOBS (guests in parallel, default nproc), MDTS (nvme mdts values,
-# default "7 0 3": QEMU's default 512 KiB, no limit, 32 KiB), RECORD (a results
-# file for `p2pview verify --record`, e.g. verification-results.json).
+# default "7 0 3": QEMU's default 512 KiB, no limit, 32 KiB), IOMMU (0: skip the
+# intel-iommu pass, default 1), RECORD (a results file for `p2pview verify
+# --record`, e.g. verification-results.json).
 #
 # Cost on the project's 2-core CI machine: about a minute of guests per release
-# when the kernels are cached (see README, "Check p2pview against your own kernel").
+# when the kernels are cached, and 10-15 min to build each IOMMU kernel the first
+# time (see README, "Check p2pview against your own kernel").
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=${1:-${PYTHON:-python3}}
@@ -38,6 +42,17 @@ for rel in $RELEASES; do
     echo "=== Linux $(cat "$OUT/kernelrelease") (Debian linux-source-$rel $(cat "$OUT/version")): O_DIRECT"
     # shellcheck disable=SC2086
     "$PY" -m p2pview.qemu verify --io $SOURCES --kernel "$OUT/bzImage" $mdts_args \
+        --jobs "$JOBS" ${RECORD:+--record "$RECORD"} || status=1
+    [ "${IOMMU:-1}" = 1 ] || continue
+    if ! OUT=$(ORACLE_VARIANT=iommu "$HERE/build.sh" "$rel"); then
+        echo "=== Linux $rel with CONFIG_INTEL_IOMMU: the kernel did not build (see above)"
+        status=1
+        continue
+    fi
+    OUT=$(printf '%s\n' "$OUT" | tail -n 1)
+    echo "=== Linux $(cat "$OUT/kernelrelease") with CONFIG_INTEL_IOMMU: O_DIRECT through intel-iommu"
+    # shellcheck disable=SC2086
+    "$PY" -m p2pview.qemu verify --io --iommu $SOURCES --kernel "$OUT/bzImage" --mdts 7 \
         --jobs "$JOBS" ${RECORD:+--record "$RECORD"} || status=1
 done
 exit $status
