@@ -42,7 +42,9 @@
  * after the call it reads 512 bytes at sector SENT_BEFORE and SENT_AFTER of
  * the same namespace (O_DIRECT, from a RAM buffer): the host finds those two
  * commands in QEMU's trace and gives the commands between them to this
- * scenario. Prints, each line starting "NAME ":
+ * scenario. The namespace's page cache is dropped first (POSIX_FADV_DONTNEED),
+ * so that a buffered fallback reaches the controller. Prints, each line
+ * starting "NAME ":
  *
  *   NAME seg K pfn 0xFIRST+COUNT,...      each segment's page frames (pagemap)
  *   NAME result BYTES | NAME result -1 ERRNO | NAME setup STEP ERRNO
@@ -355,6 +357,12 @@ static int io(char **argv)
 		printf("%s setup open %s\n", name, errname(errno));
 		return 1;
 	}
+	/*
+	 * An empty page cache for the namespace: what a scenario sends through it
+	 * (the block device's buffered fallback) must reach the controller, whatever
+	 * an earlier scenario left cached.
+	 */
+	posix_fadvise(dfd, 0, 0, POSIX_FADV_DONTNEED);
 	sentinel(dfd, sent_before);
 	if (niov == 1)
 		n = write_op ? pwrite(dfd, iov[0].iov_base, iov[0].iov_len, foff)
