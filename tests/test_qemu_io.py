@@ -392,3 +392,34 @@ def test_iovas_compare_by_page_offset_bus_addresses_exactly():
     assert iova_view([(0xFB010000, 4096)], bars) != iova_view([(0xFB011000, 4096)], bars)
     # Without an IOMMU, everything is exact.
     assert iova_view([(0x1000, 8)], None) != iova_view([(0x2000, 8)], None)
+
+
+def test_guest_lines_are_parsed_and_odd_ones_kept_out():
+    from p2pview.qemu.iocompare import parse_io, parse_limits
+
+    ns, limits = parse_limits(
+        [
+            "ns nvme0n1 0000:1b:00.0",
+            "limit nvme0n1 max_segments 129",
+            "limit nvme0n1 max_segments lots",  # not a number: ignored
+            "garbage",
+        ]
+    )
+    assert ns == {"nvme0n1": "0000:1b:00.0"} and limits == {"nvme0n1": {"max_segments": 129}}
+    runs = parse_io(
+        [
+            "a seg 0 pfn 0xfb010+2,0x1234+1",
+            "a result 12288",
+            "a dmesg [    4.0] WARNING: CPU: 0 PID: 1 at block/bio.c:1 x",
+            "b seg 0 pfn 0xzz+1",
+            "b result -1 EIO",
+            "c setup open ENOENT",
+            "stranger result 1",
+        ],
+        ["a", "b", "c"],
+    )
+    assert runs["a"].pfns == {0: [0xFB010, 0xFB011, 0x1234]} and runs["a"].result == "12288"
+    assert runs["a"].warned
+    assert runs["b"].setup is not None and "unreadable page frames" in runs["b"].setup
+    assert runs["c"].setup == "open ENOENT"
+    assert "stranger" not in runs
