@@ -473,7 +473,7 @@ def render_io_table(data: Mapping[str, Any]) -> str:
             if bool(m.get("iommu")) is through:
                 for name, reason in m.get("not_run", {}).items():
                     refused.setdefault(name, reason)
-        where = "through intel-iommu" if through else "under QEMU"
+        where = "through intel-iommu" if through else "without an IOMMU"
         for name, reason in sorted(refused.items()):
             notes.append(f"Not run {where}: {name}: {reason}.")
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) if notes else "")
