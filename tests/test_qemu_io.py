@@ -303,7 +303,7 @@ def test_io_rows_and_what_was_not_run():
         "| linux-source-7.2 7.2.13-1 | 7 | none | switch-nvme | 2 / 2 | 5 | none"
     )
     assert "| 0 |" in rows[1]
-    assert "Not run under QEMU: thru-iommu: needs a translating IOMMU." in table
+    assert "Not run without an IOMMU: thru-iommu: needs a translating IOMMU." in table
 
 
 def test_an_io_disagreement_needs_an_explanation():
