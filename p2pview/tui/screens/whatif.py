@@ -46,6 +46,7 @@ from p2pview.kernel.iommu_group import (
 )
 from p2pview.model import IommuMode
 from p2pview.session import Session
+from p2pview.tui.failures import failure_text
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.verdicts import QUICK_CELLS, Comparison
@@ -741,8 +742,10 @@ like any other. The header says EDITED while edits are in place.
             self.save_path = str(path)
             try:
                 self.model.save(path)
-            except Exception as exc:  # OSError and anything the writer raises
-                self.notify(f"Cannot save {path}: {exc}", severity="error", markup=False)
+            except Exception as exc:  # OSError, and a bug says it is one
+                self.notify(
+                    f"Cannot save {path}: {failure_text(exc)}", severity="error", markup=False
+                )
                 return
             self.notify(f"Saved {path}", markup=False)
 
