@@ -76,10 +76,13 @@ def _console(width: int | None = None) -> Console:
     """Stdout console; never narrower than ``width``, nor than 120 columns into a pipe."""
     from rich.console import Console
 
-    console = Console(highlight=False)
+    from p2pview.views.styles import rich_theme
+
+    theme = rich_theme()
+    console = Console(highlight=False, theme=theme)
     wanted = max(width or 0, 0 if console.is_terminal else 120)
     if wanted > console.width:
-        console = Console(highlight=False, width=wanted)
+        console = Console(highlight=False, width=wanted, theme=theme)
     return console
 
 
@@ -666,7 +669,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
                 "Not run as root: config space beyond 64 bytes was not readable, so ACS and"
                 " port types are missing from this capture. Run 'sudo p2pview capture' for a"
                 " complete one.",
-                style="bold yellow",
+                style="event.warn",
             )
         )
     _print(Text(f"Load it anywhere with: p2pview matrix {out}"))
@@ -844,7 +847,7 @@ def _list_demos() -> int:
             # Parsing is enough for a title and a count; building every step is not needed.
             title, specs = parse_steps(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
         except (OSError, tomllib.TOMLDecodeError, DemoError) as exc:
-            table.add_row(name, "-", Text(f"cannot read: {exc}", style="red"))
+            table.add_row(name, "-", Text(f"cannot read: {exc}", style="check.fail"))
             continue
         table.add_row(name, str(len(specs)), Text(title))
     _print(table)

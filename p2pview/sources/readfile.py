@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from p2pview.model.units import size_text
 from p2pview.sources.checks import SourceError, check_toml_shape
 
 
@@ -82,19 +83,11 @@ def describe_mode(mode: int) -> str:
     return "not a regular file"
 
 
-def size_words(size: int) -> str:
-    """``"64 MiB"``, ``"4096 bytes"``: a cap or a size for a message."""
-    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if size >= 1 << shift and size % (1 << shift) == 0:
-            return f"{size >> shift} {unit}"
-    return f"{size:,} bytes"
-
-
 def over_cap(name: str, kind: Kind, size: int | None = None) -> ReadRefused:
     """The refusal of a file larger than its kind's cap."""
     how_big = f"{size:,} bytes" if size is not None else "more than that"
     return ReadRefused(
-        f"{name}: {how_big}; a {kind.name} is at most {size_words(kind.cap)}; not read"
+        f"{name}: {how_big}; a {kind.name} is at most {size_text(kind.cap)}; not read"
     )
 
 
@@ -212,7 +205,7 @@ def load_toml(text: str, path: str) -> dict[str, Any]:
     if len(text) > TOML.cap:
         raise SourceError(
             f"{path}: {len(text):,} characters of TOML; p2pview parses TOML up to"
-            f" {size_words(TOML.cap)} (write large topologies as JSON: p2pview convert"
+            f" {size_text(TOML.cap)} (write large topologies as JSON: p2pview convert"
             " --to json)"
         )
     try:
