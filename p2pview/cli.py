@@ -813,28 +813,46 @@ def _convert_arguments(p: argparse.ArgumentParser) -> None:
         "--output",
         metavar="FILE",
         required=True,
-        help="output file (.toml, or .json for JSON); - for stdout",
+        help="output file (.toml; .json for JSON; .graphml or .gexf for the tree as a graph"
+        " for yEd, Cytoscape or Gephi); - for stdout",
     )
     p.add_argument(
-        "--to", choices=("toml", "json"), help="output format; default: from the file name"
+        "--to",
+        choices=CONVERT_FORMATS,
+        help="output format; default: from the file name's extension, else toml",
     )
 
 
-@command("convert", _convert_arguments, help="write any SOURCE as a p2pview topology file")
+#: What ``convert`` writes: p2pview's own topology files, and the tree as a graph.
+CONVERT_FORMATS = ("toml", "json", "graphml", "gexf")
+
+
+@command(
+    "convert",
+    _convert_arguments,
+    help="write any SOURCE as a p2pview topology file, or its tree as GraphML/GEXF",
+)
 def cmd_convert(args: argparse.Namespace) -> int:
     """``p2pview convert SOURCE -o FILE``."""
     from p2pview.sources import load_source, to_json, to_toml
 
     loaded = load_source(args.source, args.input_format)
-    fmt = args.to or ("json" if str(args.output).endswith(".json") else "toml")
+    suffix = Path(str(args.output)).suffix.lstrip(".").lower()
+    fmt = args.to or (suffix if suffix in CONVERT_FORMATS else "toml")
     topo = loaded.topology
-    header = f"Written by p2pview {__version__} convert from {args.source}"
-    text = to_json(topo) if fmt == "json" else to_toml(topo, header)
+    if fmt in ("graphml", "gexf"):
+        from p2pview.sources.graphwrite import to_graph_file
+
+        data = to_graph_file(topo, "graphml" if fmt == "graphml" else "gexf")
+    else:
+        header = f"Written by p2pview {__version__} convert from {args.source}"
+        data = (to_json(topo) if fmt == "json" else to_toml(topo, header)).encode()
     if args.output == "-":
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     else:
         try:
-            Path(args.output).write_text(text, encoding="utf-8")
+            Path(args.output).write_bytes(data)
         except OSError as exc:
             raise CliError(f"{args.output}: {exc.strerror or exc}") from None
     return 0
