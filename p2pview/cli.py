@@ -24,9 +24,8 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from p2pview import __version__
 
@@ -80,9 +79,11 @@ class CliError(Exception):
     """
 
 
-@dataclass(frozen=True)
-class Command:
-    """One subcommand: its name, its parser's options, its arguments and what runs it."""
+class Command(NamedTuple):
+    """One subcommand: its name, its parser's options, its arguments and what runs it.
+
+    (A ``NamedTuple``: ``dataclasses`` would import ``inspect`` before ``--version``.)
+    """
 
     name: str
     run: Callable[[argparse.Namespace], int]
@@ -848,8 +849,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         header = f"Written by p2pview {__version__} convert from {args.source}"
         data = (to_json(topo) if fmt == "json" else to_toml(topo, header)).encode()
     if args.output == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        sys.stdout.write(data.decode("utf-8"))
     else:
         try:
             Path(args.output).write_bytes(data)
