@@ -44,6 +44,8 @@ def header(trace: Trace) -> Text:
             f" {prov.region_start:#x}, bus offset {prov.bus_offset:#x}"
         )
         text.append("\n")
+    if ctx.kernel_note:
+        text.append(ctx.kernel_note + "\n", style="event.warn")
     if ctx.dma_note:
         text.append(ctx.dma_note + "\n", style="event.warn" if "what-if" in ctx.dma_note else "")
     text.append(ctx.limits.summary() + "\n")
