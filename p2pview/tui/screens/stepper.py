@@ -625,7 +625,6 @@ Large I/Os show the first requests and entries with a count of the rest.
             model.topology,
             model.selected,
             model.peer,
-            self._iommu_on,
             lambda provider, client: model.verdict(provider, client).map_type,
         )
 
