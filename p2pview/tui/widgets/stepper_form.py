@@ -47,6 +47,12 @@ RAM_CHOICE = "ram"
 #: The DMA choice that lets the topology's IOMMU decide (as a scenario without ``[dma] mode``).
 TOPOLOGY_DMA = "topology"
 PAGE = 4096
+#: The DMA modes as the form lists them.
+MODE_NAMES = {
+    DmaMode.DIRECT: "dma-direct",
+    DmaMode.IOMMU: "dma-iommu",
+    DmaMode.SWIOTLB: "swiotlb=force",
+}
 #: The form's name in the scenario reader's messages (cut off before they are shown).
 FORM = "the form"
 #: The scenario keys the form edits, and the field that holds each.
@@ -381,7 +387,7 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
         if isinstance(value, str) and value not in (TOPOLOGY_DMA, topology_mode.value):
             note = (
                 f"what-if: the topology's IOMMU is {self.topology.platform.iommu.value}"
-                f" ({self._topology_dma()}); this I/O runs as {value}"
+                f" ({MODE_NAMES[topology_mode]}); this I/O runs as {MODE_NAMES[DmaMode(value)]}"
             )
         self._say("#form-dma-note", note, "$text-warning")
 

@@ -275,14 +275,14 @@ def limits_view(trace: Trace, opened: bool, changes: Sequence[RunChange], width:
             out.append(Content.assemble("  ", (text, CHANGED)))
         return lines(out)
     disk = "nvme*" if trace.context.scenario.target is TargetKind.NVME else "<disk>"
-    out = [
-        Content.assemble(
-            ("▾ ", MUTED),
-            ("queue limits", TITLE),
-            (f" (/sys/block/{disk}/queue/) and where each comes from", MUTED),
-            ("  [l] folds", MUTED),
-        )
-    ]
+    title = Content.assemble(
+        ("▾ ", MUTED),
+        ("queue limits", TITLE),
+        (f" (/sys/block/{disk}/queue/) and where each comes from", MUTED),
+    )
+    if len(title) + len("  [l] folds") <= width:
+        title += Content.styled("  [l] folds", MUTED)
+    out = [title]
     name_w = max(len(r.name) for r in rows)
     value_w = max(len(r.value) for r in rows)
     was = {r.name: f"(was {changed[r.name].before})" for r in rows if r.name in changed}
