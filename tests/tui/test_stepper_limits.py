@@ -7,11 +7,13 @@ contradicts the topology said to be a what-if, and what a re-run changed.
 """
 
 import asyncio
+from dataclasses import replace
 
 from textual.widgets import Static
 
 from p2pview.tui.app import TuiArgs, make_app
 from p2pview.tui.screens.stepper import StepperScreen
+from p2pview.tui.widgets.stepper_controller import ControllerPrompt
 from p2pview.tui.widgets.stepper_form import ScenarioForm
 from p2pview.tui.widgets.stepper_limits import LimitsView
 from p2pview.tui.widgets.stepper_render import CHANGED
@@ -246,3 +248,74 @@ def test_sgl_support_off_keeps_the_virt_boundary_on_7_2():
             assert all(not c.use_sgl for c in screen._trace.steps[-1].state.commands)
 
     asyncio.run(run())
+
+
+def test_c_edits_the_controller_of_a_bundled_io_and_reruns_it_at_its_stage():
+    async def run() -> None:
+        app = _app("switch-nvme")
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await _open(app, pilot)
+            assert screen.run_bundled("cmb-read-bus-addr")  # 128 KiB, [dma] mode = "direct"
+            await _settle(app, pilot)
+            assert screen.goto("request")
+            assert "requests: 1" in _text(screen, "#view-bios")
+            await pilot.press("c")
+            await pilot.pause()
+            prompt = app.screen
+            assert isinstance(prompt, ControllerPrompt)
+            # The fields start as the scenario gives them.
+            assert prompt.query_one("#form-dma").value == "direct"
+            assert prompt.query_one("#form-mdts").value == ""
+            prompt.query_one("#form-mdts").value = "256"
+            await pilot.press("ctrl+r")
+            await pilot.pause()
+            assert app.screen is prompt
+            assert _error(prompt).startswith("MDTS: 256 is out of range (from 0 to 255)")
+            prompt.query_one("#form-mdts").value = "3"
+            await pilot.press("ctrl+r")
+            await _settle(app, pilot)
+            assert app.screen is screen
+            trace = screen._trace
+            assert trace.context.scenario.name == "cmb-read-bus-addr"
+            assert trace.context.scenario.nvme.mdts == 3
+            assert trace.steps[screen._index].stage == "request"
+            assert "requests: 4" in _text(screen, "#view-bios")
+            line = _text(screen, "#limits-bios")
+            assert "max_hw_sectors_kb 32" in line
+            assert "since the last run: MDTS not given → 3 · requests 1 → 4" in line
+            # escape leaves the I/O as it is.
+            await pilot.press("c")
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert screen._trace is trace
+
+    asyncio.run(run())
+
+
+def test_the_pool_size_a_scenario_gives_each_provider_is_kept_unless_typed():
+    from p2pview.iosim import BufferKind, BufferSegment, Iovec, Scenario
+    from p2pview.model import BDF
+    from p2pview.tui.widgets.stepper_controller import apply_controller, controller_values
+
+    a, b = BDF.parse("0000:1a:00.0"), BDF.parse("0000:1b:00.0")
+    scenario = Scenario(
+        name="two pools",
+        description="",
+        source="switch-nvme",
+        kernel=None,
+        buffer=(
+            BufferSegment(BufferKind.P2PMEM, 8192, provider=a, pool_size=1 << 20),
+            BufferSegment(BufferKind.P2PMEM, 8192, provider=b, pool_size=2 << 20),
+            BufferSegment(BufferKind.RAM, 4096),
+        ),
+        client=b,
+        iovecs=(Iovec(0, 16384),),
+    )
+    shown = controller_values(scenario)
+    assert shown.pool_size == "1M"
+    same = apply_controller(scenario, replace(shown, mdts="5"), shown)
+    assert [s.pool_size for s in same.buffer] == [1 << 20, 2 << 20, None]
+    assert same.nvme.mdts == 5
+    typed = apply_controller(scenario, replace(shown, pool_size="4M"), shown)
+    assert [s.pool_size for s in typed.buffer] == [4 << 20, 4 << 20, None]

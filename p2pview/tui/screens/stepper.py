@@ -38,6 +38,7 @@ from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.stepper_changes import StepChanges, step_changes
+from p2pview.tui.widgets.stepper_controller import ControllerPrompt
 from p2pview.tui.widgets.stepper_form import (
     FormValues,
     KernelPrompt,
@@ -133,8 +134,9 @@ them): `max_hw_sectors_kb`, `max_sectors_kb`, `max_segments`,
 `max_segment_size`, `virt_boundary_mask` as `/sys/block/nvme*/queue/` shows
 them, and `dma_opt_mapping_size` under an IOMMU or swiotlb, each with where it
 comes from (MDTS, the IOMMU, `BLK_DEF_MAX_SECTORS_CAP` of the release ...). The
-form edits the controller (MDTS, SGL support, `sgl_threshold`, the p2pmem pool)
-and the DMA mode; after a re-run of the same I/O what changed is lit.
+form, or `c` for the I/O shown, edits the controller (MDTS, SGL support,
+`sgl_threshold`, the p2pmem pool) and the DMA mode; after a re-run of the same
+I/O what changed is lit.
 
 **Events**: the step's kernel functions, dmesg lines, and tags such as
 [recalled] or [inferred] where the simulator is less than sure.
@@ -151,6 +153,7 @@ Large I/Os show the first requests and entries with a count of the rest.
 | `f` | build a scenario in a form (`ctrl+r` runs it) |
 | `l` | open or fold the queue limits and where each comes from |
 | `k` | another kernel's data path for this I/O |
+| `c` | this I/O's controller (MDTS, SGL, `sgl_threshold`, pool size) and DMA mode |
 | `up` `down` `pgup` `pgdn` | scroll the focused panel; `tab` moves to the events |
 """
 
@@ -170,6 +173,7 @@ Large I/Os show the first requests and entries with a count of the rest.
         Binding("f", "form", "Form", show=False),
         Binding("k", "kernel", "Kernel", show=False),
         Binding("l", "limits", "Limits", show=False),
+        Binding("c", "controller", "Controller", show=False),
         Binding("escape", "back", "Back to the trace", show=False),
     ]
 
@@ -544,7 +548,7 @@ Large I/Os show the first requests and entries with a count of the rest.
             if isinstance(delta, int) and delta < 0 and self._index <= 0:
                 return None
             return True
-        if action in ("first", "last", "next_panel", "kernel", "failure", "limits"):
+        if action in ("first", "last", "next_panel", "kernel", "failure", "limits", "controller"):
             return True if stepping else None
         if action == "pick":
             return True if self._showing_steps else None
@@ -656,6 +660,19 @@ Large I/Os show the first requests and entries with a count of the rest.
 
         self.app.push_screen(KernelPrompt(scenario.kernel, self._session_kernel), done)
 
+    def action_controller(self) -> None:
+        """Edit this I/O's controller (MDTS, SGL, sgl_threshold, pool) and DMA mode; re-run it."""
+        if self._scenario is None:
+            return
+
+        def done(scenario: Scenario | None) -> None:
+            if scenario is None:
+                return
+            keep = self._trace.steps[self._index].stage if self._trace is not None else None
+            self._start(scenario, self._origin, keep_stage=keep)
+
+        self.app.push_screen(ControllerPrompt(self._scenario, self.model.topology), done)
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """The stepper's actions for the command palette."""
         for choice in self._choices:
@@ -680,6 +697,11 @@ Large I/Os show the first requests and entries with a count of the rest.
                 )
             yield SystemCommand(
                 "I/O: kernel for this I/O (k)", "Another kernel's data path", self.action_kernel
+            )
+            yield SystemCommand(
+                "I/O: controller and DMA of this I/O (c)",
+                "MDTS, SGL support, sgl_threshold, pool size, DMA mode",
+                self.action_controller,
             )
 
     def _palette_run(self, name: str) -> None:

@@ -5,17 +5,15 @@ as a modal: provider (a p2pmem provider, or anonymous RAM), client (NVMe
 functions first; any other function makes a queue without P2PDMA support,
 target kind ``other``), size, offset, read or write, the DMA mode (the
 topology's IOMMU by default; another is a what-if) and a kernel for the data
-path; then the controller's inputs a scenario's ``[nvme]`` table and a
-segment's ``pool_size`` give: MDTS, SGL support, ``sgl_threshold`` and the
-provider's p2pmem pool size. These are checked by the scenario reader's own
-functions, and a bad one is named by its field. It returns the
-:class:`~p2pview.iosim.Scenario`.
+path; then the controller's inputs (MDTS, SGL support, ``sgl_threshold``, the
+provider's p2pmem pool size: :mod:`~p2pview.tui.widgets.stepper_controller`).
+It returns the :class:`~p2pview.iosim.Scenario`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from textual import on
 from textual.app import ComposeResult
@@ -28,40 +26,27 @@ from textual.widgets import Button, Input, Label, Select, Static
 from p2pview.iosim import (
     BufferKind,
     BufferSegment,
-    DmaMode,
     Iovec,
     Scenario,
     TargetKind,
     datapath_for,
     quick_scenario,
 )
-from p2pview.iosim.scenario import NvmeSetup, check_pool_size, nvme_setup
 from p2pview.kernel import MapType
-from p2pview.model import BDF, AddressError, IommuMode, Kind, Topology, kind_of
+from p2pview.model import BDF, AddressError, Kind, Topology, kind_of
 from p2pview.sources.topofile import parse_int
+from p2pview.tui.widgets.stepper_controller import (
+    ControllerFields,
+    ControllerValues,
+    apply_controller,
+    say,
+)
 from p2pview.tui.widgets.stepper_render import size_text
 from p2pview.views.names import role
 
 #: The provider choice for a buffer of anonymous memory.
 RAM_CHOICE = "ram"
-#: The DMA choice that lets the topology's IOMMU decide (as a scenario without ``[dma] mode``).
-TOPOLOGY_DMA = "topology"
 PAGE = 4096
-#: The DMA modes as the form lists them.
-MODE_NAMES = {
-    DmaMode.DIRECT: "dma-direct",
-    DmaMode.IOMMU: "dma-iommu",
-    DmaMode.SWIOTLB: "swiotlb=force",
-}
-#: The form's name in the scenario reader's messages (cut off before they are shown).
-FORM = "the form"
-#: The scenario keys the form edits, and the field that holds each.
-FIELDS = {
-    "nvme.mdts": "MDTS",
-    "nvme.sgl_threshold": "sgl_threshold",
-    "nvme.sgl": "SGL",
-    "buffer.pool_size": "p2pmem pool",
-}
 
 
 @dataclass(frozen=True)
@@ -73,15 +58,9 @@ class FormValues:
     size: str = "128K"
     offset: str = "0"
     write: bool = False
-    #: None: the topology's IOMMU decides.
-    dma: DmaMode | None = None
     kernel: str = ""
-    #: Identify Controller MDTS ("": not given, taken as 0 and said).
-    mdts: str = ""
-    sgl: bool = True
-    sgl_threshold: str = "32768"
-    #: The provider's p2pmem/size ("": the topology's).
-    pool_size: str = ""
+    #: The DMA mode and the controller's inputs.
+    controller: ControllerValues = field(default_factory=ControllerValues)
 
 
 def providers_of(topology: Topology) -> list[BDF]:
@@ -129,35 +108,6 @@ def default_values(
     )
 
 
-def _field_error(exc: ValueError) -> ValueError:
-    """The scenario reader's message with the form's field in place of the file and key."""
-    text = str(exc).removeprefix(f"{FORM}: ")
-    for key, field in FIELDS.items():
-        if text.startswith(key + ":"):
-            return ValueError(field + text[len(key) :])
-    return ValueError(text)
-
-
-def controller_of(values: FormValues) -> tuple[NvmeSetup, int | None]:
-    """The ``[nvme]`` setup and the pool size the form gives, checked as a scenario file's are.
-
-    Raises:
-        ValueError: naming the field and why (the scenario reader's reason).
-    """
-    table: dict[str, object] = {"sgl": values.sgl}
-    if values.sgl_threshold.strip():
-        table["sgl_threshold"] = values.sgl_threshold.strip()
-    if values.mdts.strip():
-        table["mdts"] = values.mdts.strip()
-    try:
-        nvme = nvme_setup(table, FORM)
-        pool = values.pool_size.strip()
-        pool_size = check_pool_size(pool, "buffer", FORM) if pool else None
-    except ValueError as exc:
-        raise _field_error(exc) from None
-    return nvme, pool_size
-
-
 def build_scenario(values: FormValues, topology: Topology) -> Scenario:
     """The scenario the form describes; ``ValueError`` with one line for the user."""
     try:
@@ -178,18 +128,11 @@ def build_scenario(values: FormValues, topology: Topology) -> Scenario:
     kernel = values.kernel.strip() or None
     if kernel is not None:
         datapath_for(kernel)  # raises VersionError (a ValueError) with the reason
-    nvme, pool_size = controller_of(values)
-    dma = values.dma or DmaMode.DIRECT
     target = TargetKind.NVME if kind_of(topology[client]) is Kind.NVME else TargetKind.OTHER
     op = "write" if values.write else "read"
     if values.provider == RAM_CHOICE:
-        if pool_size is not None:
-            raise ValueError(
-                f"{FIELDS['buffer.pool_size']}: the buffer is anonymous RAM, which has no"
-                " p2pmem pool (leave it empty)"
-            )
         pages = (offset + size + PAGE - 1) // PAGE
-        return Scenario(
+        ram = Scenario(
             name=f"RAM -> {client.short()}",
             description=f"O_DIRECT {op} of {size_text(size)} to or from anonymous memory",
             source=topology.name,
@@ -199,10 +142,8 @@ def build_scenario(values: FormValues, topology: Topology) -> Scenario:
             write=values.write,
             iovecs=(Iovec(offset, size),),
             target=target,
-            dma=dma,
-            dma_given=values.dma is not None,
-            nvme=nvme,
         )
+        return apply_controller(ram, values.controller)
     try:
         provider = BDF.parse(values.provider)
     except AddressError:
@@ -216,19 +157,12 @@ def build_scenario(values: FormValues, topology: Topology) -> Scenario:
         size,
         offset=offset,
         write=values.write,
-        iommu=None if values.dma is None else values.dma is DmaMode.IOMMU,
         kernel=kernel,
     )
-    buffer = scenario.buffer
-    if pool_size is not None:
-        buffer = tuple(replace(seg, pool_size=pool_size) for seg in buffer)
-    return scenario.replace(
-        dma=dma,
-        target=target,
-        description=f"O_DIRECT {op} of {size_text(size)}, built in the form",
-        nvme=nvme,
-        buffer=buffer,
+    scenario = scenario.replace(
+        target=target, description=f"O_DIRECT {op} of {size_text(size)}, built in the form"
     )
+    return apply_controller(scenario, values.controller)
 
 
 def _function_label(topology: Topology, bdf: BDF, extra: str = "") -> Content:
@@ -311,17 +245,6 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
                     compact=True,
                     id="form-op",
                 )  # fmt: skip
-                yield Label("DMA")
-                yield Select(
-                    [(Content(f"as the topology's IOMMU ({self._topology_dma()})"), TOPOLOGY_DMA),
-                     (Content("dma-direct"), DmaMode.DIRECT.value),
-                     (Content("dma-iommu (IOVA)"), DmaMode.IOMMU.value),
-                     (Content("swiotlb=force (bounce buffers)"), DmaMode.SWIOTLB.value)],
-                    value=TOPOLOGY_DMA if v.dma is None else v.dma.value,
-                    allow_blank=False,
-                    compact=True,
-                    id="form-dma",
-                )  # fmt: skip
                 yield Label("kernel")
                 yield Input(
                     v.kernel,
@@ -329,25 +252,7 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
                     compact=True,
                     id="form-kernel",
                 )
-                yield Label(FIELDS["nvme.mdts"])
-                yield Input(v.mdts, placeholder="empty: not given (no limit);"
-                            " 5 = 128 KiB", compact=True, id="form-mdts")  # fmt: skip
-                yield Label(FIELDS["nvme.sgl"])
-                yield Select(
-                    [(Content("supported (nvme uses SGLs above sgl_threshold)"), "yes"),
-                     (Content("not supported (PRPs only)"), "no")],
-                    value="yes" if v.sgl else "no",
-                    allow_blank=False,
-                    compact=True,
-                    id="form-sgl",
-                )  # fmt: skip
-                yield Label(FIELDS["nvme.sgl_threshold"])
-                yield Input(v.sgl_threshold, placeholder="32768 (the module's default); 0: no SGLs",
-                            compact=True, id="form-sgl-threshold")  # fmt: skip
-                yield Label(FIELDS["buffer.pool_size"])
-                yield Input(v.pool_size, placeholder="empty: the topology's p2pmem/size;"
-                            " 2M, 0x100000 ...", compact=True, id="form-pool")  # fmt: skip
-            yield Static("", id="form-dma-note")
+            yield ControllerFields(v.controller, topo, id="form-controller")
             yield Static("", id="form-error")
             with Horizontal(id="stepper-form-buttons"):
                 yield Button("Run", variant="primary", id="form-run", compact=True)
@@ -363,39 +268,6 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
         """Start on the size when provider and client are already chosen."""
         self.query_one("#form-provider", Select).focus()
         self.query_one("#form-error", Static).display = False
-        self._dma_changed()
-
-    def _topology_dma(self) -> str:
-        """The DMA mode the topology's IOMMU gives (what a scenario without ``[dma] mode`` runs)."""
-        iommu = self.topology.platform.iommu
-        if iommu is IommuMode.TRANSLATED:
-            return "translates: dma-iommu"
-        if iommu is IommuMode.UNKNOWN:
-            return "not recorded: dma-direct assumed"
-        return f"{iommu.value}: dma-direct"
-
-    @on(Select.Changed, "#form-dma")
-    def _dma_changed(self) -> None:
-        """Say at once when the DMA mode chosen is a what-if against the topology's IOMMU."""
-        value = self.query_one("#form-dma", Select).value
-        topology_mode = (
-            DmaMode.IOMMU
-            if self.topology.platform.iommu is IommuMode.TRANSLATED
-            else DmaMode.DIRECT
-        )
-        note = ""
-        if isinstance(value, str) and value not in (TOPOLOGY_DMA, topology_mode.value):
-            note = (
-                f"what-if: the topology's IOMMU is {self.topology.platform.iommu.value}"
-                f" ({MODE_NAMES[topology_mode]}); this I/O runs as {MODE_NAMES[DmaMode(value)]}"
-            )
-        self._say("#form-dma-note", note, "$text-warning")
-
-    def _say(self, selector: str, text: str, style: str) -> None:
-        """A line under the fields, shown only when it has something to say."""
-        line = self.query_one(selector, Static)
-        line.update(Content.styled(text, style))
-        line.display = bool(text)
 
     def _read(self) -> FormValues:
         def select(name: str) -> str:
@@ -409,12 +281,8 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
             size=self.query_one("#form-size", Input).value,
             offset=self.query_one("#form-offset", Input).value,
             write=select("form-op") == "write",
-            dma=None if select("form-dma") in ("", TOPOLOGY_DMA) else DmaMode(select("form-dma")),
             kernel=self.query_one("#form-kernel", Input).value,
-            mdts=self.query_one("#form-mdts", Input).value,
-            sgl=select("form-sgl") != "no",
-            sgl_threshold=self.query_one("#form-sgl-threshold", Input).value,
-            pool_size=self.query_one("#form-pool", Input).value,
+            controller=self.query_one(ControllerFields).values(),
         )
 
     def action_run(self) -> None:
@@ -425,7 +293,7 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
             if self.check is not None:
                 self.check(scenario)
         except ValueError as exc:
-            self._say("#form-error", str(exc), "$text-error")
+            say(self.query_one("#form-error", Static), str(exc), "$text-error")
             return
         self.dismiss((scenario, values))
 
