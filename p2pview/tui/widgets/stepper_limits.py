@@ -25,7 +25,7 @@ from textual.content import Content
 from textual.message import Message
 
 from p2pview.iosim import Trace
-from p2pview.iosim.limits import KernelLimits
+from p2pview.iosim.limits import UINT_MAX, KernelLimits, mdts_sectors
 from p2pview.iosim.objects import syscall_name
 from p2pview.iosim.scenario import DmaMode, TargetKind
 from p2pview.tui.widgets.stepper_render import CHANGED, HEAD, MUTED, TITLE, WARN, lines, size_text
@@ -145,6 +145,14 @@ def _other_notes(limits: KernelLimits, rows: Sequence[LimitRow]) -> list[str]:
     return [note for note in limits.notes if note.partition(": ")[2] not in used]
 
 
+def _mdts_size(mdts: int) -> str:
+    """What an MDTS allows per command (``nvme_mps_to_sectors()`` saturates at UINT_MAX sectors)."""
+    sectors = mdts_sectors(mdts)
+    if sectors == UINT_MAX:
+        return "beyond what max_hw_sectors holds: no limit"
+    return size_text(sectors << 9)
+
+
 def controller_line(trace: Trace) -> str:
     """The controller's inputs and the DMA mode: ``MDTS 5 · SGLs · sgl_threshold 32768 · ...``."""
     ctx = trace.context
@@ -157,7 +165,7 @@ def controller_line(trace: Trace) -> str:
             if mdts is None
             else "MDTS 0 (no limit)"
             if mdts == 0
-            else f"MDTS {mdts} ({size_text(4096 << mdts)})"
+            else f"MDTS {mdts} ({_mdts_size(mdts)})"
         )
         parts.append("SGLs supported" if sc.nvme.sgl else "no SGL support (PRPs only)")
         parts.append(f"sgl_threshold {sc.nvme.sgl_threshold}")
