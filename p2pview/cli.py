@@ -65,7 +65,11 @@ QEMU_COMMANDS = ("qemu", "verify")
 
 
 class CliError(Exception):
-    """A problem to report in one line, exit status 2."""
+    """A problem with the command line to report in one line, exit status 2.
+
+    The command line's own counterpart of :class:`p2pview.model.errors.InputError`
+    (deriving from it would import the model before ``--version`` answers).
+    """
 
 
 def _console(width: int | None = None) -> Console:
@@ -528,7 +532,7 @@ def _trace_scenario(args: argparse.Namespace) -> tuple[Scenario, Loaded | None]:
 
 def _trace_number(option: str, text: str, low: int) -> int:
     """A ``--size``/``--offset`` value: a number (``128K``, ``1M``) of at least ``low``."""
-    from p2pview.sources.topofile import parse_int
+    from p2pview.sources.checks import parse_int
 
     try:
         value = parse_int(text, sizes=True)
@@ -784,10 +788,18 @@ def cmd_tui(args: argparse.Namespace) -> int:
     )
     app = make_app(tui_args, model=tui_args.load_model())
     app.run()
+    _report_tui_bugs()
     if app.load_error:
         print(f"p2pview: error: {app.load_error}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def _report_tui_bugs() -> None:
+    """Print the tracebacks of bugs the TUI met (it showed each in one line)."""
+    from p2pview.tui.failures import report_bugs
+
+    report_bugs(sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -809,6 +821,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     need_terminal(None)
     app = make_demo_app(demo, autoplay=args.autoplay, loop=args.loop)
     app.run()
+    _report_tui_bugs()
     return 0
 
 
@@ -906,28 +919,19 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     **{name: _qemu(name) for name in QEMU_COMMANDS},
 }
 
-#: The errors a user's input causes, by module and class: reported in one line,
-#: exit status 2. Looked up in ``sys.modules`` when an exception arrives, so that
-#: none of these modules is imported just to be ready for it (an exception of a
-#: class whose module was never imported cannot have been raised).
-_USER_ERRORS = (
-    ("p2pview.sources.checks", "SourceError"),
-    ("p2pview.kernel.version", "VersionError"),
-    ("p2pview.session", "UsageError"),
-    ("p2pview.model.select", "SelectionError"),
-    ("p2pview.model.topology", "TopologyError"),
-)
-
 
 def is_user_error(exc: BaseException) -> bool:
-    """``exc`` is bad input, to be reported in one line (not a bug in p2pview)."""
+    """``exc`` is bad input, to be reported in one line (not a bug in p2pview).
+
+    Every such error derives from :class:`p2pview.model.errors.InputError`
+    (or is this module's :class:`CliError`). The class is looked up in
+    ``sys.modules``, so that ``--version`` does not import the model just to be
+    ready for it: if the module was never imported, no such error was raised.
+    """
     if isinstance(exc, CliError):
         return True
-    for module_name, class_name in _USER_ERRORS:
-        module = sys.modules.get(module_name)
-        if module is not None and isinstance(exc, getattr(module, class_name)):
-            return True
-    return False
+    errors = sys.modules.get("p2pview.model.errors")
+    return errors is not None and isinstance(exc, errors.InputError)
 
 
 def looks_like_source(word: str) -> bool:

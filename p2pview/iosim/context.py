@@ -10,10 +10,10 @@ from p2pview.iosim.scenario import BufferKind, DmaMode, Scenario, TargetKind
 from p2pview.kernel import KernelState, Verdict, calc_map_type_and_dist
 from p2pview.kernel.busaddr import U64, bar_bus_address
 from p2pview.model import BDF, Bar, BarKind, IommuMode, PciDevice, Topology
-from p2pview.sources.topofile import SourceError
+from p2pview.model.errors import InputError
 
 
-class ScenarioError(SourceError):
+class ScenarioError(InputError):
     """A scenario that does not fit its topology (one line, naming what is wrong)."""
 
 

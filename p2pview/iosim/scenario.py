@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from p2pview.model import BDF, AddressError, Topology
-from p2pview.sources.checks import cut, quote, show_int
-from p2pview.sources.readfile import SCENARIO, read_text_bounded
-from p2pview.sources.topofile import SourceError, load_toml, parse_int
+from p2pview.sources.checks import SourceError, cut, parse_int, quote, show_int
+from p2pview.sources.readfile import SCENARIO, load_toml, read_text_bounded
 
 PAGE_SIZE = 4096
 #: The largest buffer simulated: page arrays of 1,048,576 entries (a 1 GiB I/O

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 
 from p2pview.model.bdf import BDF, AddressError, RootBus
 from p2pview.model.device import Acs, PciDevice
+from p2pview.model.errors import InputError
 from p2pview.model.platform import Platform
 from p2pview.model.provenance import READ, Fact
 
 
-class TopologyError(ValueError):
+class TopologyError(InputError):
     """A topology that cannot be built: the message names the field at fault."""
 
 

@@ -34,7 +34,7 @@ from p2pview.iosim import (
 )
 from p2pview.kernel import MapType
 from p2pview.model import BDF, AddressError, Kind, Topology, kind_of
-from p2pview.sources.topofile import parse_int
+from p2pview.sources.checks import parse_int
 from p2pview.tui.widgets.stepper_controller import (
     ControllerFields,
     ControllerValues,
