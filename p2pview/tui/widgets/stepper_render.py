@@ -16,7 +16,7 @@ from textual.content import Content
 from p2pview.iosim import STAGE_TITLES, STAGES, Trace
 from p2pview.iosim.objects import RAM, Event, Result, syscall_name
 from p2pview.iosim.scenario import DmaMode
-from p2pview.model import BDF
+from p2pview.model import BDF, IommuMode
 
 # -- styles (theme variables only) ---------------------------------------------------
 
@@ -254,16 +254,37 @@ def scenario_header(trace: Trace, session_kernel: str, iommu_on: bool, origin: s
             f"data path of kernel {ctx.datapath.title}, verdicts of the session's"
             f" {session_kernel} (change it on the what-if screen)"
         )
-    if sc.dma is DmaMode.IOMMU and not iommu_on:
-        notes.append(
-            "dma-iommu, but this topology's IOMMU is off: ACS as loaded (what-if: IOMMU on)"
-        )
+    dma_note = _dma_note(trace, iommu_on)
+    if dma_note:
+        notes.append(dma_note)
     for prov in ctx.providers.values():
         notes.extend(f"{prov.bdf.short()}: {note}" for note in prov.notes)
     out = [top, Content.assemble(*facts)]
     if notes:
         out.append(Content.styled("note: " + "; ".join(notes), WARN))
     return lines(out)
+
+
+def _dma_note(trace: Trace, iommu_on: bool) -> str | None:
+    """How the DMA mode was chosen, when it is a what-if or an assumption (as ``trace`` says).
+
+    A DMA mode the form set is a what-if against the topology; the simulator's
+    note names the scenario's key or the CLI's option, so for a scenario built
+    in the form the note names the form's field instead.
+    """
+    ctx = trace.context
+    sc = ctx.scenario
+    note = ctx.dma_note
+    platform = ctx.topology.platform
+    told = sc.dma_given or platform.iommu is IommuMode.UNKNOWN or platform.facts.iommu.is_assumed
+    if note is None or not told:
+        return None  # the topology's IOMMU decided, as the header's "DMA" says
+    if sc.dma_given and not sc.path:
+        for hint in (" ([dma] mode or --iommu)", " ([dma] mode)"):
+            note = note.replace(hint, " (the form's DMA field)")
+    if sc.dma is DmaMode.IOMMU and not iommu_on:
+        note += "; the verdicts keep the ACS as loaded (the what-if screen turns the IOMMU on)"
+    return note
 
 
 # -- the result and the status line ----------------------------------------------------
