@@ -34,6 +34,7 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from p2pview.iosim import Scenario, Trace
 from p2pview.iosim.context import make_context
 from p2pview.model import IommuMode
+from p2pview.tui.failures import failure_text
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.widgets.footer import AppFirstFooter
@@ -274,8 +275,8 @@ Large I/Os show the first requests and entries with a count of the rest.
         """
         try:
             trace = model.simulate_scenario(scenario)
-        except Exception as exc:  # any failure is one line for the user, never a crash
-            self.post_message(TraceReady(run, scenario, None, str(exc) or type(exc).__name__))
+        except Exception as exc:  # one line for the user; a bug says it is one
+            self.post_message(TraceReady(run, scenario, None, failure_text(exc)))
             return
         self.post_message(TraceReady(run, scenario, trace, None))
 

@@ -34,6 +34,7 @@ from p2pview.iosim import (
 )
 from p2pview.kernel import MapType
 from p2pview.model import BDF, AddressError, Kind, Topology, kind_of
+from p2pview.model.units import size_text
 from p2pview.sources.checks import parse_int
 from p2pview.tui.widgets.stepper_controller import (
     ControllerFields,
@@ -41,7 +42,6 @@ from p2pview.tui.widgets.stepper_controller import (
     apply_controller,
     say,
 )
-from p2pview.tui.widgets.stepper_render import size_text
 from p2pview.views.names import role
 
 #: The provider choice for a buffer of anonymous memory.

@@ -17,6 +17,7 @@ from p2pview.iosim import STAGE_TITLES, STAGES, Trace
 from p2pview.iosim.objects import RAM, Event, Result, syscall_name
 from p2pview.iosim.scenario import DmaMode
 from p2pview.model import BDF, IommuMode
+from p2pview.model.units import size_text
 
 # -- styles (theme variables only) ---------------------------------------------------
 
@@ -68,14 +69,6 @@ def memory_of(trace: Trace, pgmap: int, short: bool = True) -> str:
     if bdf is None:
         return "?"
     return bdf.short() if short else str(bdf)
-
-
-def size_text(n: int) -> str:
-    """``128 KiB``, ``1 GiB``, or bytes when not a whole KiB."""
-    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n} bytes"
 
 
 def hx(value: int) -> str:
@@ -249,10 +242,12 @@ def scenario_header(trace: Trace, session_kernel: str, iommu_on: bool, origin: s
     notes: list[str] = []
     if origin:
         notes.append(origin)
-    if sc.kernel and str(ctx.datapath.title) != session_kernel:
+    if ctx.kernel_note:
+        notes.append(ctx.kernel_note)
+    elif sc.kernel and str(ctx.datapath.title) != session_kernel:
         notes.append(
-            f"data path of kernel {ctx.datapath.title}, verdicts of the session's"
-            f" {session_kernel} (change it on the what-if screen)"
+            f"this I/O runs under kernel {ctx.datapath.title}, verdicts and data path; the"
+            f" other screens keep the session's {session_kernel}"
         )
     dma_note = _dma_note(trace, iommu_on)
     if dma_note:
