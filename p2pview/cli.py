@@ -1,4 +1,11 @@
-"""The command line: ``matrix``, ``explain``, ``find``, ``trace``, ``compare`` and the listings.
+"""The command line: every ``p2pview`` subcommand, its arguments and what it prints.
+
+Each command is a ``cmd_NAME`` function registered with :func:`command` where
+it is defined, with the function that adds its arguments beside it;
+:func:`build_parser` builds the parser from that registry (:data:`COMMANDS`),
+and ``--help`` lists them in the order they are defined here. The QEMU
+oracle's ``qemu`` and ``verify`` live in :mod:`p2pview.qemu.commands`. Plain
+``p2pview [SOURCE] [options]`` runs ``tui`` (:func:`main` puts the word in).
 
 Every command prints one line on stderr and exits 2 for bad input (unknown
 file, device, kernel version, malformed topology); never a traceback. The
@@ -16,9 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from p2pview import __version__
 
@@ -65,17 +72,69 @@ QEMU_COMMANDS = ("qemu", "verify")
 
 
 class CliError(Exception):
-    """A problem to report in one line, exit status 2."""
+    """A problem with the command line to report in one line, exit status 2.
+
+    The command line's own counterpart of :class:`p2pview.model.errors.InputError`
+    (deriving from it would import the model before ``--version`` answers).
+    """
+
+
+class Command(NamedTuple):
+    """One subcommand: its name, its parser's options, its arguments and what runs it.
+
+    (A ``NamedTuple``: ``dataclasses`` would import ``inspect`` before ``--version``.)
+    """
+
+    name: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: Callable[[argparse.ArgumentParser], None]
+    parser_options: Mapping[str, Any]
+
+
+#: Every command of this module, in the order ``--help`` lists them; each is
+#: registered by :func:`command` where its function is defined. ``qemu`` and
+#: ``verify`` live in :mod:`p2pview.qemu.commands` (:data:`QEMU_COMMANDS`).
+COMMANDS: dict[str, Command] = {}
+
+
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    """A command that takes no arguments."""
+
+
+def command(
+    name: str,
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments,
+    **parser_options: Any,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Register the decorated function as ``p2pview NAME``.
+
+    ``arguments`` adds the command's arguments to its parser; ``parser_options``
+    (``help``, ``description``, ``epilog`` ...) go to ``add_parser``.
+    """
+
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = Command(name, run, arguments, parser_options)
+        return run
+
+    return register
+
+
+def command_names() -> tuple[str, ...]:
+    """Every command's name, the QEMU oracle's included."""
+    return (*COMMANDS, *QEMU_COMMANDS)
 
 
 def _console(width: int | None = None) -> Console:
     """Stdout console; never narrower than ``width``, nor than 120 columns into a pipe."""
     from rich.console import Console
 
-    console = Console(highlight=False)
+    from p2pview.views.styles import rich_theme
+
+    theme = rich_theme()
+    console = Console(highlight=False, theme=theme)
     wanted = max(width or 0, 0 if console.is_terminal else 120)
     if wanted > console.width:
-        console = Console(highlight=False, width=wanted)
+        console = Console(highlight=False, width=wanted, theme=theme)
     return console
 
 
@@ -139,7 +198,7 @@ def _add_engine(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser(qemu: bool = True) -> argparse.ArgumentParser:
-    """The argument parser (also used for ``--help`` in README).
+    """The argument parser (also used for ``--help`` in README), from :data:`COMMANDS`.
 
     ``qemu`` adds the ``qemu`` and ``verify`` commands, whose module imports the
     matrix: :func:`main` leaves them out unless one of them is run or help is asked.
@@ -153,165 +212,9 @@ def build_parser(qemu: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"p2pview {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("tui", help="the interactive explorer (what plain 'p2pview [SOURCE]' runs)")
-    p.add_argument(
-        "source",
-        nargs="?",
-        default=None,
-        metavar="SOURCE",
-        help=SOURCE_HELP + " (default: this host, or a bundled demo topology when this host"
-        " has no PCIe tree worth showing)",
-    )
-    _add_format(p)
-    p.add_argument("--kernel", metavar="X.Y", help="kernel release to model")
-    p.add_argument("--cpu", metavar="VENDOR:FAMILY", help="replace the CPU")
-    p.add_argument("--cmdline", metavar="STRING", help="replace the kernel command line")
-    _add_iommu(p)
-
-    p = sub.add_parser(
-        "demo",
-        help="a scripted tour for talks: captions, space/→ next, ← back (see 'demo --list')",
-    )
-    p.add_argument(
-        "name",
-        nargs="?",
-        default="why-p2p-fails",
-        metavar="NAME",
-        help="a bundled demo or a demo .toml file (default: why-p2p-fails)",
-    )
-    p.add_argument(
-        "--autoplay",
-        type=float,
-        metavar="SECONDS",
-        help="step on by itself every SECONDS (p pauses and resumes)",
-    )
-    p.add_argument("--loop", action="store_true", help="after the last step, start over")
-    p.add_argument("--list", action="store_true", help="list the bundled demos (no TUI)")
-    p.add_argument(
-        "--serve",
-        action="store_true",
-        help="serve the demo to a web browser instead (needs the textual-serve package)",
-    )
-    p.add_argument("--host", default="localhost", help="with --serve: the host to serve on")
-    p.add_argument("--port", type=int, default=8000, help="with --serve: the port (default 8000)")
-
-    p = sub.add_parser(
-        "matrix",
-        help="map type and distance for every device pair",
-        description="Map type and distance for every ordered pair of the selected providers"
-        " (rows) and clients (columns). A big selection is summarised (verdicts by map type,"
-        " by path and by host bridge, and the pairs that differ from the majority); --json"
-        " streams every pair.",
-    )
-    _add_source(p, optional=True)
-    _add_engine(p)
-    p.add_argument(
-        "--providers",
-        metavar="SEL",
-        help="rows: BDFs, vendor:device, kinds"
-        " (nvme, gpu, nic, devices, endpoint, p2pmem, bridge, all) or subtree:BDF,"
-        " comma-separated",
-    )
-    p.add_argument("--clients", metavar="SEL", help="columns, same syntax as --providers")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-    p = sub.add_parser("explain", help="why the kernel decides one pair the way it does")
-    _add_source(p)
-    p.add_argument(
-        "provider", metavar="PROVIDER", help="BDF, vendor:device or label of the memory's owner"
-    )
-    p.add_argument("client", metavar="CLIENT", help="BDF, vendor:device or label of the DMA master")
-    _add_engine(p)
-    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
-
-    p = sub.add_parser(
-        "find", help="which p2pmem provider pci_p2pmem_find_many() picks for clients"
-    )
-    _add_source(p)
-    p.add_argument("clients", metavar="CLIENT", nargs="+", help="BDF, vendor:device or label")
-    _add_engine(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = sub.add_parser(
-        "compare", help="put 'nvidia-smi topo -m' labels beside the kernel's P2PDMA verdicts"
-    )
-    _add_source(p)
-    p.add_argument(
-        "topo_m",
-        metavar="TOPO_M",
-        help="a file holding 'nvidia-smi topo -m' output (optionally followed by"
-        " 'nvidia-smi --query-gpu=index,pci.bus_id --format=csv' output, to match GPUs by"
-        " address)",
-    )
-    _add_engine(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = sub.add_parser(
-        "trace",
-        help="step one O_DIRECT I/O through GUP, bios, map_sg and DMA",
-        epilog=EXIT_STATUS_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "scenario",
-        metavar="SCENARIO|SOURCE",
-        help="a scenario file or bundled scenario name ('p2pview scenarios'); with --provider,"
-        " --client and --size, any SOURCE",
-    )
-    p.add_argument("--provider", metavar="BDF", help="whose p2pmem the buffer is mmap'd from")
-    p.add_argument("--client", metavar="BDF", help="the NVMe function whose namespace is read")
-    p.add_argument("--size", metavar="N", help="bytes of the I/O (128K, 1M, 1G accepted)")
-    p.add_argument("--offset", metavar="N", default="0", help="where in the buffer the I/O starts")
-    p.add_argument("--write", action="store_true", help="pwrite from the buffer instead of pread")
-    p.add_argument(
-        "--iommu",
-        action="store_true",
-        help="DMA through the IOMMU (dma-iommu), with the ACS an IOMMU driver enables",
-    )
-    p.add_argument("--kernel", metavar="X.Y", help="release (6.2+; 5.17-series for the v5 series)")
-    p.add_argument("--cpu", metavar="VENDOR:FAMILY", help="replace the CPU (as for matrix)")
-    p.add_argument("--cmdline", metavar="STRING", help="replace the kernel command line")
-    p.add_argument("--json", action="store_true", help="the full event list and every scatterlist")
-
-    p = sub.add_parser("scenarios", help="list the bundled O_DIRECT scenarios")
-
-    p = sub.add_parser("topologies", help="list the bundled topologies")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = sub.add_parser("convert", help="write any SOURCE as a p2pview topology file")
-    _add_source(p)
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        required=True,
-        help="output file (.toml, or .json for JSON); - for stdout",
-    )
-    p.add_argument(
-        "--to", choices=("toml", "json"), help="output format; default: from the file name"
-    )
-
-    p = sub.add_parser(
-        "capture", help="pack this host's PCI tree (sysfs, cpuinfo, cmdline) into a .tar.gz"
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="default: p2pview-capture-HOST-DATE.tar.gz in the current directory",
-    )
-    p.add_argument(
-        "--root",
-        metavar="DIR",
-        default="/",
-        help="capture a gathered tree under DIR instead of this host",
-    )
-
-    p = sub.add_parser("formats", help="list the file formats p2pview reads")
-
-    p = sub.add_parser("profiles", help="list the kernel eras p2pview models")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, **cmd.parser_options)
+        cmd.arguments(p)
     if qemu:
         from p2pview.qemu import commands as qemu_commands
 
@@ -366,6 +269,221 @@ def _print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
 
 
+def need_terminal(source: str | None) -> None:
+    """Refuse to draw a full-screen program without a terminal, and say what to run instead.
+
+    Without one (``p2pview SOURCE < /dev/null > out``, a script, CI), the TUI
+    would paint escape codes into the file and wait for keys that never come.
+    A driver chosen in ``TEXTUAL_DRIVER`` (textual-serve's web driver, which
+    talks over pipes) needs none.
+    """
+    if (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TEXTUAL_DRIVER"):
+        return
+    where = "standard input" if not sys.stdin.isatty() else "standard output"
+    src = source or "/"
+    raise CliError(
+        f"the interactive explorer needs a terminal, and {where} is not one. Without one, use"
+        f" 'p2pview matrix {src}' (every pair), 'p2pview explain {src} PROVIDER CLIENT'"
+        " (one pair), or another command ('p2pview --help' lists them)"
+    )
+
+
+def _tui_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview tui``'s arguments."""
+    p.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        metavar="SOURCE",
+        help=SOURCE_HELP + " (default: this host, or a bundled demo topology when this host"
+        " has no PCIe tree worth showing)",
+    )
+    _add_format(p)
+    p.add_argument("--kernel", metavar="X.Y", help="kernel release to model")
+    p.add_argument("--cpu", metavar="VENDOR:FAMILY", help="replace the CPU")
+    p.add_argument("--cmdline", metavar="STRING", help="replace the kernel command line")
+    _add_iommu(p)
+
+
+@command(
+    "tui", _tui_arguments, help="the interactive explorer (what plain 'p2pview [SOURCE]' runs)"
+)
+def cmd_tui(args: argparse.Namespace) -> int:
+    """``p2pview [SOURCE]``: the interactive explorer.
+
+    The source is loaded before anything is drawn: a source that cannot be
+    loaded is reported here, on stderr with exit status 2, not on a screen.
+    """
+    need_terminal(args.source)
+    from p2pview.tui import TuiArgs, make_app
+
+    tui_args = TuiArgs(
+        args.source,
+        args.kernel,
+        args.cpu,
+        args.cmdline,
+        iommu=args.iommu,
+        input_format=args.input_format,
+    )
+    app = make_app(tui_args, model=tui_args.load_model())
+    app.run()
+    _report_tui_bugs()
+    if app.load_error:
+        print(f"p2pview: error: {app.load_error}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _report_tui_bugs() -> None:
+    """Print the tracebacks of bugs the TUI met (it showed each in one line)."""
+    from p2pview.tui.failures import report_bugs
+
+    report_bugs(sys.stderr)
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview demo``'s arguments."""
+    p.add_argument(
+        "name",
+        nargs="?",
+        default="why-p2p-fails",
+        metavar="NAME",
+        help="a bundled demo or a demo .toml file (default: why-p2p-fails)",
+    )
+    p.add_argument(
+        "--autoplay",
+        type=float,
+        metavar="SECONDS",
+        help="step on by itself every SECONDS (p pauses and resumes)",
+    )
+    p.add_argument("--loop", action="store_true", help="after the last step, start over")
+    p.add_argument("--list", action="store_true", help="list the bundled demos (no TUI)")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the demo to a web browser instead (needs the textual-serve package)",
+    )
+    p.add_argument("--host", default="localhost", help="with --serve: the host to serve on")
+    p.add_argument("--port", type=int, default=8000, help="with --serve: the port (default 8000)")
+
+
+@command(
+    "demo",
+    _demo_arguments,
+    help="a scripted tour for talks: captions, space/→ next, ← back (see 'demo --list')",
+)
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``p2pview demo [NAME]``: a scripted tour for talks."""
+    from p2pview.tui.demo import DemoError, load_demo, make_demo_app
+
+    if args.list:
+        return _list_demos()
+    if args.autoplay is not None and not args.autoplay > 0:
+        raise CliError(f"--autoplay needs a positive number of seconds, not {args.autoplay:g}")
+    try:
+        # Every step is checked and built before anything is drawn.
+        demo = load_demo(args.name)
+    except DemoError as exc:
+        print(f"p2pview demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.serve:
+        return _serve_demo(args, demo.title)
+    need_terminal(None)
+    app = make_demo_app(demo, autoplay=args.autoplay, loop=args.loop)
+    app.run()
+    _report_tui_bugs()
+    return 0
+
+
+def _list_demos() -> int:
+    """``p2pview demo --list``: name, steps and title of every bundled demo."""
+    import tomllib
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from p2pview.tui.demo import DemoError, bundled_demos
+    from p2pview.tui.demo.script import parse_steps
+
+    table = Table(title="Bundled demos (p2pview demo NAME; without NAME, why-p2p-fails)")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("steps", justify="right")
+    table.add_column("title")
+    for name, path in bundled_demos():
+        try:
+            # Parsing is enough for a title and a count; building every step is not needed.
+            title, specs = parse_steps(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+        except (OSError, tomllib.TOMLDecodeError, DemoError) as exc:
+            table.add_row(name, "-", Text(f"cannot read: {exc}", style="check.fail"))
+            continue
+        table.add_row(name, str(len(specs)), Text(title))
+    _print(table)
+    return 0
+
+
+def _demo_command(args: argparse.Namespace) -> str:
+    """The shell command that plays this demo (what the web server runs per browser)."""
+    import shlex
+
+    # A demo file by an absolute path: the server may run it from elsewhere.
+    name = str(Path(args.name).resolve()) if Path(args.name).is_file() else args.name
+    words = [sys.executable, "-m", "p2pview", "demo", name]
+    if args.autoplay is not None:
+        words += ["--autoplay", f"{args.autoplay:g}"]
+    if args.loop:
+        words.append("--loop")
+    return shlex.join(words)
+
+
+def demo_server(args: argparse.Namespace, title: str) -> Any:
+    """A textual-serve ``Server`` that plays the demo of ``args`` in each browser tab.
+
+    Constructing it opens no port; ``serve()`` does.
+    """
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise CliError(
+            "--serve needs the textual-serve package: pip install 'p2pview[serve]'"
+        ) from None
+    return Server(_demo_command(args), host=args.host, port=args.port, title=title)
+
+
+def _serve_demo(args: argparse.Namespace, title: str) -> int:
+    """``p2pview demo --serve``: the demo in a web browser, through textual-serve."""
+    server = demo_server(args, title)
+    print(
+        f"Serving the demo at {server.public_url} (add ?fontsize=24 for a projector; Ctrl+C stops)",
+        file=sys.stderr,
+    )
+    server.serve()
+    return 0
+
+
+def _matrix_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview matrix``'s arguments."""
+    _add_source(p, optional=True)
+    _add_engine(p)
+    p.add_argument(
+        "--providers",
+        metavar="SEL",
+        help="rows: BDFs, vendor:device, kinds"
+        " (nvme, gpu, nic, devices, endpoint, p2pmem, bridge, all) or subtree:BDF,"
+        " comma-separated",
+    )
+    p.add_argument("--clients", metavar="SEL", help="columns, same syntax as --providers")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+@command(
+    "matrix",
+    _matrix_arguments,
+    help="map type and distance for every device pair",
+    description="Map type and distance for every ordered pair of the selected providers"
+    " (rows) and clients (columns). A big selection is summarised (verdicts by map type,"
+    " by path and by host bridge, and the pairs that differ from the majority); --json"
+    " streams every pair.",
+)
 def cmd_matrix(args: argparse.Namespace) -> int:
     """``p2pview matrix``: a table, a summary when the selection is too big for one, or JSON."""
     from p2pview.model.select import SelectionError, select
@@ -409,6 +527,18 @@ def _matrix_command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
+def _explain_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview explain``'s arguments."""
+    _add_source(p)
+    p.add_argument(
+        "provider", metavar="PROVIDER", help="BDF, vendor:device or label of the memory's owner"
+    )
+    p.add_argument("client", metavar="CLIENT", help="BDF, vendor:device or label of the DMA master")
+    _add_engine(p)
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+
+
+@command("explain", _explain_arguments, help="why the kernel decides one pair the way it does")
 def cmd_explain(args: argparse.Namespace) -> int:
     """``p2pview explain``."""
     from p2pview.kernel.decision import calc_map_type_and_dist
@@ -428,6 +558,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _find_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview find``'s arguments."""
+    _add_source(p)
+    p.add_argument("clients", metavar="CLIENT", nargs="+", help="BDF, vendor:device or label")
+    _add_engine(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command(
+    "find", _find_arguments, help="which p2pmem provider pci_p2pmem_find_many() picks for clients"
+)
 def cmd_find(args: argparse.Namespace) -> int:
     """``p2pview find``: ``pci_p2pmem_find_many()`` for the given clients."""
     from p2pview.kernel.many import pci_p2pmem_find_many
@@ -452,6 +593,25 @@ def cmd_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview compare``'s arguments."""
+    _add_source(p)
+    p.add_argument(
+        "topo_m",
+        metavar="TOPO_M",
+        help="a file holding 'nvidia-smi topo -m' output (optionally followed by"
+        " 'nvidia-smi --query-gpu=index,pci.bus_id --format=csv' output, to match GPUs by"
+        " address)",
+    )
+    _add_engine(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command(
+    "compare",
+    _compare_arguments,
+    help="put 'nvidia-smi topo -m' labels beside the kernel's P2PDMA verdicts",
+)
 def cmd_compare(args: argparse.Namespace) -> int:
     """``p2pview compare SOURCE TOPO_M``."""
     from p2pview.compare import compare, comparison_document
@@ -528,7 +688,7 @@ def _trace_scenario(args: argparse.Namespace) -> tuple[Scenario, Loaded | None]:
 
 def _trace_number(option: str, text: str, low: int) -> int:
     """A ``--size``/``--offset`` value: a number (``128K``, ``1M``) of at least ``low``."""
-    from p2pview.sources.topofile import parse_int
+    from p2pview.sources.checks import parse_int
 
     try:
         value = parse_int(text, sizes=True)
@@ -540,6 +700,37 @@ def _trace_number(option: str, text: str, low: int) -> int:
     return value
 
 
+def _trace_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview trace``'s arguments."""
+    p.add_argument(
+        "scenario",
+        metavar="SCENARIO|SOURCE",
+        help="a scenario file or bundled scenario name ('p2pview scenarios'); with --provider,"
+        " --client and --size, any SOURCE",
+    )
+    p.add_argument("--provider", metavar="BDF", help="whose p2pmem the buffer is mmap'd from")
+    p.add_argument("--client", metavar="BDF", help="the NVMe function whose namespace is read")
+    p.add_argument("--size", metavar="N", help="bytes of the I/O (128K, 1M, 1G accepted)")
+    p.add_argument("--offset", metavar="N", default="0", help="where in the buffer the I/O starts")
+    p.add_argument("--write", action="store_true", help="pwrite from the buffer instead of pread")
+    p.add_argument(
+        "--iommu",
+        action="store_true",
+        help="DMA through the IOMMU (dma-iommu), with the ACS an IOMMU driver enables",
+    )
+    p.add_argument("--kernel", metavar="X.Y", help="release (6.2+; 5.17-series for the v5 series)")
+    p.add_argument("--cpu", metavar="VENDOR:FAMILY", help="replace the CPU (as for matrix)")
+    p.add_argument("--cmdline", metavar="STRING", help="replace the kernel command line")
+    p.add_argument("--json", action="store_true", help="the full event list and every scatterlist")
+
+
+@command(
+    "trace",
+    _trace_arguments,
+    help="step one O_DIRECT I/O through GUP, bios, map_sg and DMA",
+    epilog=EXIT_STATUS_HELP,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+)
 def cmd_trace(args: argparse.Namespace) -> int:
     """``p2pview trace``; the exit status says how the I/O ended (:data:`EXIT_STATUS_HELP`)."""
     from p2pview.iosim import DmaMode, simulate, trace_document
@@ -570,6 +761,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_IO_NOT_RUN if result.stage == "mmap" else EXIT_IO_FAILED
 
 
+@command("scenarios", help="list the bundled O_DIRECT scenarios")
 def cmd_scenarios(args: argparse.Namespace) -> int:
     """``p2pview scenarios``."""
     from rich.table import Table
@@ -589,6 +781,12 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def _topologies_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview topologies``'s arguments."""
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command("topologies", _topologies_arguments, help="list the bundled topologies")
 def cmd_topologies(args: argparse.Namespace) -> int:
     """``p2pview topologies``."""
     from p2pview.sources.bundled import bundled_topologies
@@ -608,25 +806,79 @@ def cmd_topologies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview convert``'s arguments."""
+    _add_source(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        required=True,
+        help="output file (.toml; .json for JSON; .graphml or .gexf for the tree as a graph"
+        " for yEd, Cytoscape or Gephi); - for stdout",
+    )
+    p.add_argument(
+        "--to",
+        choices=CONVERT_FORMATS,
+        help="output format; default: from the file name's extension, else toml",
+    )
+
+
+#: What ``convert`` writes: p2pview's own topology files, and the tree as a graph.
+CONVERT_FORMATS = ("toml", "json", "graphml", "gexf")
+
+
+@command(
+    "convert",
+    _convert_arguments,
+    help="write any SOURCE as a p2pview topology file, or its tree as GraphML/GEXF",
+)
 def cmd_convert(args: argparse.Namespace) -> int:
     """``p2pview convert SOURCE -o FILE``."""
     from p2pview.sources import load_source, to_json, to_toml
 
     loaded = load_source(args.source, args.input_format)
-    fmt = args.to or ("json" if str(args.output).endswith(".json") else "toml")
+    suffix = Path(str(args.output)).suffix.lstrip(".").lower()
+    fmt = args.to or (suffix if suffix in CONVERT_FORMATS else "toml")
     topo = loaded.topology
-    header = f"Written by p2pview {__version__} convert from {args.source}"
-    text = to_json(topo) if fmt == "json" else to_toml(topo, header)
+    if fmt in ("graphml", "gexf"):
+        from p2pview.sources.graphwrite import to_graph_file
+
+        data = to_graph_file(topo, "graphml" if fmt == "graphml" else "gexf")
+    else:
+        header = f"Written by p2pview {__version__} convert from {args.source}"
+        data = (to_json(topo) if fmt == "json" else to_toml(topo, header)).encode()
     if args.output == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(data.decode("utf-8"))
     else:
         try:
-            Path(args.output).write_text(text, encoding="utf-8")
+            Path(args.output).write_bytes(data)
         except OSError as exc:
             raise CliError(f"{args.output}: {exc.strerror or exc}") from None
     return 0
 
 
+def _capture_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview capture``'s arguments."""
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="default: p2pview-capture-HOST-DATE.tar.gz in the current directory",
+    )
+    p.add_argument(
+        "--root",
+        metavar="DIR",
+        default="/",
+        help="capture a gathered tree under DIR instead of this host",
+    )
+
+
+@command(
+    "capture",
+    _capture_arguments,
+    help="pack this host's PCI tree (sysfs, cpuinfo, cmdline) into a .tar.gz",
+)
 def cmd_capture(args: argparse.Namespace) -> int:
     """``p2pview capture``."""
     import socket
@@ -662,13 +914,14 @@ def cmd_capture(args: argparse.Namespace) -> int:
                 "Not run as root: config space beyond 64 bytes was not readable, so ACS and"
                 " port types are missing from this capture. Run 'sudo p2pview capture' for a"
                 " complete one.",
-                style="bold yellow",
+                style="event.warn",
             )
         )
     _print(Text(f"Load it anywhere with: p2pview matrix {out}"))
     return 0
 
 
+@command("formats", help="list the file formats p2pview reads")
 def cmd_formats(args: argparse.Namespace) -> int:
     """``p2pview formats``."""
     from rich.table import Table
@@ -699,6 +952,12 @@ def cmd_formats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profiles_arguments(p: argparse.ArgumentParser) -> None:
+    """``p2pview profiles``'s arguments."""
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command("profiles", _profiles_arguments, help="list the kernel eras p2pview models")
 def cmd_profiles(args: argparse.Namespace) -> int:
     """``p2pview profiles``."""
     from p2pview.kernel.profiles import PROFILES
@@ -746,137 +1005,6 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
-def need_terminal(source: str | None) -> None:
-    """Refuse to draw a full-screen program without a terminal, and say what to run instead.
-
-    Without one (``p2pview SOURCE < /dev/null > out``, a script, CI), the TUI
-    would paint escape codes into the file and wait for keys that never come.
-    A driver chosen in ``TEXTUAL_DRIVER`` (textual-serve's web driver, which
-    talks over pipes) needs none.
-    """
-    if (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TEXTUAL_DRIVER"):
-        return
-    where = "standard input" if not sys.stdin.isatty() else "standard output"
-    src = source or "/"
-    raise CliError(
-        f"the interactive explorer needs a terminal, and {where} is not one. Without one, use"
-        f" 'p2pview matrix {src}' (every pair), 'p2pview explain {src} PROVIDER CLIENT'"
-        " (one pair), or another command ('p2pview --help' lists them)"
-    )
-
-
-def cmd_tui(args: argparse.Namespace) -> int:
-    """``p2pview [SOURCE]``: the interactive explorer.
-
-    The source is loaded before anything is drawn: a source that cannot be
-    loaded is reported here, on stderr with exit status 2, not on a screen.
-    """
-    need_terminal(args.source)
-    from p2pview.tui import TuiArgs, make_app
-
-    tui_args = TuiArgs(
-        args.source,
-        args.kernel,
-        args.cpu,
-        args.cmdline,
-        iommu=args.iommu,
-        input_format=args.input_format,
-    )
-    app = make_app(tui_args, model=tui_args.load_model())
-    app.run()
-    if app.load_error:
-        print(f"p2pview: error: {app.load_error}", file=sys.stderr)
-        return EXIT_USAGE
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """``p2pview demo [NAME]``: a scripted tour for talks."""
-    from p2pview.tui.demo import DemoError, load_demo, make_demo_app
-
-    if args.list:
-        return _list_demos()
-    if args.autoplay is not None and not args.autoplay > 0:
-        raise CliError(f"--autoplay needs a positive number of seconds, not {args.autoplay:g}")
-    try:
-        # Every step is checked and built before anything is drawn.
-        demo = load_demo(args.name)
-    except DemoError as exc:
-        print(f"p2pview demo: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.serve:
-        return _serve_demo(args, demo.title)
-    need_terminal(None)
-    app = make_demo_app(demo, autoplay=args.autoplay, loop=args.loop)
-    app.run()
-    return 0
-
-
-def _list_demos() -> int:
-    """``p2pview demo --list``: name, steps and title of every bundled demo."""
-    import tomllib
-
-    from rich.table import Table
-    from rich.text import Text
-
-    from p2pview.tui.demo import DemoError, bundled_demos
-    from p2pview.tui.demo.script import parse_steps
-
-    table = Table(title="Bundled demos (p2pview demo NAME; without NAME, why-p2p-fails)")
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("steps", justify="right")
-    table.add_column("title")
-    for name, path in bundled_demos():
-        try:
-            # Parsing is enough for a title and a count; building every step is not needed.
-            title, specs = parse_steps(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
-        except (OSError, tomllib.TOMLDecodeError, DemoError) as exc:
-            table.add_row(name, "-", Text(f"cannot read: {exc}", style="red"))
-            continue
-        table.add_row(name, str(len(specs)), Text(title))
-    _print(table)
-    return 0
-
-
-def _demo_command(args: argparse.Namespace) -> str:
-    """The shell command that plays this demo (what the web server runs per browser)."""
-    import shlex
-
-    # A demo file by an absolute path: the server may run it from elsewhere.
-    name = str(Path(args.name).resolve()) if Path(args.name).is_file() else args.name
-    words = [sys.executable, "-m", "p2pview", "demo", name]
-    if args.autoplay is not None:
-        words += ["--autoplay", f"{args.autoplay:g}"]
-    if args.loop:
-        words.append("--loop")
-    return shlex.join(words)
-
-
-def demo_server(args: argparse.Namespace, title: str) -> Any:
-    """A textual-serve ``Server`` that plays the demo of ``args`` in each browser tab.
-
-    Constructing it opens no port; ``serve()`` does.
-    """
-    try:
-        from textual_serve.server import Server
-    except ImportError:
-        raise CliError(
-            "--serve needs the textual-serve package: pip install 'p2pview[serve]'"
-        ) from None
-    return Server(_demo_command(args), host=args.host, port=args.port, title=title)
-
-
-def _serve_demo(args: argparse.Namespace, title: str) -> int:
-    """``p2pview demo --serve``: the demo in a web browser, through textual-serve."""
-    server = demo_server(args, title)
-    print(
-        f"Serving the demo at {server.public_url} (add ?fontsize=24 for a projector; Ctrl+C stops)",
-        file=sys.stderr,
-    )
-    server.serve()
-    return 0
-
-
 def _qemu(name: str) -> Callable[[argparse.Namespace], int]:
     """A command of :mod:`p2pview.qemu.commands`, imported when it runs."""
 
@@ -889,45 +1017,18 @@ def _qemu(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "tui": cmd_tui,
-    "demo": cmd_demo,
-    "matrix": cmd_matrix,
-    "explain": cmd_explain,
-    "find": cmd_find,
-    "compare": cmd_compare,
-    "topologies": cmd_topologies,
-    "convert": cmd_convert,
-    "capture": cmd_capture,
-    "trace": cmd_trace,
-    "scenarios": cmd_scenarios,
-    "formats": cmd_formats,
-    "profiles": cmd_profiles,
-    **{name: _qemu(name) for name in QEMU_COMMANDS},
-}
-
-#: The errors a user's input causes, by module and class: reported in one line,
-#: exit status 2. Looked up in ``sys.modules`` when an exception arrives, so that
-#: none of these modules is imported just to be ready for it (an exception of a
-#: class whose module was never imported cannot have been raised).
-_USER_ERRORS = (
-    ("p2pview.sources.checks", "SourceError"),
-    ("p2pview.kernel.version", "VersionError"),
-    ("p2pview.session", "UsageError"),
-    ("p2pview.model.select", "SelectionError"),
-    ("p2pview.model.topology", "TopologyError"),
-)
-
-
 def is_user_error(exc: BaseException) -> bool:
-    """``exc`` is bad input, to be reported in one line (not a bug in p2pview)."""
+    """``exc`` is bad input, to be reported in one line (not a bug in p2pview).
+
+    Every such error derives from :class:`p2pview.model.errors.InputError`
+    (or is this module's :class:`CliError`). The class is looked up in
+    ``sys.modules``, so that ``--version`` does not import the model just to be
+    ready for it: if the module was never imported, no such error was raised.
+    """
     if isinstance(exc, CliError):
         return True
-    for module_name, class_name in _USER_ERRORS:
-        module = sys.modules.get(module_name)
-        if module is not None and isinstance(exc, getattr(module, class_name)):
-            return True
-    return False
+    errors = sys.modules.get("p2pview.model.errors")
+    return errors is not None and isinstance(exc, errors.InputError)
 
 
 def looks_like_source(word: str) -> bool:
@@ -943,10 +1044,10 @@ def unknown_command(word: str) -> str:
     """The error for a first word that is neither a command nor a source."""
     import difflib
 
-    close = difflib.get_close_matches(word, list(COMMANDS), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, command_names(), n=1, cutoff=0.6)
     hint = f" (did you mean 'p2pview {close[0]}'?)" if close else ""
     return (
-        f"unknown command '{word}'{hint}; commands: {', '.join(COMMANDS)}."
+        f"unknown command '{word}'{hint}; commands: {', '.join(command_names())}."
         " Or a SOURCE: a file, a directory, '/', generated:N or a bundled topology"
         " (p2pview topologies)"
     )
@@ -956,11 +1057,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``p2pview`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else "-"
-    if not first.startswith("-") and first not in COMMANDS and not looks_like_source(first):
+    names = command_names()
+    if not first.startswith("-") and first not in names and not looks_like_source(first):
         print(f"p2pview: error: {unknown_command(first)}", file=sys.stderr)
         return EXIT_USAGE
     if not args_list or (
-        args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")
+        args_list[0] not in names and args_list[0] not in ("-h", "--help", "--version")
     ):
         args_list = ["tui", *args_list]  # plain 'p2pview [SOURCE] [options]'
     try:
@@ -969,7 +1071,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        return COMMANDS[args.command](args)
+        if args.command in QEMU_COMMANDS:
+            return _qemu(args.command)(args)
+        return COMMANDS[args.command].run(args)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:

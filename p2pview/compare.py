@@ -439,9 +439,7 @@ def search_report(topo: Topology, matrix: NvsmiMatrix) -> str:
 
 def kernel_result(verdict: Verdict) -> str:
     """``BUS_ADDR 4`` or ``upstream_bridge_distance() = -1``."""
-    if verdict.map_type is None:
-        return f"upstream_bridge_distance() = {verdict.distance}"
-    return f"{verdict.map_type.value} {verdict.distance}"
+    return verdict.text(short=True)
 
 
 def _host_path_reason(verdict: Verdict) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from p2pview.kernel import DEFAULT_KERNEL, KernelState, KernelTarget, VersionError, prepare
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
 from p2pview.model import BDF, AcsPresence, Fact, IommuMode, Platform, Topology
+from p2pview.model.errors import InputError
 from p2pview.model.platform import cpu_vendor_id
 from p2pview.sources import Loaded, load_source
 
@@ -28,7 +29,7 @@ _ARCHES = {
 }
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """A command-line value that cannot be used."""
 
 

@@ -25,7 +25,7 @@ from p2pview.sources import SourceError, load_source
 from p2pview.sources.archive import ArchiveTree, _Builder, _Node, _Skipped
 from p2pview.sources.bundled import bundled_scenarios
 from p2pview.sources.checks import MAX_NESTING, check_json_shape, check_toml_shape
-from p2pview.sources.topofile import load_toml
+from p2pview.sources.readfile import load_toml
 from p2pview.sources.tree import Dangling, DiskTree, NodeType
 
 FUZZ = settings(

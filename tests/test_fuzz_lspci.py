@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p2pview.model import Topology
+from p2pview.sources.checks import SourceError
 from p2pview.sources.lspci import parse_lspci_hex, parse_lspci_tree, parse_lspci_verbose
-from p2pview.sources.topofile import SourceError
 
 DATA = Path(__file__).parent / "data" / "pciutils"
 GOLDEN = DATA / "golden"

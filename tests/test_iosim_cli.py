@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -266,3 +267,21 @@ def test_scenario_contrary_to_the_topology_is_a_what_if(capsys, tmp_path):
     assert main(["trace", str(path)]) == 0
     out = capsys.readouterr().out
     assert "what-if: the topology's IOMMU translates DMA, but this scenario runs as direct" in out
+
+
+def test_one_run_has_one_kernel_for_verdicts_and_data_path() -> None:
+    from p2pview.iosim import read_scenario, simulate
+    from p2pview.session import open_session
+    from p2pview.sources.bundled import bundled_scenario_path
+
+    path = bundled_scenario_path("cmb-read-bus-addr")
+    assert path is not None
+    scenario = read_scenario(path)
+    session = open_session(scenario.source, kernel="7.2")
+    other = dataclasses.replace(scenario, kernel="6.12")
+    trace = simulate(other, session.topology, session.state)
+    assert trace.context.datapath.version.series == (7, 2)
+    assert trace.context.kernel_note is not None
+    assert "names kernel 6.12; it runs under 7.2" in trace.context.kernel_note
+    same = simulate(dataclasses.replace(scenario, kernel="7.2.13"), session.topology, session.state)
+    assert same.context.kernel_note is None and str(same.context.datapath.version) == "7.2.13"

@@ -30,7 +30,7 @@ from p2pview.iosim.limits import kernel_limits
 from p2pview.iosim.nvme import prp_list_pages
 from p2pview.iosim.scenario import NvmeSetup, read_scenario
 from p2pview.model import IommuMode, Platform, Topology
-from p2pview.sources.topofile import SourceError
+from p2pview.sources.checks import SourceError
 
 KiB = 1024
 MiB = 1 << 20

@@ -11,6 +11,21 @@ import p2pview
 
 PACKAGE = Path(p2pview.__file__).parent
 LAYERS = ["model", "sources", "kernel", "iosim"]
+#: Every module and package of p2pview, each importing only those before it:
+#: the four layers, then what the faces share (the engine session, the JSON
+#: report, compare, the CLI's text views, the QEMU oracle), then the faces.
+ORDER = [
+    *LAYERS,
+    "session",
+    "jsonreport",
+    "compare",
+    "views",
+    "qemu",
+    "tui",
+    "screenshots",
+    "cli",
+    "__main__",
+]
 
 
 def test_core_imports_neither_textual_nor_rich():
@@ -54,3 +69,22 @@ def test_only_tui_imports_textual():
         if "tui" in path.relative_to(PACKAGE).parts:
             continue
         assert not any(m.split(".")[0] == "textual" for m in _imports(path)), path
+
+
+def _top(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def test_every_package_imports_only_those_before_it():
+    tops = {_top(p) for p in PACKAGE.rglob("*.py")} - {"__init__"}
+    assert tops == set(ORDER), "ORDER must name every module and package of p2pview"
+    for path in PACKAGE.rglob("*.py"):
+        top = _top(path)
+        if top == "__init__":
+            continue
+        allowed = set(ORDER[: ORDER.index(top) + 1])
+        for module in _imports(path):
+            if module.startswith("p2pview."):
+                assert module.split(".")[1] in allowed, (
+                    f"{path.relative_to(PACKAGE)} imports {module}"
+                )

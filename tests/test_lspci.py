@@ -18,6 +18,7 @@ from builders import B
 from p2pview.kernel import KernelTarget, MapType, calc_map_type_and_dist, prepare
 from p2pview.model import AcsPresence, BarKind, PciDevice, PcieType, RootBus, Topology
 from p2pview.sources.busranges import BridgeBuses, assign_parents
+from p2pview.sources.checks import SourceError
 from p2pview.sources.lspci import (
     parse_lspci_hex,
     parse_lspci_tree,
@@ -27,7 +28,6 @@ from p2pview.sources.lspci import (
     sniff_lspci_tree,
     sniff_lspci_verbose,
 )
-from p2pview.sources.topofile import SourceError
 
 DATA = Path(__file__).parent / "data" / "pciutils"
 GOLDEN = DATA / "golden"

@@ -187,3 +187,23 @@ def test_json_document_has_the_toml_schema():
     topo = parse_topology_text(SMALL, "small.toml")
     doc = json.loads(to_json(topo))
     assert set(doc) == {"format", "name", "description", "platform", "host_bridge", "device"}
+
+
+def test_convert_writes_the_tree_as_graphml_and_gexf(tmp_path) -> None:
+    import networkx as nx
+
+    from p2pview.cli import main
+    from p2pview.session import open_session
+
+    topo = open_session("switch-acs-iommu").topology
+    graphml, gexf = tmp_path / "t.graphml", tmp_path / "t.gexf"
+    assert main(["convert", "switch-acs-iommu", "-o", str(graphml)]) == 0
+    assert main(["convert", "switch-acs-iommu", "-o", str(gexf)]) == 0
+    for graph in (nx.read_graphml(graphml), nx.read_gexf(gexf)):
+        assert graph.number_of_nodes() == len(topo) + len(topo.host_bridges)
+        assert graph.number_of_edges() == len(topo)
+        nvme = graph.nodes["0000:1a:00.0"]
+        assert nvme["kind"] == "nvme" and int(nvme["p2pmem_size"]) == 256 << 20
+        assert graph.has_edge("0000:19:00.0", "0000:1a:00.0")
+        port = graph.nodes["0000:19:00.0"]
+        assert port["pcie_type"] == "downstream_port" and port["acs_ctrl"] == "0x001d"

@@ -9,11 +9,12 @@ from p2pview.iosim.limits import KernelLimits, kernel_limits
 from p2pview.iosim.scenario import BufferKind, DmaMode, Scenario, TargetKind
 from p2pview.kernel import KernelState, Verdict, calc_map_type_and_dist
 from p2pview.kernel.busaddr import U64, bar_bus_address
+from p2pview.kernel.version import KernelVersion
 from p2pview.model import BDF, Bar, BarKind, IommuMode, PciDevice, Topology
-from p2pview.sources.topofile import SourceError
+from p2pview.model.errors import InputError
 
 
-class ScenarioError(SourceError):
+class ScenarioError(InputError):
     """A scenario that does not fit its topology (one line, naming what is wrong)."""
 
 
@@ -51,6 +52,9 @@ class SimContext:
     client: PciDevice
     #: How the DMA mode was chosen (the topology's IOMMU, or the scenario's what-if).
     dma_note: str | None = None
+    #: Set when the scenario names another kernel than the one the verdicts come
+    #: from: the data path follows the verdicts' kernel, and this says so.
+    kernel_note: str | None = None
     verdicts: dict[BDF, Verdict] = field(default_factory=dict)
 
     def verdict(self, provider: BDF) -> Verdict:
@@ -144,12 +148,37 @@ def _provider(topo: Topology, bdf: BDF, pgmap: int, scenario: Scenario) -> Provi
     )
 
 
+def _data_path_kernel(scenario: Scenario, kstate: KernelState) -> tuple[str, str | None]:
+    """The release whose data path runs, and a note when the scenario named another.
+
+    One run has one kernel: the verdicts' (``kstate``). The CLI boots the engine
+    on the scenario's ``kernel``, so the two agree there; the TUI's stepper runs
+    a scenario under the session's kernel (a what-if may have changed it). The
+    v5 series (``5.17-series``) is a data path of its release, kept when the
+    release agrees.
+    """
+    ours = kstate.target.version
+    release = str(ours)
+    named = scenario.kernel
+    if named is None:
+        return release, None
+    theirs = KernelVersion.parse(named)
+    if theirs.series == ours.series and (theirs.patch in (0, ours.patch) or ours.patch == 0):
+        # The same release, one of them more precise (6.12 and 6.12.117): that one.
+        series = "series" in named.lower()
+        return (named if series or theirs.patch else release), None
+    return release, (
+        f"the scenario names kernel {named}; it runs under {release}, the kernel of the"
+        " verdicts (change it on the what-if screen)"
+    )
+
+
 def make_context(scenario: Scenario, topology: Topology, kstate: KernelState) -> SimContext:
     """Resolve the scenario against its topology and kernel."""
     where = scenario.path or scenario.name
     if scenario.client not in topology:
         raise ScenarioError(f"{where}: client {scenario.client} is not in the topology")
-    kernel_text = scenario.kernel or str(kstate.target.version)
+    kernel_text, kernel_note = _data_path_kernel(scenario, kstate)
     datapath = datapath_for(kernel_text)
     providers: dict[BDF, ProviderInfo] = {}
     for seg in scenario.buffer:
@@ -177,6 +206,7 @@ def make_context(scenario: Scenario, topology: Topology, kstate: KernelState) ->
         queue_p2pdma=queue_p2pdma,
         client=topology[scenario.client],
         dma_note=dma_note,
+        kernel_note=kernel_note,
     )
 
 

@@ -45,7 +45,7 @@ from p2pview.iosim.objects import (
 )
 from p2pview.iosim.scenario import DmaMode
 from p2pview.iosim.state import SimState
-from p2pview.kernel.verdict import MapType, Verdict
+from p2pview.kernel.verdict import MapType
 from p2pview.model import BDF
 
 #: Where the simulated IOVA allocator starts (just below 4 GiB: dma-iommu tries
@@ -358,7 +358,7 @@ def stage_dma_map(ctx: SimContext, state: SimState) -> tuple[SimState, list[Even
                             "dma_map",
                             "pci_p2pdma_map_type() -> calc_map_type_and_dist()",
                             f"the map type of {provider} -> {ctx.client.bdf} is not cached yet:"
-                            f" computed verbosely: {_verdict_text(verdict)}",
+                            f" computed verbosely: {verdict.text()}",
                             (f"sg:{index}:0",),
                             dmesg=lines,
                         )
@@ -387,12 +387,6 @@ def stage_dma_map(ctx: SimContext, state: SimState) -> tuple[SimState, list[Even
         outcome = "hang" if failed.status == "BLK_STS_RESOURCE" else "error"
         result = Result(failed.errno, "dma_map", 0, outcome)
     return state.next("dma_map", sgls=tuple(sgls), mappings=tuple(mappings), result=result), events
-
-
-def _verdict_text(verdict: Verdict) -> str:
-    if verdict.map_type is None:
-        return f"upstream_bridge_distance() = {verdict.distance}"
-    return f"{verdict.map_type.value}, distance {verdict.distance}"
 
 
 def _bus(ctx: SimContext, provider_pgmap: int, phys: int) -> int:

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from p2pview.model import BDF, AddressError, Topology
-from p2pview.sources.checks import cut, quote, show_int
-from p2pview.sources.readfile import SCENARIO, read_text_bounded
-from p2pview.sources.topofile import SourceError, load_toml, parse_int
+from p2pview.sources.checks import SourceError, cut, parse_int, quote, show_int
+from p2pview.sources.readfile import SCENARIO, load_toml, read_text_bounded
 
 PAGE_SIZE = 4096
 #: The largest buffer simulated: page arrays of 1,048,576 entries (a 1 GiB I/O
@@ -316,12 +315,9 @@ def _segment(table: Any, index: int, path: str) -> BufferSegment:
             " (the pool hands out whole pages)"
         )
     base_pfn = opt("base_pfn", MAX_PFN - pages, "; the buffer's frames must fit 52 bits")
-    pool_size = opt("pool_size", MAX_BUFFER, "; p2pview simulates pools up to 4 GiB")
-    if pool_size is not None and (pool_size < PAGE_SIZE or pool_size % PAGE_SIZE):
-        raise SourceError(
-            f"{path}: {where}.pool_size: {pool_size:#x} is not a positive multiple of the page"
-            " size (the pool hands out whole pages)"
-        )
+    pool_size = (
+        None if "pool_size" not in table else check_pool_size(table["pool_size"], where, path)
+    )
     return BufferSegment(
         kind=kind,
         size=size,
@@ -335,6 +331,38 @@ def _segment(table: Any, index: int, path: str) -> BufferSegment:
         pfns=pfns,
         layout=layout,
         base_pfn=0x100000 if base_pfn is None else base_pfn,
+    )
+
+
+def check_pool_size(value: Any, where: str, path: str) -> int:
+    """A segment's ``pool_size`` (``where`` names the segment): whole pages, up to 4 GiB.
+
+    The scenario reader and the TUI's form both check it here.
+    """
+    pool_size = _int(
+        value, f"{where}.pool_size", path, low=0, high=MAX_BUFFER,
+        why="; p2pview simulates pools up to 4 GiB",
+    )  # fmt: skip
+    if pool_size < PAGE_SIZE or pool_size % PAGE_SIZE:
+        raise SourceError(
+            f"{path}: {where}.pool_size: {pool_size:#x} is not a positive multiple of the page"
+            " size (the pool hands out whole pages)"
+        )
+    return pool_size
+
+
+def nvme_setup(nvme: Mapping[str, Any], path: str) -> NvmeSetup:
+    """The ``[nvme]`` table: SGL support, sgl_threshold, MDTS (the reader's and the form's)."""
+    return NvmeSetup(
+        sgl=_bool(nvme.get("sgl", True), "nvme.sgl", path),
+        # nvme's sgl_threshold module parameter: an unsigned int, 0 turns SGLs off.
+        sgl_threshold=_int(
+            nvme.get("sgl_threshold", 32768), "nvme.sgl_threshold", path, low=0, high=_U32
+        ),
+        # Identify Controller MDTS is one byte; 0 means no limit.
+        mdts=None
+        if "mdts" not in nvme
+        else _int(nvme["mdts"], "nvme.mdts", path, sizes=False, low=0, high=255),
     )
 
 
@@ -454,17 +482,7 @@ def scenario_from_mapping(data: Mapping[str, Any], path: str) -> Scenario:
         limits=replace(limits, **changes),
         dma=mode,
         dma_given=mode_given,
-        nvme=NvmeSetup(
-            sgl=_bool(nvme.get("sgl", True), "nvme.sgl", path),
-            # nvme's sgl_threshold module parameter: an unsigned int, 0 turns SGLs off.
-            sgl_threshold=_int(
-                nvme.get("sgl_threshold", 32768), "nvme.sgl_threshold", path, low=0, high=_U32
-            ),
-            # Identify Controller MDTS is one byte; 0 means no limit.
-            mdts=None
-            if "mdts" not in nvme
-            else _int(nvme["mdts"], "nvme.mdts", path, sizes=False, low=0, high=255),
-        ),
+        nvme=nvme_setup(nvme, path),
         cpu=None if "cpu" not in data else _str(data["cpu"], "cpu", path),
         cmdline=None if "cmdline" not in data else _str(data["cmdline"], "cmdline", path),
         path=path,

@@ -194,6 +194,7 @@ def trace_document(trace: Trace) -> dict[str, Any]:
             "length": sc.io_length,
             "dma": sc.dma.value,
             "dma_note": ctx.dma_note,
+            "kernel_note": ctx.kernel_note,
         },
         "queue_limits": ctx.limits.sysfs()
         | {

@@ -219,6 +219,33 @@ class Verdict:
             return str(self.distance)
         return f"{self.map_type.value}, {self.distance}"
 
+    def text(self, *, short: bool = False) -> str:
+        """The result as every face words it.
+
+        ``BUS_ADDR, distance 4`` (``short``: ``BUS_ADDR 4``); in the v4.20-v5.3
+        eras, whose function returns an int, ``upstream_bridge_distance() = -2``.
+        """
+        if self.map_type is None:
+            return f"upstream_bridge_distance() = {self.distance}"
+        if short:
+            return f"{self.map_type.value} {self.distance}"
+        return f"{self.map_type.value}, distance {self.distance}"
+
+    @property
+    def tone(self) -> str:
+        """The result's kind for the faces to colour: ``bus_addr``, ``thru`` or ``unsupported``.
+
+        The int eras have no map type: a distance >= 0 is a path between
+        bridges (the ``bus_addr`` tone), below 0 a failure.
+        """
+        if self.map_type is MapType.BUS_ADDR:
+            return "bus_addr"
+        if self.map_type is MapType.THRU_HOST_BRIDGE:
+            return "thru"
+        if self.map_type is None and self.distance >= 0:
+            return "bus_addr"
+        return "unsupported"
+
     @property
     def supported(self) -> bool:
         """P2P DMA can happen (BUS_ADDR, THRU_HOST_BRIDGE, or a non-negative int)."""

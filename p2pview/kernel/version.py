@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from p2pview.model.errors import InputError
+
 _RELEASE_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.(?P<patch>\d+))?(?P<rest>.*)$")
 
 #: Names accepted for the newest tree modelled (the PCI maintainer tree).
 NEXT_NAMES = ("next", "newest", "pci-next", "pci.git")
 
 
-class VersionError(ValueError):
+class VersionError(InputError):
     """A kernel version that cannot be understood."""
 
 

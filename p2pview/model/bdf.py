@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from p2pview.model.errors import InputError
+
 _BDF_RE = re.compile(
     r"^(?:(?P<domain>[0-9a-fA-F]{1,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
     r"(?P<dev>[0-9a-fA-F]{1,2})\.(?P<fn>[0-7])$"
@@ -17,7 +19,7 @@ _BDF_RE = re.compile(
 _ROOT_RE = re.compile(r"^(?:pci)?(?P<domain>[0-9a-fA-F]{1,8}):(?P<bus>[0-9a-fA-F]{1,2})$")
 
 
-class AddressError(ValueError):
+class AddressError(InputError):
     """A PCI address that does not parse or is out of range."""
 
 

@@ -20,6 +20,7 @@ import re
 from p2pview.model.bdf import BDF, AddressError, RootBus
 from p2pview.model.classes import Kind, kind_of
 from p2pview.model.device import PciDevice
+from p2pview.model.errors import InputError
 from p2pview.model.topology import Topology
 
 _ID_RE = re.compile(r"^([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,4}|\*)$")
@@ -28,7 +29,7 @@ KIND_TERMS = (*(k.value for k in Kind), "endpoint", "devices", "p2pmem", "publis
 _PEER_KINDS = (Kind.NVME, Kind.STORAGE, Kind.GPU, Kind.NIC, Kind.ACCEL)
 
 
-class SelectionError(ValueError):
+class SelectionError(InputError):
     """A selection term that names nothing in the topology."""
 
 

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 
 from p2pview.model.bdf import BDF, AddressError, RootBus
 from p2pview.model.device import Acs, PciDevice
+from p2pview.model.errors import InputError
 from p2pview.model.platform import Platform
 from p2pview.model.provenance import READ, Fact
 
 
-class TopologyError(ValueError):
+class TopologyError(InputError):
     """A topology that cannot be built: the message names the field at fault."""
 
 
@@ -76,6 +77,7 @@ class Topology:
         "description",
         "name",
         "platform",
+        "short_names",
         "source",
     )
 
@@ -127,6 +129,8 @@ class Topology:
             {node: tuple(kids) for node, kids in children.items()}
         )
         self._graph: nx.DiGraph[Node] | None = None
+        #: Every function is in domain 0, so ``BB:DD.F`` names each one.
+        self.short_names = all(b.domain == 0 for b in self._order)
 
     # -- validation -------------------------------------------------------
 
@@ -200,6 +204,10 @@ class Topology:
                 graph.add_edges_from((node, kid) for kid in kids)
             self._graph = nx.freeze(graph)
         return self._graph
+
+    def bdf_name(self, bdf: BDF) -> str:
+        """How every face names ``bdf`` here: ``BB:DD.F`` when :attr:`short_names`."""
+        return bdf.short() if self.short_names else str(bdf)
 
     @property
     def devices(self) -> tuple[PciDevice, ...]:

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from p2pview.model import BDF, Topology
 from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
+from p2pview.sources.checks import SourceError
 from p2pview.sources.infer import infer_missing
 from p2pview.sources.readfile import TEXT, not_a_source, read_text_bounded
 from p2pview.sources.sysfs import ScanReport, is_sysfs_root, read_sysfs
-from p2pview.sources.topofile import SourceError, parse_topology_text, read_topology_file
+from p2pview.sources.topofile import parse_topology_text, read_topology_file
 
 if TYPE_CHECKING:
     from p2pview.sources.topowrite import to_json, to_mapping, to_toml

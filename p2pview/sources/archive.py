@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, Self, cast
 
+from p2pview.model.units import size_text
 from p2pview.sources.checks import SourceError, quote
 from p2pview.sources.readfile import (
     ATTRIBUTE,
@@ -46,7 +47,6 @@ from p2pview.sources.readfile import (
     ReadRefused,
     describe_mode,
     over_cap,
-    size_words,
 )
 from p2pview.sources.sysfs import DEVICE_FILES, DEVICE_LINKS, PROC_FILES
 from p2pview.sources.sysfs import MANIFEST as MANIFEST_NAME
@@ -360,7 +360,7 @@ class _Capped:
         self.total += len(data)
         if self.total > self.cap:
             raise _LimitReached(
-                f"more than {size_words(self.cap)} of tar data once decompressed (a compression"
+                f"more than {size_text(self.cap)} of tar data once decompressed (a compression"
                 " bomb, or not a capture)"
             )
         return data
@@ -406,7 +406,7 @@ def _tarinfo_class(state: dict[str, Any], limits: Limits) -> type[tarfile.TarInf
             if self.type in _META_TYPES and self.size > limits.header_bytes:
                 raise _LimitReached(
                     f"a header extension of {self.size:,} bytes (long names and pax headers"
-                    f" are at most {size_words(limits.header_bytes)})"
+                    f" are at most {size_text(limits.header_bytes)})"
                 )
             sparse = getattr(self, "_sparse_structs", None)
             if self.type == tarfile.GNUTYPE_SPARSE and sparse is not None and sparse[1]:
@@ -451,7 +451,7 @@ def read_archive(path: Path, limits: Limits | None = None) -> ArchiveTree:
         if size > limits.file_bytes:
             raise SourceError(
                 f"{path}: {size:,} bytes; p2pview reads archives up to"
-                f" {size_words(limits.file_bytes)}"
+                f" {size_text(limits.file_bytes)}"
             )
         head = handle.read(512)
         kind = sniff_archive(head)
@@ -614,6 +614,6 @@ def _file_node(
     counts["kept_bytes"] += len(data)
     if counts["kept_bytes"] > limits.kept_bytes:
         raise _LimitReached(
-            f"more than {size_words(limits.kept_bytes)} in the members a sysfs reader reads"
+            f"more than {size_text(limits.kept_bytes)} in the members a sysfs reader reads"
         )
     return _Node(NodeType.FILE, data=data, size=member.size)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 import reprlib
 
+from p2pview.model.errors import InputError
+
 #: Characters of an input value a message quotes.
 QUOTE_CHARS = 40
 #: No message is longer than this, whatever it quotes.
@@ -36,7 +38,7 @@ U32 = 32
 U64 = 64
 
 
-class SourceError(ValueError):
+class SourceError(InputError):
     """Input that cannot be read: the message names the file and the field or line.
 
     The message is cut to :data:`MAX_MESSAGE` characters, so that no input,
@@ -218,3 +220,34 @@ def check_toml_shape(text: str) -> None:
                 raise ValueError(
                     f"line {_line(text, m.start())}: a number of more than {MAX_DIGITS} digits"
                 )
+
+
+_SIZE_RE = re.compile(r"^\s*(0x[0-9a-fA-F]+|\d+)\s*([kKmMgGtT]i?[bB]?)?\s*$")
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_int(value: object, *, sizes: bool = False) -> int:
+    """An int from TOML/JSON: a number, ``"0x..."``, or with ``sizes`` ``"64M"``.
+
+    Raises:
+        ValueError: not a number, or one written with more than 40 characters
+            (the input is quoted cut).
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        check_number_text(text)
+        if sizes:
+            m = _SIZE_RE.match(text)
+            if m:
+                base = int(m[1], 0)
+                unit = (m[2] or "")[:1].lower()
+                return base * _UNITS.get(unit, 1)
+        try:
+            return int(text, 0)
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number, got {quote(value)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from p2pview.model import Acs, Link, PcieType
+from p2pview.model.errors import InputError
 
 PCI_CAP_ID_EXP = 0x10
 PCI_EXT_CAP_ID_ACS = 0x000D
@@ -103,7 +104,7 @@ def find_ext_capability(cfg: bytes, cap_id: int) -> int | None:
     return None
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """Config space too short to hold a header."""
 
 

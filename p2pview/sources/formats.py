@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from p2pview.model import Topology
-from p2pview.sources.checks import cut, quote
+from p2pview.sources.checks import SourceError, cut, quote
 from p2pview.sources.hwloc import (
     parse_hwloc_xml,
     parse_lstopo_console,
@@ -38,11 +38,7 @@ from p2pview.sources.lspci import (
 )
 from p2pview.sources.nccl import parse_nccl_xml, sniff_nccl_xml
 from p2pview.sources.nvsmi import sniff_nvsmi_topo
-from p2pview.sources.topofile import (
-    SourceError,
-    looks_like_topology,
-    parse_topology_text,
-)
+from p2pview.sources.topofile import looks_like_topology, parse_topology_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from p2pview.model import (
     Topology,
     TopologyError,
 )
+from p2pview.sources.checks import SourceError
 from p2pview.sources.names import UNKNOWN_ID, with_names
 from p2pview.sources.provenance import (
     restore_hidden_bridges,
@@ -60,7 +61,6 @@ from p2pview.sources.provenance import (
     with_root_functions,
 )
 from p2pview.sources.sysfs import with_inferred_pcie_type
-from p2pview.sources.topofile import SourceError
 
 __all__ = [
     "XmlElement",

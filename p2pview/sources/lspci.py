@@ -11,7 +11,7 @@
 
 A ``-vvxxxx`` dump is both verbose text and a hex dump; try the sniffers in
 the order hex, tree, verbose. Every parser raises
-:class:`~p2pview.sources.topofile.SourceError` with a message that starts
+:class:`~p2pview.sources.checks.SourceError` with a message that starts
 with the file name and names the line.
 """
 

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from p2pview.model import BDF, Acs, AddressError, PciDevice, Topology
+from p2pview.sources.checks import SourceError
 from p2pview.sources.lspci_verbose import build_topology, lspci_error, multifunction_slots
 from p2pview.sources.names import UNKNOWN_ID, with_names
-from p2pview.sources.topofile import SourceError
 
 _FUNC_RE = re.compile(r"(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-7])")
 _RANGE_RE = re.compile(r"-\[(?P<s>[0-9a-fA-F]{2})(?:-(?P<u>[0-9a-fA-F]{2}))?\]-")

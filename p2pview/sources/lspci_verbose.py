@@ -50,11 +50,10 @@ from p2pview.model import (
     TopologyError,
 )
 from p2pview.sources.busranges import BridgeBuses, assign_parents
-from p2pview.sources.checks import check_span, quote
+from p2pview.sources.checks import SourceError, check_span, quote
 from p2pview.sources.configspace import LINK_SPEEDS, SriovInfo
 from p2pview.sources.names import UNKNOWN_ID, with_names
 from p2pview.sources.provenance import place_orphan_buses
-from p2pview.sources.topofile import SourceError
 
 # -- shared by the lspci readers ---------------------------------------------------
 

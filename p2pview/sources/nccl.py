@@ -68,7 +68,7 @@ from p2pview.model import (
     Topology,
 )
 from p2pview.model.platform import cpu_vendor_id
-from p2pview.sources.checks import quote
+from p2pview.sources.checks import SourceError, quote
 from p2pview.sources.hwloc import (
     XmlElement,
     attr_error,
@@ -78,7 +78,6 @@ from p2pview.sources.hwloc import (
     xml_root_tag,
 )
 from p2pview.sources.provenance import placeholder_bridge, with_acs_reason
-from p2pview.sources.topofile import SourceError
 
 __all__ = ["cpu_family_from_nccl", "parse_nccl_xml", "sniff_nccl_xml"]
 

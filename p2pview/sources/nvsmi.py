@@ -35,8 +35,8 @@ from pathlib import Path
 
 from p2pview.model import BDF, AddressError
 from p2pview.model.nvlabel import is_nvlink
+from p2pview.sources.checks import SourceError
 from p2pview.sources.readfile import NVSMI, ReadRefused, read_bounded
-from p2pview.sources.topofile import SourceError
 
 #: Said wherever GPU addresses would be expected.
 NO_GPU_BDFS = (

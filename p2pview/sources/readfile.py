@@ -17,11 +17,15 @@ reports is only used to refuse early, never to decide how much to read.
 from __future__ import annotations
 
 import os
+import re
 import stat
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from p2pview.sources.checks import SourceError
+from p2pview.model.units import size_text
+from p2pview.sources.checks import SourceError, check_toml_shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,9 @@ TEXT = Kind("text dump", 64 << 20)
 SCENARIO = Kind("scenario file", 4 << 20)
 #: An 'nvidia-smi topo -m' matrix (a few KiB even for 16 GPUs and 16 NICs).
 NVSMI = Kind("nvidia-smi topo -m output", 1 << 20)
+#: The most TOML p2pview parses: tomllib takes about 2 s per MiB of the worst
+#: input. A 20,000-function topology is 4 MiB of TOML (and 5 MiB of JSON).
+TOML = Kind("TOML document", 16 << 20)
 
 
 class ReadRefused(SourceError):
@@ -76,19 +83,11 @@ def describe_mode(mode: int) -> str:
     return "not a regular file"
 
 
-def size_words(size: int) -> str:
-    """``"64 MiB"``, ``"4096 bytes"``: a cap or a size for a message."""
-    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if size >= 1 << shift and size % (1 << shift) == 0:
-            return f"{size >> shift} {unit}"
-    return f"{size:,} bytes"
-
-
 def over_cap(name: str, kind: Kind, size: int | None = None) -> ReadRefused:
     """The refusal of a file larger than its kind's cap."""
     how_big = f"{size:,} bytes" if size is not None else "more than that"
     return ReadRefused(
-        f"{name}: {how_big}; a {kind.name} is at most {size_words(kind.cap)}; not read"
+        f"{name}: {how_big}; a {kind.name} is at most {size_text(kind.cap)}; not read"
     )
 
 
@@ -195,3 +194,31 @@ def read_text_bounded(path: Path | str, kind: Kind, *, name: str | None = None) 
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ReadRefused(f"{label}: offset {exc.start}: not UTF-8 text") from None
+
+
+def load_toml(text: str, path: str) -> dict[str, Any]:
+    """``tomllib.loads`` after :func:`~p2pview.sources.checks.check_toml_shape`.
+
+    Raises:
+        SourceError: ``"PATH: line N: ..."``, or a document over 16 MiB.
+    """
+    if len(text) > TOML.cap:
+        raise SourceError(
+            f"{path}: {len(text):,} characters of TOML; p2pview parses TOML up to"
+            f" {size_text(TOML.cap)} (write large topologies as JSON: p2pview convert"
+            " --to json)"
+        )
+    try:
+        check_toml_shape(text)
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SourceError(f"{path}: {_toml_line(str(exc), text)}invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise SourceError(f"{path}: {exc}") from None
+
+
+def _toml_line(message: str, text: str) -> str:
+    m = re.search(r"\(at line (\d+)", message)
+    if m:
+        return f"line {m[1]}: "
+    return f"line {text.count(chr(10)) + 1}: "  # "(at end of document)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,16 +43,15 @@ from p2pview.sources.checks import (
     SourceError,
     check_bits,
     check_json_shape,
-    check_number_text,
     check_span,
-    check_toml_shape,
     cut,
+    parse_int,
     quote,
     show_int,
 )
-from p2pview.sources.readfile import TEXT, Kind, read_text_bounded, size_words
+from p2pview.sources.readfile import TEXT, load_toml, read_text_bounded
 
-__all__ = ["SourceError", "parse_topology_text", "read_topology_file"]
+__all__ = ["parse_topology_text", "read_topology_file"]
 
 FORMAT_TAG = "p2pview-topology/1"
 
@@ -62,37 +60,6 @@ _T = TypeVar("_T")
 
 def _where(path: str, field: str) -> str:
     return f"{path}: {field}"
-
-
-_SIZE_RE = re.compile(r"^\s*(0x[0-9a-fA-F]+|\d+)\s*([kKmMgGtT]i?[bB]?)?\s*$")
-_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_int(value: object, *, sizes: bool = False) -> int:
-    """An int from TOML/JSON: a number, ``"0x..."``, or with ``sizes`` ``"64M"``.
-
-    Raises:
-        ValueError: not a number, or one written with more than 40 characters
-            (the input is quoted cut).
-    """
-    if isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        check_number_text(text)
-        if sizes:
-            m = _SIZE_RE.match(text)
-            if m:
-                base = int(m[1], 0)
-                unit = (m[2] or "")[:1].lower()
-                return base * _UNITS.get(unit, 1)
-        try:
-            return int(text, 0)
-        except ValueError:
-            pass
-    raise ValueError(f"expected a number, got {quote(value)}")
 
 
 def _parse_ids(value: object) -> tuple[int, int]:
@@ -472,11 +439,6 @@ def topology_from_mapping(data: Mapping[str, Any], path: str) -> Topology:
         raise SourceError(_where(path, str(exc))) from None
 
 
-#: The most TOML p2pview parses: tomllib takes about 2 s per MiB of the worst
-#: input. A 20,000-function topology is 4 MiB of TOML (and 5 MiB of JSON).
-TOML = Kind("TOML document", 16 << 20)
-
-
 def parse_topology_text(text: str, path: str) -> Topology:
     """Parse a topology document; JSON if it starts with ``{``, else TOML.
 
@@ -507,34 +469,6 @@ def load_json(text: str, path: str) -> Any:
     except (ValueError, RecursionError) as exc:
         # check_json_shape's "line N: ..." (the parser's own limits are never reached).
         raise SourceError(f"{path}: {exc}") from None
-
-
-def load_toml(text: str, path: str) -> dict[str, Any]:
-    """``tomllib.loads`` after :func:`~p2pview.sources.checks.check_toml_shape`.
-
-    Raises:
-        SourceError: ``"PATH: line N: ..."``, or a document over 16 MiB.
-    """
-    if len(text) > TOML.cap:
-        raise SourceError(
-            f"{path}: {len(text):,} characters of TOML; p2pview parses TOML up to"
-            f" {size_words(TOML.cap)} (write large topologies as JSON: p2pview convert"
-            " --to json)"
-        )
-    try:
-        check_toml_shape(text)
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SourceError(f"{path}: {_toml_line(str(exc), text)}invalid TOML: {exc}") from None
-    except (ValueError, RecursionError) as exc:
-        raise SourceError(f"{path}: {exc}") from None
-
-
-def _toml_line(message: str, text: str) -> str:
-    m = re.search(r"\(at line (\d+)", message)
-    if m:
-        return f"line {m[1]}: "
-    return f"line {text.count(chr(10)) + 1}: "  # "(at end of document)"
 
 
 _TABLE_RE = re.compile(r"^(device|host_bridge)\[(\d+)\]|^(platform)\b|^device ([0-9a-f:.]+):")

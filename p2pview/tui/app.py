@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, LoadingIndicator, Static, TextArea
 
 from p2pview.model import Topology
+from p2pview.tui.failures import failure_text
 from p2pview.tui.messages import LoadFailed, LoadProgress, ModelLoaded
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.explain import ExplainScreen
@@ -147,7 +148,7 @@ class P2PViewApp(App[None]):
         try:
             model = args.load_model()
         except Exception as exc:
-            self.post_message(LoadFailed(str(exc) or type(exc).__name__))
+            self.post_message(LoadFailed(failure_text(exc)))
             return
         self.post_message(ModelLoaded(model))
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from p2pview.iosim import Scenario, Trace, simulate
 from p2pview.kernel import Verdict, calc_map_type_and_dist
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
+from p2pview.kernel.provenance import ALT_KERNEL
+from p2pview.kernel.version import KernelVersion
 from p2pview.model import BDF, Acs, AcsPresence, IommuMode, RootBus, Topology
 from p2pview.model.select import SelectionError, select
 from p2pview.session import Session, session_for
@@ -280,9 +282,16 @@ class TuiModel:
 
         Only reads the model, so a thread worker may call it; the UI thread
         then keeps the result with :meth:`adopt_trace` (the same rule as the
-        what-if edits' draft and adopt).
+        what-if edits' draft and adopt). A scenario that names another release
+        (the stepper's ``k``) runs wholly under it, verdicts and data path alike:
+        the engine is booted again on the same topology for that release.
         """
-        return simulate(scenario, self.topology, self.session.state)
+        state = self.session.state
+        if scenario.kernel is not None:
+            wanted = KernelVersion.parse(scenario.kernel)
+            if wanted.series != state.target.version.series:
+                state = state.alternative(ALT_KERNEL + scenario.kernel)
+        return simulate(scenario, self.topology, state)
 
     def adopt_trace(self, scenario: Scenario, trace: Trace) -> None:
         """Make ``trace`` of ``scenario`` the model's current one (on the UI thread)."""

@@ -16,10 +16,10 @@ from p2pview.views.matrix_table import header_text
 from p2pview.views.names import bdf_text
 
 STATUS_STYLE = {
-    Agreement.AGREE: "bold green",
-    Agreement.EXPECTED: "yellow",
-    Agreement.UNKNOWN: "magenta",
-    Agreement.UNEXPECTED: "bold red",
+    Agreement.AGREE: "status.agree",
+    Agreement.EXPECTED: "status.expected",
+    Agreement.UNKNOWN: "status.unknown",
+    Agreement.UNEXPECTED: "status.unexpected",
 }
 
 _FORM_TEXT = {
@@ -45,7 +45,9 @@ def kernel_cell(pair: PairComparison) -> Text:
     """Map type and distance, coloured as in ``explain``."""
     v = pair.verdict
     if v.map_type is None:
-        return Text(str(v.distance), style="bold red" if v.distance < 0 else "bold green")
+        return Text(
+            str(v.distance), style="verdict.unsupported" if v.distance < 0 else "verdict.bus_addr"
+        )
     return Text(f"{v.map_type.value} {v.distance}", style=RESULT_STYLE[v.map_type])
 
 
@@ -60,11 +62,11 @@ def devices_table(session: Session, comparison: Comparison) -> Table:
         function = (
             Text(bdf_text(topo, d.bdf), style="bold")
             if d.bdf is not None
-            else Text("-", style="bold red")
+            else Text("-", style="verdict.unsupported")
         )
         label = topo[d.bdf].label if d.bdf is not None else None
         if label and label != d.label:
-            function.append(f" {label}", style="dim")
+            function.append(f" {label}", style="muted")
         values = [m.affinity_of(d.label, c) or "" for c in m.affinity_columns]
         table.add_row(d.label, d.name or "", function, d.method, *values, d.note)
     return table
@@ -121,7 +123,9 @@ def grid_cell(pair: PairComparison) -> Text:
     if pair.verdict.map_type is not None:
         text.append(kernel_code(pair), style=RESULT_STYLE[pair.verdict.map_type])
     else:
-        text.append(kernel_code(pair), style="bold red" if pair.verdict.distance < 0 else "")
+        text.append(
+            kernel_code(pair), style="verdict.unsupported" if pair.verdict.distance < 0 else ""
+        )
     mark = STATUS_MARK[pair.status]
     if mark:
         text.append(mark, style=STATUS_STYLE[pair.status])
@@ -151,7 +155,7 @@ def grid_table(comparison: Comparison) -> Table:
             elif pair is not None:
                 cells.append(grid_cell(pair))
             else:
-                cells.append(Text(f"{m.cells[i][j]} -", style="dim"))
+                cells.append(Text(f"{m.cells[i][j]} -", style="muted"))
         table.add_row(row, *cells)
     return table
 
@@ -232,13 +236,13 @@ def compare_view(session: Session, comparison: Comparison) -> RenderableType:
     if notes:
         text = Text()
         for note in notes:
-            text.append(f"note: {note}\n", style="dim")
+            text.append(f"note: {note}\n", style="muted")
         parts.append(text)
     parts.append(
         Text(
             "Every pair with both checks and their reasons: --json; one pair in full:"
             " p2pview explain SOURCE PROVIDER CLIENT.",
-            style="dim",
+            style="muted",
         )
     )
     return Group(*parts)

@@ -13,13 +13,15 @@ from p2pview.kernel import MapType, PathKind, Verdict
 from p2pview.model import BDF, RootBus, acs_bit_names
 from p2pview.session import Session
 from p2pview.views.names import LABEL_WIDTH, bdf_text, role
+from p2pview.views.styles import verdict_style
 
 _K = TypeVar("_K", bound=Hashable)
 
+#: The style name of each map type's result (:mod:`p2pview.views.styles`).
 RESULT_STYLE = {
-    MapType.BUS_ADDR: "bold green",
-    MapType.THRU_HOST_BRIDGE: "bold yellow",
-    MapType.NOT_SUPPORTED: "bold red",
+    MapType.BUS_ADDR: "verdict.bus_addr",
+    MapType.THRU_HOST_BRIDGE: "verdict.thru",
+    MapType.NOT_SUPPORTED: "verdict.unsupported",
 }
 
 
@@ -35,14 +37,8 @@ def _describe(session: Session, bdf: BDF, *, short: bool = False) -> str:
 
 
 def result_text(verdict: Verdict) -> Text:
-    """``BUS_ADDR, distance 4`` (or the int of v4.20-v5.3), coloured."""
-    if verdict.map_type is None:
-        style = "bold green" if verdict.distance >= 0 else "bold red"
-        return Text(f"upstream_bridge_distance() = {verdict.distance}", style=style)
-    return Text(
-        f"{verdict.map_type.value}, distance {verdict.distance}",
-        style=RESULT_STYLE[verdict.map_type],
-    )
+    """``BUS_ADDR, distance 4`` (or the int of v4.20-v5.3), styled."""
+    return Text(verdict.text(), style=verdict_style(verdict))
 
 
 def chain_tree(session: Session, verdict: Verdict) -> list[Tree]:
@@ -59,16 +55,16 @@ def chain_tree(session: Session, verdict: Verdict) -> list[Tree]:
         eff = session.state.acs[bdf]
         check = checks.get(bdf)
         if eff.redirect:
-            style = "bold red" if check is not None and check.counted else "dim"
+            style = "acs.redirect" if check is not None and check.counted else "muted"
             bits = " ".join(acs_bit_names(eff.redirect))
             text.append(f"  [ACS {bits}, ctrl {eff.ctrl or 0:#06x}]", style=style)
             if check is None or not check.counted:
-                text.append(" (not counted)", style="dim")
+                text.append(" (not counted)", style="muted")
         elif not eff.known:
-            text.append("  [ACS ?]", style="magenta")
+            text.append("  [ACS ?]", style="assumed")
         roles = verdict.roles(bdf)
         if roles:
-            text.append("  <- " + " = ".join(roles), style="bold cyan")
+            text.append("  <- " + " = ".join(roles), style="role")
         return text
 
     for chain in (verdict.provider_chain, verdict.client_chain):
@@ -79,7 +75,7 @@ def chain_tree(session: Session, verdict: Verdict) -> list[Tree]:
             if parent is None:
                 root = topo.root_bus_of(bdf)
                 if root not in trees:
-                    trees[root] = Tree(Text(f"{root} (host bridge)", style="bold blue"))
+                    trees[root] = Tree(Text(f"{root} (host bridge)", style="host_bridge"))
                 made[bdf] = trees[root].add(label(bdf))
             else:
                 made[bdf] = made[parent].add(label(bdf))
@@ -92,7 +88,7 @@ def _chain_line(session: Session, name: str, chain: tuple[BDF, ...]) -> Text:
     root = topo.root_bus_of(chain[0])
     text = Text(f"   {name}: ")
     text.append(" -> ".join(bdf_text(topo, b) for b in chain))
-    text.append(f"  (then host bridge {root}, not part of the chain)", style="dim")
+    text.append(f"  (then host bridge {root}, not part of the chain)", style="muted")
     return text
 
 
@@ -135,11 +131,11 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
             entry = Text(f"   {c.side:8} {t(c.device)}: ")
             if not c.known:
                 why = topo[c.device].fact("acs").how
-                entry.append(f"ACS unknown ({why}); assumed no redirect", style="magenta")
+                entry.append(f"ACS unknown ({why}); assumed no redirect", style="assumed")
             elif c.redirect:
-                entry.append(f"{' '.join(c.bits)} set: redirect", style="bold red")
+                entry.append(f"{' '.join(c.bits)} set: redirect", style="acs.redirect")
             else:
-                entry.append("no redirect", style="green")
+                entry.append("no redirect", style="check.pass")
             steps.append(entry)
         if verdict.acs_redirect:
             steps.append(
@@ -171,7 +167,7 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
             if verdict.cpu_supports:
                 cpu.append(
                     f"true ({plat.cpu_vendor} family {plat.cpu_family:#x} >= 0x17, AMD Zen)",
-                    style="green",
+                    style="check.pass",
                 )
                 cpu.append(" -> THRU_HOST_BRIDGE without looking at the whitelist.")
             else:
@@ -195,7 +191,9 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
                 f" ({'same host bridge' if w.same_host_bridge else 'different host bridges'}): "
             )
             line.append(w.reason + ": ")
-            line.append("pass" if w.passed else "fail", style="green" if w.passed else "bold red")
+            line.append(
+                "pass" if w.passed else "fail", style="check.pass" if w.passed else "check.fail"
+            )
             steps.append(line)
         if len(verdict.whitelist_checks) == 1 and not verdict.whitelist_checks[0].passed:
             first = verdict.whitelist_checks[0]
@@ -203,12 +201,13 @@ def decision_steps(session: Session, verdict: Verdict) -> list[Text]:
             if other != first.host_bridge:
                 steps.append(
                     Text(
-                        f"   ({other} is not checked: the first check already failed.)", style="dim"
+                        f"   ({other} is not checked: the first check already failed.)",
+                        style="muted",
                     )
                 )
     result = Text("Result: ").append_text(result_text(verdict))
     if verdict.assumptions:
-        result.append("  * rests on the assumptions above", style="magenta")
+        result.append("  * rests on the assumptions above", style="assumed")
     steps.append(result)
     return steps
 
@@ -234,20 +233,20 @@ def assumptions_block(verdict: Verdict) -> list[Text]:
     """
     out: list[Text] = []
     if verdict.assumptions:
-        out.append(Text("* This verdict rests on assumed facts:", style="bold magenta"))
+        out.append(Text("* This verdict rests on assumed facts:", style="assumed.head"))
         for (fact, value, why), subjects in _grouped(
             ((a.fact, a.value, a.why), a.subject) for a in verdict.assumptions
         ):
-            line = Text(f"  - {FACT_NAMES.get(fact, fact)} of {subjects}: ", style="magenta")
-            line.append(f"assumed {value}", style="bold magenta")
+            line = Text(f"  - {FACT_NAMES.get(fact, fact)} of {subjects}: ", style="assumed")
+            line.append(f"assumed {value}", style="assumed.head")
             if why:
-                line.append(f" ({why})", style="magenta")
+                line.append(f" ({why})", style="assumed")
             out.append(line)
         if verdict.alternatives:
-            out.append(Text("  Otherwise:", style="magenta"))
-            out.extend(Text(f"    {alt.text}", style="magenta") for alt in verdict.alternatives)
+            out.append(Text("  Otherwise:", style="assumed"))
+            out.extend(Text(f"    {alt.text}", style="assumed") for alt in verdict.alternatives)
         else:
-            out.append(Text("  No other plausible value changes it.", style="magenta"))
+            out.append(Text("  No other plausible value changes it.", style="assumed"))
     if verdict.inferred:
         out.append(Text("Inferred facts it uses:", style="bold"))
         out.extend(

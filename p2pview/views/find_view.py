@@ -16,7 +16,9 @@ def candidates_table(found: FindMany) -> Table:
     table.add_column("provider", no_wrap=True)
     table.add_column("total distance", justify="right", no_wrap=True)
     for provider, total in found.candidates:
-        style = "bold green" if provider in found.tied else ("red" if total < 0 else "")
+        style = (
+            "verdict.bus_addr" if provider in found.tied else ("check.fail" if total < 0 else "")
+        )
         table.add_row(Text(str(provider), style=style), Text(str(total), style=style))
     return table
 
@@ -48,7 +50,7 @@ def messages_text(found: FindMany) -> Text:
     text.append(
         "\n'p2pview explain SOURCE PROVIDER CLIENT' shows the lines of the verbose"
         " calculation for one pair.",
-        style="dim",
+        style="muted",
     )
     return text
 

@@ -80,10 +80,10 @@ CATEGORIES: dict[int, tuple[str, str]] = {
 }
 _CAT_STYLE = {
     **CELL_STYLE,
-    _CAT_INT_OK: "bold green",
-    _CAT_INT_NO_BRIDGE: "bold red",
-    _CAT_INT_ACS: "bold red",
-    _CAT_INT_AMD: "bold green",
+    _CAT_INT_OK: "verdict.bus_addr",
+    _CAT_INT_NO_BRIDGE: "verdict.unsupported",
+    _CAT_INT_ACS: "verdict.unsupported",
+    _CAT_INT_AMD: "verdict.bus_addr",
 }
 
 # What the kernel's walk found for a pair.

@@ -26,10 +26,10 @@ CELL_LETTER = {
     CODE_UNDETERMINED: "?",
 }
 CELL_STYLE = {
-    CODE_BUS_ADDR: "bold green",
-    CODE_THRU_HOST_BRIDGE: "yellow",
-    CODE_NOT_SUPPORTED: "bold red",
-    CODE_UNDETERMINED: "magenta",
+    CODE_BUS_ADDR: "verdict.bus_addr",
+    CODE_THRU_HOST_BRIDGE: "verdict.thru",
+    CODE_NOT_SUPPORTED: "verdict.unsupported",
+    CODE_UNDETERMINED: "assumed",
 }
 #: What the ``*`` mark means, wherever a matrix is drawn.
 ASSUMED_LEGEND = (
@@ -48,7 +48,7 @@ def cell_text(code: int, distance: int, assumed: bool) -> Text:
     if code == CODE_UNDETERMINED:
         return Text("?", style=CELL_STYLE[code])
     if code == CODE_INT_ERA:
-        style = "bold red" if distance < 0 else "bold green"
+        style = "verdict.unsupported" if distance < 0 else "verdict.bus_addr"
         return Text(f"{distance}{mark}", style=style)
     return Text(f"{CELL_LETTER[code]}{distance}{mark}", style=CELL_STYLE[code])
 
@@ -90,26 +90,26 @@ def legend(session: Session, matrix: PairMatrix | None = None) -> Text:
     """What the cell codes mean (``?`` only when ``matrix`` has undetermined cells)."""
     text = Text()
     if session.target.profile.int_distance:
-        text.append("n", style="bold green")
+        text.append("n", style="verdict.bus_addr")
         text.append(
             "   distance from upstream_bridge_distance(): a common upstream bridge, no ACS\n"
         )
-        text.append("-1", style="bold red")
+        text.append("-1", style="verdict.unsupported")
         text.append("  no common upstream bridge    ")
-        text.append("-2", style="bold red")
+        text.append("-2", style="verdict.unsupported")
         text.append("  ACS redirect on the path\n")
         if session.target.profile.amd_penalty:
             text.append("    4096+n: both root complexes are AMD 1022:1450 (v5.1-v5.3 penalty)\n")
     else:
-        text.append("B", style="bold green")
+        text.append("B", style="verdict.bus_addr")
         text.append("  BUS_ADDR: common upstream bridge, no ACS redirect; PCI bus addresses\n")
-        text.append("T", style="yellow")
+        text.append("T", style="verdict.thru")
         text.append("  THRU_HOST_BRIDGE: through the host bridge (AMD Zen CPU or whitelisted)\n")
-        text.append("X", style="bold red")
+        text.append("X", style="verdict.unsupported")
         text.append("  NOT_SUPPORTED: dma map fails with -EREMOTEIO\n")
         text.append("n  the kernel's distance (calc_map_type_and_dist() dist)\n")
     if matrix is not None and bool((matrix.map_code == CODE_UNDETERMINED).any()):
-        text.append("?", style="magenta")
+        text.append("?", style="assumed")
         text.append(f"  {UNDETERMINED_LEGEND}\n")
     text.append(f"*  {ASSUMED_LEGEND}\n")
     text.append("Rows: providers (the memory); columns: clients (the DMA master).")
@@ -118,7 +118,7 @@ def legend(session: Session, matrix: PairMatrix | None = None) -> Text:
 
 def _row_label(session: Session, bdf: BDF) -> Text:
     label = Text(f"{bdf_text(session.topology, bdf)} ")
-    label.append(short_label(session.topology[bdf]), style="dim")
+    label.append(short_label(session.topology[bdf]), style="muted")
     return label
 
 

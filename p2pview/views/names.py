@@ -19,9 +19,7 @@ _PORT_NAMES = {
 
 def bdf_text(topo: Topology, bdf: BDF) -> str:
     """``BB:DD.F`` when every function is in domain 0, else the full name."""
-    if all(b.domain == 0 for b in topo.bdfs):
-        return bdf.short()
-    return str(bdf)
+    return topo.bdf_name(bdf)
 
 
 def role(dev: PciDevice) -> str:

@@ -15,8 +15,9 @@ from p2pview.iosim.objects import (
     SgTable,
     syscall_name,
 )
+from p2pview.model.units import bytes_and_size
 
-LEVEL_STYLE = {"info": "", "warn": "yellow", "error": "bold red"}
+LEVEL_STYLE = {"info": "", "warn": "event.warn", "error": "event.error"}
 #: Rows of the final scatterlist shown in the table (JSON has them all).
 MAX_ROWS = 32
 
@@ -43,11 +44,13 @@ def header(trace: Trace) -> Text:
             f" {prov.region_start:#x}, bus offset {prov.bus_offset:#x}"
         )
         text.append("\n")
+    if ctx.kernel_note:
+        text.append(ctx.kernel_note + "\n", style="event.warn")
     if ctx.dma_note:
-        text.append(ctx.dma_note + "\n", style="yellow" if "what-if" in ctx.dma_note else "")
+        text.append(ctx.dma_note + "\n", style="event.warn" if "what-if" in ctx.dma_note else "")
     text.append(ctx.limits.summary() + "\n")
     for note in ctx.limits.notes:
-        text.append(f"  {note}\n", style="dim")
+        text.append(f"  {note}\n", style="muted")
     return text
 
 
@@ -55,17 +58,17 @@ def event_log(trace: Trace) -> list[RenderableType]:
     """One block per stage: its title, then each event and the dmesg lines it printed."""
     out: list[RenderableType] = []
     for n, step in enumerate(trace.steps, 1):
-        out.append(Text(f"{n:2}. {step.title}", style="bold cyan"))
+        out.append(Text(f"{n:2}. {step.title}", style="role"))
         for event in step.events:
             line = Text("    ")
             line.append(event.function, style="bold")
             line.append(": ")
             line.append(event.text, style=LEVEL_STYLE.get(event.level, ""))
             if event.confidence != "read":
-                line.append(f" [{event.confidence}]", style="magenta")
+                line.append(f" [{event.confidence}]", style="assumed")
             out.append(line)
             for dmesg in event.dmesg:
-                out.append(Text(f"      dmesg: {dmesg}", style="dim"))
+                out.append(Text(f"      dmesg: {dmesg}", style="muted"))
     return out
 
 
@@ -125,14 +128,6 @@ def scatterlist_table(trace: Trace) -> Table:
     return table
 
 
-def _size(n: int) -> str:
-    """``268,435,456 bytes (256 MiB)``; the unit only when it is exact."""
-    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n:,} bytes ({n >> shift} {unit})"
-    return f"{n:,} bytes"
-
-
 def never_ran_text(trace: Trace) -> Text | None:
     """Why the I/O was never issued, when opening or mmap'ing its buffer failed; else ``None``.
 
@@ -152,14 +147,15 @@ def never_ran_text(trace: Trace) -> Text | None:
         asked = sum(seg.size for seg in sc.buffer if seg.provider == prov.bdf)
         why = (
             f"mmap of {prov.bdf}'s p2pmem/allocate fails with ENOMEM: the pool is"
-            f" {_size(prov.pool_size)}, {_size(prov.available)} of it available, and the"
-            f" buffer needs {_size(asked)}"
+            f" {bytes_and_size(prov.pool_size)}, {bytes_and_size(prov.available)} of it"
+            " available, and the"
+            f" buffer needs {bytes_and_size(asked)}"
         )
     else:
         call = "open()" if error is not None and error.function == "open()" else "mmap()"
         detail = f" ({error.function}: {error.text})" if error is not None else ""
         why = f"the buffer's {call} fails with {result.errno}{detail}"
-    return Text(f"{why}; {op} is never called", style="bold red")
+    return Text(f"{why}; {op} is never called", style="io.failed")
 
 
 def result_text(trace: Trace) -> Text:
@@ -171,20 +167,20 @@ def result_text(trace: Trace) -> Text:
     if never is not None:
         return never
     if result.outcome == "ok":
-        return Text(f"{op} returns {result.bytes}", style="bold green")
+        return Text(f"{op} returns {result.bytes}", style="io.ok")
     if result.outcome == "short":
-        return Text(f"{op} returns {result.bytes} (short)", style="bold yellow")
+        return Text(f"{op} returns {result.bytes} (short)", style="io.short")
     if result.outcome == "hang":
         return Text(
             f"{op} never returns: the request is requeued forever (stage {result.stage})",
-            style="bold red",
+            style="io.failed",
         )
     if result.outcome == "wrong address":
         return Text(
             f"{op} returns, but the device was given address 0 for part of the data [inferred]",
-            style="bold red",
+            style="io.failed",
         )
-    return Text(f"{op} returns -1, errno {result.errno} (at {result.stage})", style="bold red")
+    return Text(f"{op} returns -1, errno {result.errno} (at {result.stage})", style="io.failed")
 
 
 def trace_view(trace: Trace) -> RenderableType:

@@ -302,7 +302,9 @@ def test_a_kernel_override_reruns_at_the_same_stage():
             await pilot.pause()
             assert screen.query_one("#stepper-panels", TabbedContent).active == "panel-sg"
             assert "DMA segments" in _text(screen, "#view-sg")
-            assert "data path of kernel 6.17" in _text(screen, "#stepper-scenario")
+            assert "this I/O runs under kernel 6.17, verdicts and data path" in _text(
+                screen, "#stepper-scenario"
+            )
 
     asyncio.run(run())
 

@@ -53,3 +53,34 @@ def test_stepper_picker(snap_compare):
 
     app = make_app(TuiArgs("switch-nvme"))
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_stepper_queue_limits_after_an_mdts_edit_at_80x24(snap_compare):
+    """A 1 MiB read re-run with MDTS 5: the limits opened, what the edit changed lit."""
+    from p2pview.iosim import quick_scenario
+    from p2pview.iosim.scenario import NvmeSetup
+    from p2pview.model import BDF
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        app.animation_level = "none"
+        await app.loaded()
+        await pilot.pause()
+        await pilot.press("5")
+        await pilot.pause()
+        screen = app.screen
+        read = quick_scenario(
+            "switch-nvme", BDF.parse("0000:1a:00.0"), BDF.parse("0000:1b:00.0"), 1 << 20
+        )
+        for scenario in (read, read.replace(nvme=NvmeSetup(mdts=5))):
+            screen.run_scenario(scenario)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert screen.goto("request")
+        await pilot.press("l")
+        for _ in range(3):
+            await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+
+    app = make_app(TuiArgs("switch-nvme"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -533,3 +533,31 @@ def test_edits_queue_in_order_and_errors_leave_no_trace() -> None:
         assert any("merged in v4.20" in n.message for n in app._notifications)
 
     run_whatif(body)
+
+
+def test_disable_acs_redir_says_which_iommu_groups_it_joins() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        await pilot.press("k")
+        await settle(app, pilot)
+        cmdline = app.screen.query_one("#cmdline-input", Input)
+        cmdline.value = "pci=disable_acs_redir=0000:19:00.0;0000:19:01.0"
+        cmdline.focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        edits = " ".join(text_of(app, "changes-edits").split())
+        assert "IOMMU groups: 2 changed, as pci_device_group() forms them:" in edits
+        assert "now one group (were 2): 19:00.0 1a:00.0" in edits
+        assert "now one group (were 2): 19:01.0 1b:00.0" in edits
+        assert "1a:00.0 joins 19:00.0: 19:00.0 has ACS RR|CR off" in edits
+
+    run_whatif(body)
+
+
+def test_iommu_on_says_which_functions_would_share_a_group() -> None:
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        await pilot.press("i")
+        await settle(app, pilot)
+        edits = " ".join(text_of(app, "changes-edits").split())
+        assert "IOMMU groups with the IOMMU on, as pci_device_group() forms them:" in edits
+
+    run_whatif(body, source="switch-nvme", pair=None)

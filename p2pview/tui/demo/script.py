@@ -36,6 +36,7 @@ from typing import Any
 
 from p2pview.iosim import STAGES, Scenario, read_scenario
 from p2pview.model import BDF, AcsPresence, RootBus
+from p2pview.model.errors import InputError
 from p2pview.sources import SourceError
 from p2pview.sources.bundled import bundled_scenario_path, topologies_dir
 from p2pview.tui.model import TuiModel
@@ -56,7 +57,7 @@ _STEP_KEYS = {
 _CARRIED = ("kernel", "cpu", "cmdline", "select", "peer", "scenario")
 
 
-class DemoError(ValueError):
+class DemoError(InputError):
     """A demo file that cannot be played; the message names the step."""
 
 

@@ -34,15 +34,25 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from p2pview.iosim import Scenario, Trace
 from p2pview.iosim.context import make_context
 from p2pview.model import IommuMode
+from p2pview.tui.failures import failure_text
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.stepper_changes import StepChanges, step_changes
+from p2pview.tui.widgets.stepper_controller import ControllerPrompt
 from p2pview.tui.widgets.stepper_form import (
     FormValues,
     KernelPrompt,
     ScenarioForm,
     default_values,
+)
+from p2pview.tui.widgets.stepper_limits import (
+    LIMITS_PANELS,
+    LimitsToggled,
+    LimitsView,
+    RunChange,
+    limits_view,
+    run_changes,
 )
 from p2pview.tui.widgets.stepper_panels import PANELS, STAGE_PANEL, strip_line
 from p2pview.tui.widgets.stepper_render import (
@@ -120,6 +130,15 @@ with the bus-address or IOVA ranges; PRP1/PRP2 and the PRP list, or SGL
 descriptors; the TLP path on the client's and provider's chains, hops lit and
 the turn marked. What the step changed is highlighted.
 
+**Queue limits** (top of the Bios, Scatterlist and PRP/SGL panels; `l` opens
+them): `max_hw_sectors_kb`, `max_sectors_kb`, `max_segments`,
+`max_segment_size`, `virt_boundary_mask` as `/sys/block/nvme*/queue/` shows
+them, and `dma_opt_mapping_size` under an IOMMU or swiotlb, each with where it
+comes from (MDTS, the IOMMU, `BLK_DEF_MAX_SECTORS_CAP` of the release ...). The
+form, or `c` for the I/O shown, edits the controller (MDTS, SGL support,
+`sgl_threshold`, the p2pmem pool) and the DMA mode; after a re-run of the same
+I/O what changed is lit.
+
 **Events**: the step's kernel functions, dmesg lines, and tags such as
 [recalled] or [inferred] where the simulator is less than sure.
 
@@ -133,7 +152,9 @@ Large I/Os show the first requests and entries with a count of the rest.
 | `v` | the next panel |
 | `s` / `escape` | the scenario list / back to the trace |
 | `f` | build a scenario in a form (`ctrl+r` runs it) |
+| `l` | open or fold the queue limits and where each comes from |
 | `k` | another kernel's data path for this I/O |
+| `c` | this I/O's controller (MDTS, SGL, `sgl_threshold`, pool size) and DMA mode |
 | `up` `down` `pgup` `pgdn` | scroll the focused panel; `tab` moves to the events |
 """
 
@@ -152,6 +173,8 @@ Large I/Os show the first requests and entries with a count of the rest.
         Binding("s", "pick", "Scenario"),
         Binding("f", "form", "Form", show=False),
         Binding("k", "kernel", "Kernel", show=False),
+        Binding("l", "limits", "Limits", show=False),
+        Binding("c", "controller", "Controller", show=False),
         Binding("escape", "back", "Back to the trace", show=False),
     ]
 
@@ -171,6 +194,10 @@ Large I/Os show the first requests and entries with a count of the rest.
         self._keys_state: tuple[bool, ...] = ()
         #: The last scenario that ran, its origin note and its trace.
         self._last_good: tuple[Scenario, str, Trace] | None = None
+        #: The queue limits opened into their table (every panel's copy).
+        self._limits_open = False
+        #: What differs from the run before, when the same I/O ran again.
+        self._run_changes: tuple[RunChange, ...] = ()
 
     # -- layout ------------------------------------------------------------------
 
@@ -193,6 +220,8 @@ Large I/Os show the first requests and entries with a count of the rest.
                                 TabPane(title, id=f"panel-{panel}"),
                                 VerticalScroll(classes="stepper-scroll"),
                             ):
+                                if panel in LIMITS_PANELS:
+                                    yield LimitsView(id=f"limits-{panel}", classes="stepper-limits")
                                 yield WidthView(id=f"view-{panel}")
                     with VerticalScroll(id="stepper-events"):
                         yield Static(id="stepper-events-text")
@@ -246,8 +275,8 @@ Large I/Os show the first requests and entries with a count of the rest.
         """
         try:
             trace = model.simulate_scenario(scenario)
-        except Exception as exc:  # any failure is one line for the user, never a crash
-            self.post_message(TraceReady(run, scenario, None, str(exc) or type(exc).__name__))
+        except Exception as exc:  # one line for the user; a bug says it is one
+            self.post_message(TraceReady(run, scenario, None, failure_text(exc)))
             return
         self.post_message(TraceReady(run, scenario, trace, None))
 
@@ -267,6 +296,8 @@ Large I/Os show the first requests and entries with a count of the rest.
             self._show_picker(error=f"Cannot run {message.scenario.name}: {error}")
             return
         trace = message.trace
+        before = self._last_good[2] if self._last_good is not None else None
+        self._run_changes = run_changes(before, trace)
         self.model.adopt_trace(message.scenario, trace)
         self._last_good = (message.scenario, self._origin, trace)
         self._trace = trace
@@ -410,6 +441,7 @@ Large I/Os show the first requests and entries with a count of the rest.
         """
         self._run += 1  # a TraceReady still to come is stale now
         self._scenario, self._origin, self._trace = scenario, "", trace
+        self._run_changes = ()
         self._last_good = (scenario, "", trace)
         self._changes.clear()
         self._index = max(0, min(index, len(trace.steps) - 1))
@@ -457,6 +489,7 @@ Large I/Os show the first requests and entries with a count of the rest.
         for panel, _title, build in PANELS:
             view = self.query_one(f"#view-{panel}", WidthView)
             view.show(self._builder(build, trace, index, changes))
+        self._draw_limits()
         lit = _changed_panels(changes)
         tabs = self.query_one("#stepper-panels", TabbedContent)
         for panel, _title, _build in PANELS:
@@ -467,6 +500,16 @@ Large I/Os show the first requests and entries with a count of the rest.
             tabs.active = f"panel-{wanted}"
         self._panel = wanted
         self._refresh_keys()
+
+    def _draw_limits(self) -> None:
+        """The queue limits atop their panels: one line, or the table with sources."""
+        trace, opened, changed = self._trace, self._limits_open, self._run_changes
+        if trace is None:
+            return
+        for panel in LIMITS_PANELS:
+            self.query_one(f"#limits-{panel}", LimitsView).show(
+                lambda width: limits_view(trace, opened, changed, width)
+            )
 
     def _refresh_keys(self) -> None:
         """Refresh the footer only when a key's availability changed (the footer is costly)."""
@@ -506,7 +549,7 @@ Large I/Os show the first requests and entries with a count of the rest.
             if isinstance(delta, int) and delta < 0 and self._index <= 0:
                 return None
             return True
-        if action in ("first", "last", "next_panel", "kernel", "failure"):
+        if action in ("first", "last", "next_panel", "kernel", "failure", "limits", "controller"):
             return True if stepping else None
         if action == "pick":
             return True if self._showing_steps else None
@@ -557,6 +600,15 @@ Large I/Os show the first requests and entries with a count of the rest.
         current = ids.index(tabs.active) if tabs.active in ids else -1
         tabs.active = ids[(current + 1) % len(ids)]
 
+    def action_limits(self) -> None:
+        """Open the queue limits into a table with each value's source, or fold them."""
+        self._limits_open = not self._limits_open
+        self._draw_limits()
+
+    @on(LimitsToggled)
+    def _limits_clicked(self) -> None:
+        self.action_limits()
+
     def action_pick(self) -> None:
         """Back to the list of scenarios."""
         self.query_one("#stepper-choice-detail", Static).update("")
@@ -578,7 +630,6 @@ Large I/Os show the first requests and entries with a count of the rest.
             model.topology,
             model.selected,
             model.peer,
-            self._iommu_on,
             lambda provider, client: model.verdict(provider, client).map_type,
         )
 
@@ -610,6 +661,19 @@ Large I/Os show the first requests and entries with a count of the rest.
 
         self.app.push_screen(KernelPrompt(scenario.kernel, self._session_kernel), done)
 
+    def action_controller(self) -> None:
+        """Edit this I/O's controller (MDTS, SGL, sgl_threshold, pool) and DMA mode; re-run it."""
+        if self._scenario is None:
+            return
+
+        def done(scenario: Scenario | None) -> None:
+            if scenario is None:
+                return
+            keep = self._trace.steps[self._index].stage if self._trace is not None else None
+            self._start(scenario, self._origin, keep_stage=keep)
+
+        self.app.push_screen(ControllerPrompt(self._scenario, self.model.topology), done)
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """The stepper's actions for the command palette."""
         for choice in self._choices:
@@ -634,6 +698,11 @@ Large I/Os show the first requests and entries with a count of the rest.
                 )
             yield SystemCommand(
                 "I/O: kernel for this I/O (k)", "Another kernel's data path", self.action_kernel
+            )
+            yield SystemCommand(
+                "I/O: controller and DMA of this I/O (c)",
+                "MDTS, SGL support, sgl_threshold, pool size, DMA mode",
+                self.action_controller,
             )
 
     def _palette_run(self, name: str) -> None:

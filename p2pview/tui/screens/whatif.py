@@ -37,8 +37,16 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from p2pview.model import IommuMode, Topology
+from p2pview.kernel.iommu_group import (
+    GroupReport,
+    IommuGroups,
+    group_report,
+    iommu_groups_exist,
+    pci_device_groups,
+)
+from p2pview.model import IommuMode
 from p2pview.session import Session
+from p2pview.tui.failures import failure_text
 from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.verdicts import QUICK_CELLS, Comparison
@@ -52,6 +60,7 @@ from p2pview.tui.widgets.whatif_changes import (
     relevant_changes,
 )
 from p2pview.tui.widgets.whatif_edits import Edit, EditFinished, adopt, run_edit
+from p2pview.tui.widgets.whatif_groups import group_lines
 from p2pview.tui.widgets.whatif_platform import (
     CPU_PRESETS,
     HostBridgeRow,
@@ -83,11 +92,18 @@ IOMMU_CHOICES = (
 class ChangesFound(Message):
     """The changed pairs of a large topology, counted off the UI thread."""
 
-    def __init__(self, comparison: Comparison, total: int, changes: list[ChangedPair]) -> None:
+    def __init__(
+        self,
+        comparison: Comparison,
+        total: int,
+        changes: list[ChangedPair],
+        groups: GroupReport | None,
+    ) -> None:
         super().__init__()
         self.comparison = comparison
         self.total = total
         self.changes = changes
+        self.groups = groups
 
 
 def _field(label: str) -> Label:
@@ -112,8 +128,7 @@ recompute at once, and changed verdicts are compared with the original.
   also takes the bits outside its mask from the firmware value (Linux
   6.12.117, drivers/pci/pci.c, `__pci_config_acs()`), so it can undo what the
   IOMMU driver enabled; the row says so. `-` is a bit the capability does not
-  implement. `*` marks edited rows. IOMMU groups (`grp N` on screen 1) are
-  as the source read them: they are not recomputed after ACS edits.
+  implement. `*` marks edited rows.
 - **Platform** (`k`): the IOMMU (`i` flips it; on sets ACS on every capable
   port as `pci_std_enable_acs()` does, off puts the firmware values back), the
   kernel release (one per era, and the releases where the ACS parameters
@@ -126,7 +141,14 @@ recompute at once, and changed verdicts are compared with the original.
 
 The changes pane lists the edits (latest first), how many pairs changed
 against the original and the most relevant (p2pmem providers and endpoints
-first); enter on one explains it. `u` undoes the last edit, `R` (or ctrl+r)
+first); enter on one explains it. Below the edits: what they did to the IOMMU
+groups, formed as `pci_device_group()` (drivers/iommu/iommu.c) forms them
+(ACS SV|RR|CR|UF on the path up, DMA aliases of PCIe-to-PCI bridges, functions
+of one slot, the ACS quirks of drivers/pci/quirks.c). `grp N` on screen 1
+stays the number the source read: the kernel numbers groups in the order it
+adds functions. When p2pview's grouping of the source as loaded is not the one
+it read (a quirk or IOMMU driver it does not model), the pane says so instead.
+`u` undoes the last edit, `R` (or ctrl+r)
 twice drops them all, `y` copies the suggested `pci=disable_acs_redir=` line,
 `w` (or ctrl+s) saves the edited topology as a TOML file that p2pview loads
 like any other. The header says EDITED while edits are in place.
@@ -151,6 +173,10 @@ like any other. The header says EDITED while edits are in place.
         self._shown_cmdline: str | None = None
         self._host_rows: list[HostBridgeRow] = []
         self._changes: list[ChangedPair] = []
+        #: What the edits did to the IOMMU groups (``None``: no groups either side).
+        self._groups: GroupReport | None = None
+        #: The groups of the source as loaded, made once per loaded session.
+        self._groups_before: tuple[Session, IommuGroups] | None = None
         #: The comparison whose changed pairs a worker counts (or will, once shown).
         self._counting: Comparison | None = None
         self._count_started: Comparison | None = None
@@ -411,13 +437,29 @@ like any other. The header says EDITED while edits are in place.
         self.workers.cancel_group(self, "whatif-count")  # a count for an earlier edit
         if not model.edits or comparison.cost(every, every) <= QUICK_CELLS:
             self._counting = None
+            edited = model.edits
+            self._groups = self._group_report(model.original, model.session) if edited else None
             self._show_count(*relevant_changes(model, CHANGED_PAIRS_SHOWN))
         else:
+            self._groups = None
             self._show_count(None, [])
             self._counting = comparison
             if self.is_current:
                 self._count_started = comparison
-                self._count_changes(comparison, model.topology)
+                self._count_changes(comparison, model.original, model.session)
+
+    def _group_report(self, original: Session, edited: Session) -> GroupReport | None:
+        """What the edits did to the IOMMU groups; ``None`` when neither side has any.
+
+        Safe in a worker: the cache holds one tuple, replaced whole.
+        """
+        if not (iommu_groups_exist(original.topology) or iommu_groups_exist(edited.topology)):
+            return None
+        cached = self._groups_before
+        if cached is None or cached[0] is not original:
+            cached = (original, pci_device_groups(original.state))
+            self._groups_before = cached
+        return group_report(original.state, edited.state, cached[1])
 
     def on_screen_resume(self) -> None:
         """Count what a background edit changed, now that it is shown."""
@@ -428,22 +470,26 @@ like any other. The header says EDITED while edits are in place.
             and comparison is not self._count_started
         ):
             self._count_started = comparison
-            self._count_changes(comparison, self.model.topology)
+            self._count_changes(comparison, self.model.original, self.model.session)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="whatif-count")
-    def _count_changes(self, comparison: Comparison, topology: Topology) -> None:
+    def _count_changes(self, comparison: Comparison, original: Session, session: Session) -> None:
         """Count the changed pairs of a large topology a block at a time (stops when cancelled)."""
         worker = get_current_worker()
         total, changes = changes_in(
-            comparison, topology, CHANGED_PAIRS_SHOWN, lambda: worker.is_cancelled
+            comparison, session.topology, CHANGED_PAIRS_SHOWN, lambda: worker.is_cancelled
         )
+        if worker.is_cancelled:
+            return
+        groups = self._group_report(original, session)
         if not worker.is_cancelled:
-            self.post_message(ChangesFound(comparison, total, changes))
+            self.post_message(ChangesFound(comparison, total, changes, groups))
 
     def on_changes_found(self, message: ChangesFound) -> None:
         """Show a count unless another edit came since."""
         if message.comparison is self.model.comparison and message.comparison is self._counting:
             self._counting = None
+            self._groups = message.groups
             self._show_count(message.total, message.changes)
 
     def _show_count(self, total: int | None, changes: list[ChangedPair]) -> None:
@@ -494,7 +540,7 @@ like any other. The header says EDITED while edits are in place.
                 lines.append(
                     Content.styled(f"    ... {len(model.edits) - EDITS_SHOWN} earlier", MUTED)
                 )
-            edits.update(Content("\n").join(lines))
+            edits.update(Content("\n").join([*lines, *group_lines(self._groups)]))
         else:
             edits.update(
                 Content.styled(
@@ -696,8 +742,10 @@ like any other. The header says EDITED while edits are in place.
             self.save_path = str(path)
             try:
                 self.model.save(path)
-            except Exception as exc:  # OSError and anything the writer raises
-                self.notify(f"Cannot save {path}: {exc}", severity="error", markup=False)
+            except Exception as exc:  # OSError, and a bug says it is one
+                self.notify(
+                    f"Cannot save {path}: {failure_text(exc)}", severity="error", markup=False
+                )
                 return
             self.notify(f"Saved {path}", markup=False)
 

@@ -26,7 +26,7 @@ from p2pview.kernel import Verdict
 from p2pview.model import BDF, AcsPresence, RootBus, Topology, acs_bit_names
 from p2pview.session import Session
 from p2pview.sources.pciids import ids_text
-from p2pview.tui.widgets.verdict_style import result_style
+from p2pview.tui.widgets.verdict_style import TONE_STYLES, result_style
 from p2pview.views.explain import (
     assumptions_block,
     decision_steps,
@@ -35,17 +35,27 @@ from p2pview.views.explain import (
 )
 from p2pview.views.names import LABEL_WIDTH, role
 
-#: The CLI's Rich styles and the theme variables the TUI shows them with.
+#: The style names of the CLI's views (:data:`p2pview.views.styles.THEME`) as
+#: theme variables; ``bold`` and ``italic`` are attributes and pass through.
 THEME_STYLES: dict[str, str] = {
-    "bold red": "$text-error bold",
-    "bold green": "$text-success bold",
-    "green": "$text-success",
-    "bold yellow": "$text-warning bold",
-    "magenta": "$text-secondary",
-    "bold magenta": "$text-secondary bold",
-    "dim": "$foreground-muted",
-    "bold cyan": "$text-accent bold",
-    "bold blue": "$text-primary bold",
+    **{f"verdict.{tone}": style for tone, style in TONE_STYLES.items()},
+    "check.pass": "$text-success",
+    "check.fail": "$text-error bold",
+    "acs.redirect": "$text-error bold",
+    "assumed": "$text-secondary",
+    "assumed.head": "$text-secondary bold",
+    "role": "$text-accent bold",
+    "host_bridge": "$text-primary bold",
+    "status.agree": "$text-success bold",
+    "status.expected": "$text-warning",
+    "status.unknown": "$text-secondary",
+    "status.unexpected": "$text-error bold",
+    "event.warn": "$text-warning",
+    "event.error": "$text-error bold",
+    "io.ok": "$text-success bold",
+    "io.short": "$text-warning bold",
+    "io.failed": "$text-error bold",
+    "muted": "$foreground-muted",
     "bold": "bold",
     "italic": "italic",
 }
@@ -59,15 +69,18 @@ ROLE = "$text-accent bold"
 
 
 def theme_style(style: str | RichStyle | None) -> str:
-    """The theme form of one of the CLI's Rich styles (colours dropped if unknown)."""
+    """The theme form of a view's style: a style name, ``bold``/``italic``, or several.
+
+    Raises:
+        KeyError: a name :data:`THEME_STYLES` does not map (a view uses a colour,
+            or a name this face has not been given).
+    """
     if style is None:
         return ""
     key = str(style).strip()
-    if key in THEME_STYLES:
-        return THEME_STYLES[key]
-    parsed = style if isinstance(style, RichStyle) else RichStyle.parse(key)
-    attributes = [name for name in ("bold", "italic", "underline") if getattr(parsed, name) is True]
-    return " ".join(attributes)
+    if not key or key == "none":
+        return ""
+    return " ".join(THEME_STYLES[word] for word in key.split())
 
 
 def themed(text: Text) -> Content:
@@ -101,7 +114,7 @@ class Names:
 
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
-        self.short = all(b.domain == 0 for b in topology.bdfs)
+        self.short = topology.short_names
 
     def bdf(self, bdf: BDF) -> str:
         """``BB:DD.F`` or the full address."""

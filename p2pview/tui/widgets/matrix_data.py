@@ -251,12 +251,9 @@ def cell_component(code: int, distance: int) -> str:
 def bdf_namer(topo: Topology) -> Callable[[BDF], str]:
     """``BB:DD.F`` when every function is in domain 0, else the full name.
 
-    What :func:`p2pview.views.names.bdf_text` says, with the domains looked at once
-    (``bdf_text`` looks at every function on each call).
+    :meth:`p2pview.model.Topology.bdf_name` as a plain function of the address.
     """
-    if all(b.domain == 0 for b in topo.bdfs):
-        return BDF.short
-    return str
+    return BDF.short if topo.short_names else str
 
 
 def verdict_reason(

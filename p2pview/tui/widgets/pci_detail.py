@@ -32,6 +32,7 @@ from p2pview.model import (
     RootBus,
     acs_bit_names,
 )
+from p2pview.model.units import size_approx
 from p2pview.sources.pciids import PciNames, ids_text, known_ids
 from p2pview.tui.widgets.pci_labels import (
     PORT_NAMES,
@@ -39,7 +40,6 @@ from p2pview.tui.widgets.pci_labels import (
     bdf_text,
     link_text,
     role_text,
-    size_text,
 )
 from p2pview.tui.widgets.verdict_style import result_style, result_text
 from p2pview.views.explain import FACT_NAMES
@@ -272,7 +272,7 @@ def _bar_row(bar: Bar, p2pmem_bar: int | None) -> Content:
         "  ",
         (_bar_name(bar.index).ljust(6), "bold"),
         f"{bar.start:#x}".ljust(15),
-        size_text(bar.size).rjust(8),
+        size_approx(bar.size).rjust(8),
         "  ",
         (" ".join(flags), MUTED),
     ]
@@ -340,7 +340,9 @@ def device_detail(ctx: RowContext, bdf: BDF, peer: BDF | None) -> Content:
         where = "?" if mem.bar is None else f"BAR{mem.bar}"
         if mem.bar is not None and mem.bar_inferred:
             where += " (inferred)"
-        lines.field("size", size_text(mem.size), ("  available ", MUTED), size_text(mem.available))
+        lines.field(
+            "size", size_approx(mem.size), ("  available ", MUTED), size_approx(mem.available)
+        )
         lines.field(
             "published",
             ("yes", "$text-success") if mem.published else ("no", "$text-warning"),

@@ -27,6 +27,7 @@ from p2pview.model import (
     acs_bit_names,
     kind_of,
 )
+from p2pview.model.units import size_badge
 from p2pview.sources.pciids import PciNames, ids_text
 
 #: A piece of a row and the style (a ``pci-tree--<style>`` component class) that draws it.
@@ -60,7 +61,6 @@ PORT_NAMES = {
 _GENERATIONS = {"2.5": 1, "5.0": 2, "5": 2, "8.0": 3, "8": 3, "16.0": 4, "16": 4,
                 "32.0": 5, "32": 5, "64.0": 6, "64": 6, "128.0": 7, "128": 7}  # fmt: skip
 _RATE = re.compile(r"^\s*([0-9.]+)\s*GT/s")
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
 def bdf_text(bdf: BDF, short: bool) -> str:
@@ -70,24 +70,7 @@ def bdf_text(bdf: BDF, short: bool) -> str:
 
 def all_in_domain_0(topology: Topology) -> bool:
     """Whether short BDFs (without the domain) name every function unambiguously."""
-    return all(b.domain == 0 for b in topology.bdfs)
-
-
-def size_text(size: int) -> str:
-    """``256 MiB``, ``16 KiB``, ``1.5 GiB``: binary units, at most one decimal."""
-    value = float(size)
-    unit = 0
-    while value >= 1024 and unit < len(_UNITS) - 1:
-        value /= 1024
-        unit += 1
-    if value == int(value):
-        return f"{int(value)} {_UNITS[unit]}"
-    return f"{value:.1f} {_UNITS[unit]}"
-
-
-def short_size(size: int) -> str:
-    """``256M``, ``16K``, ``2G``: for badges."""
-    return size_text(size).replace(" ", "").replace("iB", "").replace("B", "")
+    return topology.short_names
 
 
 def generation(speed: str | None) -> int | None:
@@ -197,7 +180,7 @@ def device_parts(ctx: RowContext, dev: PciDevice) -> tuple[Part, ...]:
     if acs is not None:
         parts.append(acs)
     if dev.p2pmem is not None:
-        size = short_size(dev.p2pmem.size)
+        size = size_badge(dev.p2pmem.size)
         if dev.p2pmem.published:
             parts.append((f"p2pmem {size}", "p2pmem"))
         else:

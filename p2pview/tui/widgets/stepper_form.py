@@ -3,14 +3,17 @@
 ``ScenarioForm`` is ``p2pview trace SOURCE --provider P --client C --size N``
 as a modal: provider (a p2pmem provider, or anonymous RAM), client (NVMe
 functions first; any other function makes a queue without P2PDMA support,
-target kind ``other``), size, offset, read or write, the DMA mode and a kernel
-for the data path. It returns the :class:`~p2pview.iosim.Scenario`.
+target kind ``other``), size, offset, read or write, the DMA mode (the
+topology's IOMMU by default; another is a what-if) and a kernel for the data
+path; then the controller's inputs (MDTS, SGL support, ``sgl_threshold``, the
+provider's p2pmem pool size: :mod:`~p2pview.tui.widgets.stepper_controller`).
+It returns the :class:`~p2pview.iosim.Scenario`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from textual import on
 from textual.app import ComposeResult
@@ -23,7 +26,6 @@ from textual.widgets import Button, Input, Label, Select, Static
 from p2pview.iosim import (
     BufferKind,
     BufferSegment,
-    DmaMode,
     Iovec,
     Scenario,
     TargetKind,
@@ -32,8 +34,14 @@ from p2pview.iosim import (
 )
 from p2pview.kernel import MapType
 from p2pview.model import BDF, AddressError, Kind, Topology, kind_of
-from p2pview.sources.topofile import parse_int
-from p2pview.tui.widgets.stepper_render import size_text
+from p2pview.model.units import size_text
+from p2pview.sources.checks import parse_int
+from p2pview.tui.widgets.stepper_controller import (
+    ControllerFields,
+    ControllerValues,
+    apply_controller,
+    say,
+)
 from p2pview.views.names import role
 
 #: The provider choice for a buffer of anonymous memory.
@@ -50,8 +58,9 @@ class FormValues:
     size: str = "128K"
     offset: str = "0"
     write: bool = False
-    dma: DmaMode = DmaMode.DIRECT
     kernel: str = ""
+    #: The DMA mode and the controller's inputs.
+    controller: ControllerValues = field(default_factory=ControllerValues)
 
 
 def providers_of(topology: Topology) -> list[BDF]:
@@ -71,7 +80,6 @@ def default_values(
     topology: Topology,
     selected: BDF | None,
     peer: BDF | None,
-    iommu_on: bool,
     map_type_of: Callable[[BDF, BDF], MapType | None] | None = None,
 ) -> FormValues:
     """A sensible first I/O: the selected provider into an NVMe peer it can reach.
@@ -97,7 +105,6 @@ def default_values(
     return FormValues(
         provider=str(provider) if provider is not None else RAM_CHOICE,
         client=str(client) if client is not None else "",
-        dma=DmaMode.IOMMU if iommu_on else DmaMode.DIRECT,
     )
 
 
@@ -125,7 +132,7 @@ def build_scenario(values: FormValues, topology: Topology) -> Scenario:
     op = "write" if values.write else "read"
     if values.provider == RAM_CHOICE:
         pages = (offset + size + PAGE - 1) // PAGE
-        return Scenario(
+        ram = Scenario(
             name=f"RAM -> {client.short()}",
             description=f"O_DIRECT {op} of {size_text(size)} to or from anonymous memory",
             source=topology.name,
@@ -135,8 +142,8 @@ def build_scenario(values: FormValues, topology: Topology) -> Scenario:
             write=values.write,
             iovecs=(Iovec(offset, size),),
             target=target,
-            dma=values.dma,
         )
+        return apply_controller(ram, values.controller)
     try:
         provider = BDF.parse(values.provider)
     except AddressError:
@@ -150,14 +157,12 @@ def build_scenario(values: FormValues, topology: Topology) -> Scenario:
         size,
         offset=offset,
         write=values.write,
-        iommu=values.dma is DmaMode.IOMMU,
         kernel=kernel,
     )
-    return scenario.replace(
-        dma=values.dma,
-        target=target,
-        description=f"O_DIRECT {op} of {size_text(size)}, built in the form",
+    scenario = scenario.replace(
+        target=target, description=f"O_DIRECT {op} of {size_text(size)}, built in the form"
     )
+    return apply_controller(scenario, values.controller)
 
 
 def _function_label(topology: Topology, bdf: BDF, extra: str = "") -> Content:
@@ -240,16 +245,6 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
                     compact=True,
                     id="form-op",
                 )  # fmt: skip
-                yield Label("DMA")
-                yield Select(
-                    [(Content("dma-direct"), DmaMode.DIRECT.value),
-                     (Content("dma-iommu (IOVA)"), DmaMode.IOMMU.value),
-                     (Content("swiotlb=force (bounce buffers)"), DmaMode.SWIOTLB.value)],
-                    value=v.dma.value,
-                    allow_blank=False,
-                    compact=True,
-                    id="form-dma",
-                )  # fmt: skip
                 yield Label("kernel")
                 yield Input(
                     v.kernel,
@@ -257,6 +252,7 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
                     compact=True,
                     id="form-kernel",
                 )
+            yield ControllerFields(v.controller, topo, id="form-controller")
             yield Static("", id="form-error")
             with Horizontal(id="stepper-form-buttons"):
                 yield Button("Run", variant="primary", id="form-run", compact=True)
@@ -271,6 +267,7 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
     def on_mount(self) -> None:
         """Start on the size when provider and client are already chosen."""
         self.query_one("#form-provider", Select).focus()
+        self.query_one("#form-error", Static).display = False
 
     def _read(self) -> FormValues:
         def select(name: str) -> str:
@@ -284,8 +281,8 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
             size=self.query_one("#form-size", Input).value,
             offset=self.query_one("#form-offset", Input).value,
             write=select("form-op") == "write",
-            dma=DmaMode(select("form-dma") or DmaMode.DIRECT.value),
             kernel=self.query_one("#form-kernel", Input).value,
+            controller=self.query_one(ControllerFields).values(),
         )
 
     def action_run(self) -> None:
@@ -296,7 +293,7 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
             if self.check is not None:
                 self.check(scenario)
         except ValueError as exc:
-            self.query_one("#form-error", Static).update(Content.styled(str(exc), "$text-error"))
+            say(self.query_one("#form-error", Static), str(exc), "$text-error")
             return
         self.dismiss((scenario, values))
 

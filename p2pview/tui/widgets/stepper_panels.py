@@ -31,6 +31,7 @@ from p2pview.iosim.objects import (
 from p2pview.iosim.scenario import BufferKind, DmaMode, TargetKind
 from p2pview.kernel.verdict import MapType
 from p2pview.model import BDF, RootBus, Topology
+from p2pview.model.units import size_text
 from p2pview.tui.widgets.stepper_changes import StepChanges
 from p2pview.tui.widgets.stepper_render import (
     CHANGED,
@@ -46,7 +47,6 @@ from p2pview.tui.widgets.stepper_render import (
     memory_of,
     pgmap_glyph,
     providers_by_pgmap,
-    size_text,
     table,
 )
 from p2pview.views.names import role

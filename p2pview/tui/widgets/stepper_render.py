@@ -16,7 +16,8 @@ from textual.content import Content
 from p2pview.iosim import STAGE_TITLES, STAGES, Trace
 from p2pview.iosim.objects import RAM, Event, Result, syscall_name
 from p2pview.iosim.scenario import DmaMode
-from p2pview.model import BDF
+from p2pview.model import BDF, IommuMode
+from p2pview.model.units import size_text
 
 # -- styles (theme variables only) ---------------------------------------------------
 
@@ -68,14 +69,6 @@ def memory_of(trace: Trace, pgmap: int, short: bool = True) -> str:
     if bdf is None:
         return "?"
     return bdf.short() if short else str(bdf)
-
-
-def size_text(n: int) -> str:
-    """``128 KiB``, ``1 GiB``, or bytes when not a whole KiB."""
-    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n} bytes"
 
 
 def hx(value: int) -> str:
@@ -249,21 +242,44 @@ def scenario_header(trace: Trace, session_kernel: str, iommu_on: bool, origin: s
     notes: list[str] = []
     if origin:
         notes.append(origin)
-    if sc.kernel and str(ctx.datapath.title) != session_kernel:
+    if ctx.kernel_note:
+        notes.append(ctx.kernel_note)
+    elif sc.kernel and str(ctx.datapath.title) != session_kernel:
         notes.append(
-            f"data path of kernel {ctx.datapath.title}, verdicts of the session's"
-            f" {session_kernel} (change it on the what-if screen)"
+            f"this I/O runs under kernel {ctx.datapath.title}, verdicts and data path; the"
+            f" other screens keep the session's {session_kernel}"
         )
-    if sc.dma is DmaMode.IOMMU and not iommu_on:
-        notes.append(
-            "dma-iommu, but this topology's IOMMU is off: ACS as loaded (what-if: IOMMU on)"
-        )
+    dma_note = _dma_note(trace, iommu_on)
+    if dma_note:
+        notes.append(dma_note)
     for prov in ctx.providers.values():
         notes.extend(f"{prov.bdf.short()}: {note}" for note in prov.notes)
     out = [top, Content.assemble(*facts)]
     if notes:
         out.append(Content.styled("note: " + "; ".join(notes), WARN))
     return lines(out)
+
+
+def _dma_note(trace: Trace, iommu_on: bool) -> str | None:
+    """How the DMA mode was chosen, when it is a what-if or an assumption (as ``trace`` says).
+
+    A DMA mode the form set is a what-if against the topology; the simulator's
+    note names the scenario's key or the CLI's option, so for a scenario built
+    in the form the note names the form's field instead.
+    """
+    ctx = trace.context
+    sc = ctx.scenario
+    note = ctx.dma_note
+    platform = ctx.topology.platform
+    told = sc.dma_given or platform.iommu is IommuMode.UNKNOWN or platform.facts.iommu.is_assumed
+    if note is None or not told:
+        return None  # the topology's IOMMU decided, as the header's "DMA" says
+    if sc.dma_given and not sc.path:
+        for hint in (" ([dma] mode or --iommu)", " ([dma] mode)"):
+            note = note.replace(hint, " (the form's DMA field)")
+    if sc.dma is DmaMode.IOMMU and not iommu_on:
+        note += "; the verdicts keep the ACS as loaded (the what-if screen turns the IOMMU on)"
+    return note
 
 
 # -- the result and the status line ----------------------------------------------------

@@ -16,15 +16,19 @@ MAP_TYPE_STYLES: dict[MapType, str] = {
 }
 
 
+#: :attr:`~p2pview.kernel.Verdict.tone` as theme styles.
+TONE_STYLES: dict[str, str] = {
+    "bus_addr": "$text-success bold",
+    "thru": "$text-warning bold",
+    "unsupported": "$text-error bold",
+}
+
+
 def result_style(verdict: Verdict) -> str:
     """Theme style of a verdict (v4.20-v5.3 ints: a distance, or a failure below 0)."""
-    if verdict.map_type is None:
-        return "$text-success bold" if verdict.distance >= 0 else "$text-error bold"
-    return MAP_TYPE_STYLES[verdict.map_type]
+    return TONE_STYLES[verdict.tone]
 
 
 def result_text(verdict: Verdict) -> str:
     """``BUS_ADDR, distance 4`` or ``upstream_bridge_distance() = -2``."""
-    if verdict.map_type is None:
-        return f"upstream_bridge_distance() = {verdict.distance}"
-    return f"{verdict.map_type.value}, distance {verdict.distance}"
+    return verdict.text()

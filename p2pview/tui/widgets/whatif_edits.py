@@ -18,6 +18,7 @@ from dataclasses import fields, replace
 
 from textual.message import Message
 
+from p2pview.tui.failures import failure_text
 from p2pview.tui.model import TuiModel
 
 #: One edit: called with the draft, raises on a value the model refuses.
@@ -44,8 +45,8 @@ def run_edit(live: TuiModel, change: Edit, done: str | None) -> EditFinished:
     draft = draft_of(live)
     try:
         result = change(draft)
-    except Exception as exc:  # any engine error becomes one line for the user
-        return EditFinished(live, None, str(exc) or type(exc).__name__, None)
+    except Exception as exc:  # one line for the user; a bug says it is one
+        return EditFinished(live, None, failure_text(exc), None)
     if result is False:  # undo with nothing to undo
         return EditFinished(live, None, None, None)
     return EditFinished(live, draft, None, done)
