@@ -423,3 +423,26 @@ def test_guest_lines_are_parsed_and_odd_ones_kept_out():
     assert runs["b"].setup is not None and "unreadable page frames" in runs["b"].setup
     assert runs["c"].setup == "open ENOENT"
     assert "stranger" not in runs
+
+
+def test_an_iommu_boot_holds_the_kernels_groups_to_pci_device_group():
+    from p2pview.model import BDF
+    from p2pview.qemu.commands import io_report
+    from p2pview.qemu.iocheck import IoBoot, IoResult, _check_groups
+    from p2pview.session import open_session, session_for
+    from p2pview.sources import Loaded
+
+    one = [IoResult("read-4K", "generated", "4096", "4096", 1, 1, "1 command(s) (prp)")]
+    session = open_session("switch-acs-iommu")
+    boot = IoBoot("switch-acs-iommu", "7.2.13", 7, iommu=True, results=one)
+    _check_groups(boot, session)
+    assert boot.groups_checked == 14 and not boot.groups_differing
+    assert "IOMMU groups: 14 functions, each in the group" in io_report(boot, False)
+    # A kernel that put the NVMe behind 19:00.0 in its port's group: p2pview disagrees.
+    topo = session.topology
+    port = topo[BDF.parse("0000:19:00.0")].iommu_group
+    doctored = topo.with_device(BDF.parse("0000:1a:00.0"), iommu_group=port)
+    boot = IoBoot("switch-acs-iommu", "7.2.13", 7, iommu=True, results=one)
+    _check_groups(boot, session_for(Loaded(doctored, "file")))
+    assert boot.groups_differing
+    assert "differs from the kernel's" in io_report(boot, False)

@@ -352,6 +352,15 @@ def io_report(boot: IoBoot, verbose: bool) -> str:
             out.extend(f"      note: {n}" for n in r.notes)
     for nr in boot.not_run:
         out.append(f"   not run: {nr.name}: {nr.reason}")
+    if boot.iommu and not boot.error:
+        if boot.groups_differing:
+            out.append("   IOMMU groups: p2pview's pci_device_group() differs from the kernel's:")
+            out.extend(f"      {d}" for d in boot.groups_differing)
+        else:
+            out.append(
+                f"   IOMMU groups: {boot.groups_checked} functions, each in the group"
+                " pci_device_group() forms in p2pview"
+            )
     if boot.results:
         agreed = sum(r.agrees for r in boot.results)
         traced = sum(r.commands for r in boot.results)
@@ -376,7 +385,7 @@ def cmd_verify_io(args: argparse.Namespace, image: Path) -> int:
     failed = 0
     for boot in boots:
         sys.stdout.write(io_report(boot, args.verbose))
-        failed += bool(boot.error) or bool(boot.disagreements)
+        failed += bool(boot.error) or bool(boot.disagreements) or bool(boot.groups_differing)
     checked = sum(len(b.results) for b in boots)
     agreed = sum(r.agrees for b in boots for r in b.results)
     print(f"{agreed} of {checked} O_DIRECT scenario(s) agree with the kernel")

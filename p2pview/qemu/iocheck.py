@@ -179,6 +179,10 @@ class IoBoot:
     error: str | None = None
     #: The machine had QEMU's intel-iommu (the guest's DMA translated).
     iommu: bool = False
+    #: With the IOMMU: how many functions' IOMMU groups were compared with what
+    #: ``pci_device_group()`` forms in p2pview, and the groups that differ.
+    groups_checked: int = 0
+    groups_differing: list[str] = field(default_factory=list)
 
     @property
     def disagreements(self) -> list[IoResult]:
@@ -267,6 +271,8 @@ def compare_boot(
             f"{name}: the guest's capture shows no translating IOMMU (a kernel without"
             " CONFIG_INTEL_IOMMU? tools/oracle-kernel/build.sh with ORACLE_VARIANT=iommu)"
         )
+    if iommu:
+        _check_groups(boot, session)
     ns_of, limits = parse_limits(sec.get("limits", []))
     boot.limits = limits
     ns_by_ctrl = {ctrl: ns for ns, ctrl in ns_of.items()}
@@ -282,6 +288,22 @@ def compare_boot(
             )
         )  # fmt: skip
     return boot
+
+
+def _check_groups(boot: IoBoot, session: Any) -> None:
+    """The guest's IOMMU groups (its capture's ``iommu_group`` links) against p2pview's."""
+    from p2pview.kernel.iommu_group import check_groups, pci_device_groups
+
+    groups = pci_device_groups(session.state)
+    check = check_groups(session.topology, groups)
+    boot.groups_checked = check.checked
+    for number, members, mine in check.differing:
+        theirs = " ".join(b.short() for b in members)
+        ours = "unknown" if mine is None else " ".join(b.short() for b in mine)
+        boot.groups_differing.append(f"group {number}: {theirs}; p2pview: {ours}")
+    boot.groups_differing.extend(
+        f"{bdf.short()}: p2pview cannot tell ({why})" for bdf, why in groups.unknown.items()
+    )
 
 
 def plan(
