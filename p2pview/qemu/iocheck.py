@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,7 +55,7 @@ from p2pview.qemu.ioscenarios import (
 from p2pview.qemu.machine import Machine, MachineError, QemuDevice, build_machine
 from p2pview.qemu.nvmetrace import TRACE_EVENTS, TraceError, read_trace
 from p2pview.qemu.nvmetrace import scenario_commands as commands_between
-from p2pview.qemu.verify import image_target, sections
+from p2pview.qemu.verify import image_target, run_guest, sections
 from p2pview.sources import SourceError, load_source
 
 #: Each namespace's backing file (sparse): room for 8 MiB scenarios and the sentinels.
@@ -146,16 +144,7 @@ def boot_traced(
         events = Path(tmp) / "events"
         events.write_text("\n".join(TRACE_EVENTS) + "\n")
         args = traced_args(machine, kernel_image, initrd, Path(tmp), events, log, qemu, iommu)
-        start = time.monotonic()
-        try:
-            proc = subprocess.run(
-                args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
-            )
-        except FileNotFoundError:
-            raise IoCheckError(f"{qemu}: not found (apt-get install qemu-system-x86)") from None
-        except subprocess.TimeoutExpired:
-            raise IoCheckError(f"the guest did not power off within {timeout:.0f} s") from None
-        elapsed = time.monotonic() - start
+        proc, elapsed = run_guest(args, qemu, timeout, IoCheckError)
     console = proc.stdout.decode(errors="replace")
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip().splitlines()

@@ -249,6 +249,23 @@ def sections(console: str) -> dict[str, list[str]]:
     return out
 
 
+def run_guest(
+    args: Sequence[str], qemu: str, timeout: float, error: type[Exception]
+) -> tuple[subprocess.CompletedProcess[bytes], float]:
+    """Run QEMU until the guest powers off: the finished process and its wall time.
+
+    Raises ``error`` (one line) when QEMU is missing or the guest outlives ``timeout``.
+    """
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise error(f"{qemu}: not found (apt-get install qemu-system-x86)") from None
+    except subprocess.TimeoutExpired:
+        raise error(f"the guest did not power off within {timeout:.0f} s") from None
+    return proc, time.monotonic() - start
+
+
 def boot(
     machine: Machine,
     kernel_image: Path,
@@ -273,16 +290,7 @@ def boot(
             qemu=qemu,
             extra_cmdline=extra,
         )
-        start = time.monotonic()
-        try:
-            proc = subprocess.run(
-                args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
-            )
-        except FileNotFoundError:
-            raise VerifyError(f"{qemu}: not found (apt-get install qemu-system-x86)") from None
-        except subprocess.TimeoutExpired:
-            raise VerifyError(f"the guest did not power off within {timeout:.0f} s") from None
-        elapsed = time.monotonic() - start
+        proc, elapsed = run_guest(args, qemu, timeout, VerifyError)
     console = proc.stdout.decode(errors="replace")
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
