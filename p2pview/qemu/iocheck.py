@@ -26,8 +26,6 @@ The scenarios come from :mod:`p2pview.qemu.ioscenarios`, the comparison from
 
 from __future__ import annotations
 
-import base64
-import binascii
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -55,7 +53,8 @@ from p2pview.qemu.ioscenarios import (
 from p2pview.qemu.machine import Machine, MachineError, QemuDevice, build_machine
 from p2pview.qemu.nvmetrace import TRACE_EVENTS, TraceError, read_trace
 from p2pview.qemu.nvmetrace import scenario_commands as commands_between
-from p2pview.qemu.verify import image_target, run_guest, sections
+from p2pview.qemu.verify import capture_session, image_target, run_guest, sections
+from p2pview.session import Session
 from p2pview.sources import SourceError, load_source
 
 #: Each namespace's backing file (sparse): room for 8 MiB scenarios and the sentinels.
@@ -179,20 +178,10 @@ class IoBoot:
         return [r for r in self.results if not r.agrees]
 
 
-def _load_capture(name: str, console_sections: dict[str, list[str]], release: str) -> Any:
-    from p2pview.session import session_for
-
+def _load_capture(name: str, console_sections: dict[str, list[str]], release: str) -> Session:
     if "capture" not in console_sections:
         raise IoCheckError(f"{name}: the guest printed no capture")
-    try:
-        blob = base64.b64decode("".join(console_sections["capture"]), validate=False)
-    except (binascii.Error, ValueError):
-        raise IoCheckError(f"{name}: the guest's capture is not valid base64") from None
-    with tempfile.TemporaryDirectory(prefix="p2pview-cap-") as tmp:
-        path = Path(tmp) / f"{name}.tar.gz"
-        path.write_bytes(blob)
-        loaded = load_source(str(path))
-        return session_for(loaded, kernel=release)
+    return capture_session(name, console_sections["capture"], release, IoCheckError)
 
 
 def run_boot(

@@ -41,7 +41,7 @@ from p2pview.kernel.version import VersionError
 from p2pview.model import BDF
 from p2pview.qemu.image import ImageError, kernel_release
 from p2pview.qemu.machine import CMB_BAR, DISK_BYTES, Machine, MachineError, build_machine
-from p2pview.session import session_for
+from p2pview.session import Session, session_for
 from p2pview.sources import SourceError, load_source
 
 #: The map types a verdict can be (``enum pci_p2pdma_map_type`` names).
@@ -249,6 +249,24 @@ def sections(console: str) -> dict[str, list[str]]:
     return out
 
 
+def capture_session(
+    name: str, lines: Sequence[str], release: str, error: type[Exception]
+) -> Session:
+    """The engine on the guest's capture (``lines``: its base64 section) under ``release``.
+
+    Raises ``error`` (one line) when the section is not base64; the archive
+    itself is read like any capture (a SourceError names what is wrong in it).
+    """
+    try:
+        blob = base64.b64decode("".join(lines), validate=False)
+    except (binascii.Error, ValueError):
+        raise error(f"{name}: the guest's capture is not valid base64") from None
+    with tempfile.TemporaryDirectory(prefix="p2pview-cap-") as tmp:
+        path = Path(tmp) / f"{name}.tar.gz"
+        path.write_bytes(blob)
+        return session_for(load_source(str(path)), kernel=release)
+
+
 def run_guest(
     args: Sequence[str], qemu: str, timeout: float, error: type[Exception]
 ) -> tuple[subprocess.CompletedProcess[bytes], float]:
@@ -432,15 +450,7 @@ def compare(
         result.notes.append(f"the guest runs {guest_release}, the image says {release}")
     if "capture" not in sec:
         raise VerifyError(f"{name}: the guest printed no capture (console: {console[-300:]!r})")
-    try:
-        blob = base64.b64decode("".join(sec["capture"]), validate=False)
-    except (binascii.Error, ValueError):
-        raise VerifyError(f"{name}: the guest's capture is not valid base64") from None
-    with tempfile.TemporaryDirectory(prefix="p2pview-cap-") as tmp:
-        path = Path(tmp) / f"{name}.tar.gz"
-        path.write_bytes(blob)
-        loaded = load_source(str(path))
-        session = session_for(loaded, kernel=release)
+    session = capture_session(name, sec["capture"], release, VerifyError)
     state = session.state
     pred_state = prepare(machine.guest, target)
     module = _parse_module(sec.get("module", []), sec.get("maps", []), values)
@@ -464,7 +474,7 @@ def compare(
         lines = dio.get((p, c), {})
         checks: dict[str, DioCheck] = {}
         for way, got in lines.items():
-            expected = expected_dio(loaded.topology.source, state, p, c, way)
+            expected = expected_dio(session.topology.source, state, p, c, way)
             checks[way] = DioCheck(way, got.seen, _first_failure(got.seen), expected)
         dio_map = lines["allocate"].kernel_map if "allocate" in lines else None
         result.pairs.append(
