@@ -61,8 +61,9 @@ def _is(dev: PciDevice, *types: PcieType) -> bool:
 _HARDWIRED = REQ_ACS_FLAGS  # SV | RR | CR | UF
 
 
-def _fixed(flags: int, dev: PciDevice, name: str, ctrl: int = _HARDWIRED) -> QuirkAnswer:
-    return QuirkAnswer(_ctrl_enabled(flags, ctrl), f"{name}(): isolation is built in")
+def _fixed(flags: int, name: str) -> QuirkAnswer:
+    """A quirk that answers ``pci_acs_ctrl_enabled(flags, SV | RR | CR | UF)``."""
+    return QuirkAnswer(_ctrl_enabled(flags, _HARDWIRED), f"{name}(): isolation is built in")
 
 
 def _mf_endpoint(dev: PciDevice, flags: int) -> QuirkAnswer | None:
@@ -85,7 +86,7 @@ def _amd_sb(dev: PciDevice, flags: int) -> QuirkAnswer | None:
 def _rciep(dev: PciDevice, flags: int) -> QuirkAnswer | None:
     if not _is(dev, PcieType.RC_END):
         return None
-    return _fixed(flags, dev, "pci_quirk_rciep_acs")
+    return _fixed(flags, "pci_quirk_rciep_acs")
 
 
 #: ``pci_quirk_intel_pch_acs_ids[]``: Root Ports of PCHs whose ACS is in the
@@ -142,7 +143,7 @@ def _cavium(dev: PciDevice, flags: int) -> QuirkAnswer | None:
     d = dev.device
     if not _is(dev, PcieType.ROOT_PORT) or not (0xA000 <= d <= 0xA7FF or d in (0xAF84, 0xB884)):
         return None
-    return _fixed(flags, dev, "pci_quirk_cavium_acs")
+    return _fixed(flags, "pci_quirk_cavium_acs")
 
 
 def _al(dev: PciDevice, flags: int) -> QuirkAnswer | None:
@@ -156,7 +157,7 @@ def _zhaoxin_ports(dev: PciDevice, flags: int) -> QuirkAnswer | None:
         return None
     d = dev.device
     if 0x0710 <= d <= 0x071E or d == 0x0721 or 0x0723 <= d <= 0x0752:
-        return _fixed(flags, dev, "pci_quirk_zhaoxin_pcie_ports_acs")
+        return _fixed(flags, "pci_quirk_zhaoxin_pcie_ports_acs")
     # The quirk returns false (0) for every other Zhaoxin port: not isolated.
     why = "pci_quirk_zhaoxin_pcie_ports_acs(): not in its list of isolated ports"
     return QuirkAnswer(False, why)
@@ -171,7 +172,7 @@ def _unmodelled(name: str) -> Callable[[PciDevice, int], QuirkAnswer | None]:
 
 def _hardwired(name: str) -> Callable[[PciDevice, int], QuirkAnswer | None]:
     def answer(dev: PciDevice, flags: int) -> QuirkAnswer | None:
-        return _fixed(flags, dev, name)
+        return _fixed(flags, name)
 
     return answer
 

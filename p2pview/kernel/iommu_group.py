@@ -111,15 +111,17 @@ class IommuGroups:
     groups: tuple[tuple[BDF, ...], ...]
     unknown: Mapping[BDF, str] = field(default_factory=dict)
     reasons: Mapping[BDF, str] = field(default_factory=dict)
+    _of: dict[BDF, tuple[BDF, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Each function's group, looked up once per function rather than by a
+        # scan of every group (check_groups() asks for each read group).
+        of = {bdf: group for group in self.groups for bdf in group}
+        object.__setattr__(self, "_of", of)
 
     def group_of(self, bdf: BDF) -> tuple[BDF, ...] | None:
         """The group ``bdf`` is in (``None`` when not known or no groups)."""
-        if bdf in self.unknown:
-            return None
-        for group in self.groups:
-            if bdf in group:
-                return group
-        return None
+        return self._of.get(bdf)
 
 
 def iommu_groups_exist(topo: Topology) -> bool:
@@ -323,13 +325,13 @@ def group_changes(before: IommuGroups, after: IommuGroups) -> list[GroupChange]:
 
     Functions whose group is unknown on either side are left out.
     """
-    old = {b: g for g in before.groups for b in g}
     known_before = set(before.groups)
     out = []
     for group in after.groups:
-        if group in known_before or any(b not in old for b in group):
+        old = [before.group_of(b) for b in group]
+        if group in known_before or None in old:
             continue
-        sources = tuple(sorted({old[b] for b in group}))
+        sources = tuple(sorted({g for g in old if g is not None}))
         out.append(GroupChange(after=group, before=sources))
     return out
 
