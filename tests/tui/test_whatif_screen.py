@@ -65,6 +65,17 @@ async def settle(app: P2PViewApp, pilot: Pilot[None]) -> None:
     raise AssertionError("what-if edits did not finish")
 
 
+async def enter_cmdline(app: P2PViewApp, pilot: Pilot[None], text: str) -> None:
+    """Type ``text`` as the kernel command line on the platform tab and wait for the edit."""
+    await pilot.press("k")
+    await settle(app, pilot)
+    cmdline = app.screen.query_one("#cmdline-input", Input)
+    cmdline.value = text
+    cmdline.focus()
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
 def model_of(app: P2PViewApp) -> TuiModel:
     """The loaded model."""
     assert app.model is not None
@@ -338,13 +349,7 @@ def test_iommu_toggle() -> None:
 def test_command_line_and_boot_messages() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         model = model_of(app)
-        await pilot.press("k")
-        await settle(app, pilot)
-        cmdline = app.screen.query_one("#cmdline-input", Input)
-        cmdline.value = "pci=disable_acs_redir=0000:19:00.0;0000:19:01.0"
-        cmdline.focus()
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await enter_cmdline(app, pilot, "pci=disable_acs_redir=0000:19:00.0;0000:19:01.0")
         assert model.edits == ["command line: pci=disable_acs_redir=0000:19:00.0;0000:19:01.0"]
         boot = text_of(app, "boot-messages").splitlines()
         assert "  pci 0000:19:00.0: Configured ACS to 0xffd3" in boot
@@ -373,13 +378,7 @@ def test_kernel_suggestion_button() -> None:
 def test_markup_unsafe_command_line_is_literal() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         model = model_of(app)
-        await pilot.press("k")
-        await settle(app, pilot)
-        cmdline = app.screen.query_one("#cmdline-input", Input)
-        cmdline.value = "pci=config_acs=1x[0] [b]bold[/b]"
-        cmdline.focus()
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await enter_cmdline(app, pilot, "pci=config_acs=1x[0] [b]bold[/b]")
         assert model.edits == ["command line: pci=config_acs=1x[0] [b]bold[/b]"]
         edits = text_of(app, "changes-edits")
         assert "command line: pci=config_acs=1x[0] [b]bold[/b]" in edits
@@ -537,13 +536,7 @@ def test_edits_queue_in_order_and_errors_leave_no_trace() -> None:
 
 def test_disable_acs_redir_says_which_iommu_groups_it_joins() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        await pilot.press("k")
-        await settle(app, pilot)
-        cmdline = app.screen.query_one("#cmdline-input", Input)
-        cmdline.value = "pci=disable_acs_redir=0000:19:00.0;0000:19:01.0"
-        cmdline.focus()
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await enter_cmdline(app, pilot, "pci=disable_acs_redir=0000:19:00.0;0000:19:01.0")
         edits = " ".join(text_of(app, "changes-edits").split())
         assert "IOMMU groups: 2 changed, as pci_device_group() forms them:" in edits
         assert "now one group (were 2): 19:00.0 1a:00.0" in edits
