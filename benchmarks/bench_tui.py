@@ -60,14 +60,14 @@ from p2pview.model import BDF, AcsPresence
 from p2pview.session import session_for
 from p2pview.sources import load_source
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
+from p2pview.tui.presenters.matrix_data import PRESETS
+from p2pview.tui.presenters.stepper_changes import step_changes
+from p2pview.tui.presenters.stepper_panels import PANELS
+from p2pview.tui.presenters.stepper_render import pipeline
 from p2pview.tui.screens.matrix import MatrixScreen
 from p2pview.tui.screens.stepper import StepperScreen
 from p2pview.tui.screens.topology import TopologyScreen
-from p2pview.tui.widgets.matrix_data import PRESETS
 from p2pview.tui.widgets.matrix_grid import MatrixGrid
-from p2pview.tui.widgets.stepper_changes import step_changes
-from p2pview.tui.widgets.stepper_panels import PANELS
-from p2pview.tui.widgets.stepper_render import pipeline
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import p2pview
-from p2pview.tui.widgets.explain_content import THEME_STYLES
+from p2pview.tui.presenters.explain_content import THEME_STYLES
 from p2pview.views.styles import THEME
 
 PACKAGE = Path(p2pview.__file__).parent

@@ -4,7 +4,7 @@ The views mark text by what it is (a verdict, an ACS redirect that counts, an
 assumed fact), not by colour, the way Rich's own theme names
 (``logging.level.error``) work. Each face maps the names: the command line's
 console gets :data:`THEME` as a Rich theme; the TUI maps the same names to
-its theme variables (:data:`p2pview.tui.widgets.explain_content.THEME_STYLES`).
+its theme variables (:data:`p2pview.tui.presenters.explain_content.THEME_STYLES`).
 ``bold`` and ``italic`` are attributes, not names, and are used as they are.
 """
 

@@ -13,8 +13,8 @@ from tuikit import loaded, text_of
 from p2pview.kernel import Verdict
 from p2pview.model import BDF
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
+from p2pview.tui.presenters.explain_content import themed
 from p2pview.tui.screens.explain import ExplainScreen
-from p2pview.tui.widgets.explain_content import themed
 from p2pview.tui.widgets.explain_picker import FunctionPicker
 from p2pview.views.explain import messages_block, result_text
 

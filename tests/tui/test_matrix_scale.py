@@ -32,12 +32,12 @@ from p2pview.kernel.tiles import PairTiles, cell_stats
 from p2pview.model import AcsPresence
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.model import TuiModel
+from p2pview.tui.presenters.matrix_data import PRESETS
+from p2pview.tui.presenters.whatif_changes import relevant_changes
 from p2pview.tui.screens.matrix import MatrixScreen
 from p2pview.tui.screens.whatif import WhatIfScreen
 from p2pview.tui.verdicts import Verdicts
-from p2pview.tui.widgets.matrix_data import PRESETS
 from p2pview.tui.widgets.matrix_grid import MatrixGrid
-from p2pview.tui.widgets.whatif_changes import relevant_changes
 
 TILE = (5, 7)
 BUDGET = 5 * 7 * 6

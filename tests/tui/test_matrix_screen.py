@@ -16,8 +16,7 @@ from p2pview.model.select import select
 from p2pview.sources import load_source
 from p2pview.sources.bundled import bundled_path
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
-from p2pview.tui.screens.matrix import MatrixScreen
-from p2pview.tui.widgets.matrix_data import (
+from p2pview.tui.presenters.matrix_data import (
     CHANGED_MARK,
     PRESETS,
     MatrixFilter,
@@ -25,6 +24,7 @@ from p2pview.tui.widgets.matrix_data import (
     kernel_text,
     parse_filter,
 )
+from p2pview.tui.screens.matrix import MatrixScreen
 from p2pview.tui.widgets.matrix_grid import MatrixGrid
 
 Scenario = Callable[[P2PViewApp, Pilot[None], MatrixScreen], Awaitable[None]]
@@ -430,7 +430,7 @@ def test_nv_labels_are_cached_and_x_for_self() -> None:
 
 def test_nv_labels_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Scrolling a large matrix with labels on keeps a bounded number of them."""
-    import p2pview.tui.widgets.matrix_data as matrix_data
+    import p2pview.tui.presenters.matrix_data as matrix_data
 
     monkeypatch.setattr(matrix_data, "NV_KEPT", 3)
     topo = load_source("hgx-8gpu").topology

@@ -19,8 +19,13 @@ from p2pview.model import BDF, RootBus
 from p2pview.sources import pciids
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.model import TuiModel
+from p2pview.tui.presenters.pci_labels import (
+    RowContext,
+    device_parts,
+    host_bridge_parts,
+    parts_text,
+)
 from p2pview.tui.widgets.pci_detail import device_detail
-from p2pview.tui.widgets.pci_labels import RowContext, device_parts, host_bridge_parts, parts_text
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GOLDEN = DATA / "pciutils" / "golden"

@@ -23,12 +23,12 @@ from p2pview.sources.pciids import PciNames
 from p2pview.tui import model as tui_model
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.model import TuiModel
+from p2pview.tui.presenters.pci_labels import RowContext
 from p2pview.tui.screens.stepper import StepperScreen
 from p2pview.tui.screens.topology import TopologyScreen
 from p2pview.tui.screens.whatif import WhatIfScreen
 from p2pview.tui.widgets.hanging import hang
 from p2pview.tui.widgets.pci_detail import device_detail
-from p2pview.tui.widgets.pci_labels import RowContext
 from p2pview.tui.widgets.whatif_acs import acs_rows, header_line, row_prompt
 
 #: This host's /sys as a small VM shows it: one flat bus, no bridge, no p2pmem.

@@ -19,12 +19,12 @@ from p2pview.session import session_for
 from p2pview.sources import Loaded, load_source
 from p2pview.sources.bundled import bundled_scenario_path
 from p2pview.tui.app import TuiArgs, make_app
+from p2pview.tui.presenters.stepper_changes import step_changes
+from p2pview.tui.presenters.stepper_panels import PANELS, path_tree
+from p2pview.tui.presenters.stepper_render import CHANGED, CURRENT, pipeline
+from p2pview.tui.presenters.stepper_scenarios import scenario_choices
 from p2pview.tui.screens.stepper import StepperScreen
-from p2pview.tui.widgets.stepper_changes import step_changes
 from p2pview.tui.widgets.stepper_form import KernelPrompt, ScenarioForm
-from p2pview.tui.widgets.stepper_panels import PANELS, path_tree
-from p2pview.tui.widgets.stepper_render import CHANGED, CURRENT, pipeline
-from p2pview.tui.widgets.stepper_scenarios import scenario_choices
 from p2pview.tui.widgets.stepper_widgets import WidthView
 
 

@@ -15,11 +15,11 @@ from p2pview.model import BDF, IommuMode, Platform
 from p2pview.sources import load_source
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.model import TuiModel
+from p2pview.tui.presenters.whatif_changes import relevant_changes
+from p2pview.tui.presenters.whatif_platform import check_cpu, check_kernel, cpu_choice, parse_ids
 from p2pview.tui.screens.explain import ExplainScreen
 from p2pview.tui.screens.whatif import WhatIfScreen
 from p2pview.tui.widgets.whatif_acs import AcsToggleList, bit_offset
-from p2pview.tui.widgets.whatif_changes import relevant_changes
-from p2pview.tui.widgets.whatif_platform import check_cpu, check_kernel, cpu_choice, parse_ids
 from p2pview.tui.widgets.whatif_save import SaveDialog
 
 PROVIDER = BDF.parse("0000:1a:00.0")

@@ -20,8 +20,8 @@ from textual.widgets import Header, Static
 from p2pview.kernel import Verdict, calc_map_type_and_dist
 from p2pview.model import BDF
 from p2pview.session import Session
+from p2pview.tui.presenters.explain_content import Explanation, explain_pair
 from p2pview.tui.screens.base import ModelScreen
-from p2pview.tui.widgets.explain_content import Explanation, explain_pair
 from p2pview.tui.widgets.explain_picker import FunctionPicker
 from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.hanging import HangingStatic

@@ -25,10 +25,7 @@ from textual.worker import get_current_worker
 from p2pview.model import BDF, Topology
 from p2pview.model.select import KIND_TERMS, SelectionError
 from p2pview.tui.model import TuiModel
-from p2pview.tui.screens.base import ModelScreen
-from p2pview.tui.verdicts import QUICK_CELLS, Comparison, Indices
-from p2pview.tui.widgets.footer import AppFirstFooter
-from p2pview.tui.widgets.matrix_data import (
+from p2pview.tui.presenters.matrix_data import (
     ASSUMED_MARK,
     CHANGED_MARK,
     PRESETS,
@@ -39,8 +36,11 @@ from p2pview.tui.widgets.matrix_data import (
     resolve_filter,
     verdict_reason,
 )
+from p2pview.tui.presenters.verdict_style import result_style, result_text
+from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.verdicts import QUICK_CELLS, Comparison, Indices
+from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.matrix_grid import MatrixGrid
-from p2pview.tui.widgets.verdict_style import result_style, result_text
 from p2pview.views.names import short_label
 
 HELP = f"""\

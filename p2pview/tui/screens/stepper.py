@@ -36,9 +36,24 @@ from p2pview.iosim.context import make_context
 from p2pview.model import IommuMode
 from p2pview.tui.failures import failure_text
 from p2pview.tui.model import TuiModel
+from p2pview.tui.presenters.stepper_changes import StepChanges, step_changes
+from p2pview.tui.presenters.stepper_panels import PANELS, STAGE_PANEL, strip_line
+from p2pview.tui.presenters.stepper_render import (
+    ERROR,
+    MUTED,
+    TITLE,
+    WARN,
+    events_view,
+    failure_mark,
+    lines,
+    pipeline,
+    scenario_header,
+    status_line,
+    step_title,
+)
+from p2pview.tui.presenters.stepper_scenarios import ScenarioChoice, scenario_choices
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.widgets.footer import AppFirstFooter
-from p2pview.tui.widgets.stepper_changes import StepChanges, step_changes
 from p2pview.tui.widgets.stepper_controller import ControllerPrompt
 from p2pview.tui.widgets.stepper_form import (
     FormValues,
@@ -54,21 +69,6 @@ from p2pview.tui.widgets.stepper_limits import (
     limits_view,
     run_changes,
 )
-from p2pview.tui.widgets.stepper_panels import PANELS, STAGE_PANEL, strip_line
-from p2pview.tui.widgets.stepper_render import (
-    ERROR,
-    MUTED,
-    TITLE,
-    WARN,
-    events_view,
-    failure_mark,
-    lines,
-    pipeline,
-    scenario_header,
-    status_line,
-    step_title,
-)
-from p2pview.tui.widgets.stepper_scenarios import ScenarioChoice, scenario_choices
 from p2pview.tui.widgets.stepper_widgets import WidthView
 
 #: The picker's option that opens the form.

@@ -28,10 +28,10 @@ from textual.widgets import Header, Input, Label, Tree
 from p2pview.kernel import KernelState
 from p2pview.model import BDF, AddressError, RootBus, Topology
 from p2pview.sources.pciids import PciNames
+from p2pview.tui.presenters.pci_labels import NodeKey, Part, RowContext, device_rows, search_text
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.pci_detail import PciDetail, device_detail, host_bridge_detail, pair_for
-from p2pview.tui.widgets.pci_labels import NodeKey, Part, RowContext, device_rows, search_text
 from p2pview.tui.widgets.pci_tree import ALL_AT_ONCE, PciTree, TreePlan, plan_tree
 
 #: A tree's shape: each function with its parent, and the host bridges.

@@ -48,20 +48,15 @@ from p2pview.model import IommuMode
 from p2pview.session import Session
 from p2pview.tui.failures import failure_text
 from p2pview.tui.model import TuiModel
-from p2pview.tui.screens.base import ModelScreen
-from p2pview.tui.verdicts import QUICK_CELLS, Comparison
-from p2pview.tui.widgets.explain_content import MUTED, Names
-from p2pview.tui.widgets.footer import AppFirstFooter
-from p2pview.tui.widgets.whatif_acs import AcsToggleList, acs_rows, header_line
-from p2pview.tui.widgets.whatif_changes import (
+from p2pview.tui.presenters.explain_content import MUTED, Names
+from p2pview.tui.presenters.whatif_changes import (
     ChangedPair,
     change_prompt,
     changes_in,
     relevant_changes,
 )
-from p2pview.tui.widgets.whatif_edits import Edit, EditFinished, adopt, run_edit
-from p2pview.tui.widgets.whatif_groups import group_lines
-from p2pview.tui.widgets.whatif_platform import (
+from p2pview.tui.presenters.whatif_groups import group_lines
+from p2pview.tui.presenters.whatif_platform import (
     CPU_PRESETS,
     HostBridgeRow,
     check_cpu,
@@ -76,6 +71,11 @@ from p2pview.tui.widgets.whatif_platform import (
     parse_ids,
     whitelist_presets,
 )
+from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.verdicts import QUICK_CELLS, Comparison
+from p2pview.tui.widgets.footer import AppFirstFooter
+from p2pview.tui.widgets.whatif_acs import AcsToggleList, acs_rows, header_line
+from p2pview.tui.widgets.whatif_edits import Edit, EditFinished, adopt, run_edit
 from p2pview.tui.widgets.whatif_save import DEFAULT_SAVE_PATH, SaveDialog
 
 #: How many changed pairs the changes pane lists.

@@ -17,7 +17,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from p2pview.model import BDF, Topology
-from p2pview.tui.widgets.explain_content import MUTED, Names
+from p2pview.tui.presenters.explain_content import MUTED, Names
 
 
 @dataclass(frozen=True)

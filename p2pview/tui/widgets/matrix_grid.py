@@ -36,7 +36,7 @@ from textual.strip import Strip
 
 from p2pview.kernel.matrix import CODE_INT_ERA
 from p2pview.model import BDF
-from p2pview.tui.widgets.matrix_data import (
+from p2pview.tui.presenters.matrix_data import (
     NV_WIDTH,
     MatrixView,
     NvLabels,

@@ -34,14 +34,14 @@ from p2pview.model import (
 )
 from p2pview.model.units import size_approx
 from p2pview.sources.pciids import PciNames, ids_text, known_ids
-from p2pview.tui.widgets.pci_labels import (
+from p2pview.tui.presenters.pci_labels import (
     PORT_NAMES,
     RowContext,
     bdf_text,
     link_text,
     role_text,
 )
-from p2pview.tui.widgets.verdict_style import result_style, result_text
+from p2pview.tui.presenters.verdict_style import result_style, result_text
 from p2pview.views.explain import FACT_NAMES
 
 #: Each ACS bit and what the spec calls it (PCIe r6.0 section 7.7.8).

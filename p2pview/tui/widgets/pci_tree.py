@@ -2,7 +2,7 @@
 
 Each node's ``data`` is its :class:`~p2pview.model.BDF` (a function) or
 :class:`~p2pview.model.RootBus` (a host bridge). A row is a tuple of
-:data:`~p2pview.tui.widgets.pci_labels.Part`; the node's label holds the plain
+:data:`~p2pview.tui.presenters.pci_labels.Part`; the node's label holds the plain
 text (so device names are never read as markup) and :meth:`PciTree.
 render_label` colours each part through a ``pci-tree--<style>`` component
 class, so every colour comes from the theme.
@@ -26,7 +26,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from p2pview.model import BDF, Topology
-from p2pview.tui.widgets.pci_labels import NodeKey, Part, parts_text
+from p2pview.tui.presenters.pci_labels import NodeKey, Part, parts_text
 
 #: Nodes added per chunk: small enough for a frame, big enough to be done quickly.
 CHUNK = 400

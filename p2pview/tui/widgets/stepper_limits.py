@@ -29,7 +29,7 @@ from p2pview.iosim.limits import UINT_MAX, KernelLimits, mdts_sectors
 from p2pview.iosim.objects import syscall_name
 from p2pview.iosim.scenario import DmaMode, TargetKind
 from p2pview.model.units import size_text
-from p2pview.tui.widgets.stepper_render import CHANGED, HEAD, MUTED, TITLE, WARN, lines
+from p2pview.tui.presenters.stepper_render import CHANGED, HEAD, MUTED, TITLE, WARN, lines
 from p2pview.tui.widgets.stepper_widgets import WidthView
 
 #: The panels that show the limits (the stages the limits decide: split, request, map_sg, nvme).

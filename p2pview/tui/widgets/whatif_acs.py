@@ -27,7 +27,7 @@ from textual.widgets.option_list import Option
 from p2pview.kernel.profiles import AcsParamForm
 from p2pview.model import BDF, AcsBits, AcsPresence, acs_bit_names
 from p2pview.tui.model import TuiModel
-from p2pview.tui.widgets.explain_content import MUTED, REDIRECT, Names
+from p2pview.tui.presenters.explain_content import MUTED, REDIRECT, Names
 
 #: The bits a row shows as toggles, left to right.
 TOGGLE_BITS: tuple[AcsBits, ...] = (AcsBits.RR, AcsBits.CR, AcsBits.EC)

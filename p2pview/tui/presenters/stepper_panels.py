@@ -32,8 +32,8 @@ from p2pview.iosim.scenario import BufferKind, DmaMode, TargetKind
 from p2pview.kernel.verdict import MapType
 from p2pview.model import BDF, RootBus, Topology
 from p2pview.model.units import size_text
-from p2pview.tui.widgets.stepper_changes import StepChanges
-from p2pview.tui.widgets.stepper_render import (
+from p2pview.tui.presenters.stepper_changes import StepChanges
+from p2pview.tui.presenters.stepper_render import (
     CHANGED,
     ERROR,
     GOOD,

@@ -15,7 +15,7 @@ from textual.content import Content
 
 from p2pview.kernel.iommu_group import GroupReport, IommuGroups
 from p2pview.model import BDF
-from p2pview.tui.widgets.explain_content import MUTED
+from p2pview.tui.presenters.explain_content import MUTED
 
 #: How many changed groups the pane lists.
 GROUPS_SHOWN = 4

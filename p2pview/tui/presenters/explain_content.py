@@ -26,7 +26,7 @@ from p2pview.kernel import Verdict
 from p2pview.model import BDF, AcsPresence, RootBus, Topology, acs_bit_names
 from p2pview.session import Session
 from p2pview.sources.pciids import ids_text
-from p2pview.tui.widgets.verdict_style import TONE_STYLES, result_style
+from p2pview.tui.presenters.verdict_style import TONE_STYLES, result_style
 from p2pview.views.explain import (
     assumptions_block,
     decision_steps,

@@ -22,9 +22,9 @@ from p2pview.kernel import MapType
 from p2pview.kernel.matrix import CODE_TO_MAP_TYPE
 from p2pview.model import BDF, Topology
 from p2pview.tui.model import TuiModel
+from p2pview.tui.presenters.explain_content import MUTED, Names
+from p2pview.tui.presenters.verdict_style import MAP_TYPE_STYLES
 from p2pview.tui.verdicts import Comparison
-from p2pview.tui.widgets.explain_content import MUTED, Names
-from p2pview.tui.widgets.verdict_style import MAP_TYPE_STYLES
 
 #: Weights of the relevance score.
 PROVIDER_WEIGHT = 4

@@ -19,7 +19,7 @@ from p2pview.kernel.whitelist import PCI_ANY_ID
 from p2pview.model import BDF, Platform, RootBus
 from p2pview.session import UsageError, parse_cpu
 from p2pview.tui.model import TuiModel
-from p2pview.tui.widgets.explain_content import MUTED, Names
+from p2pview.tui.presenters.explain_content import MUTED, Names
 
 #: Releases offered besides each era's first: the ACS parameter forms (6.10
 #: legacy, 6.12 config_acs as merged, 6.15 fixed) and recent releases.
