@@ -56,9 +56,11 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from p2pview.iosim import BufferKind, BufferSegment, Iovec, Scenario, quick_scenario, simulate
+from p2pview.kernel import KernelTarget
 from p2pview.model import BDF, AcsPresence
 from p2pview.session import session_for
 from p2pview.sources import load_source
+from p2pview.tui.analysis import set_kernel, toggle_acs_bit
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.presenters.matrix_data import PRESETS
 from p2pview.tui.presenters.stepper_changes import step_changes
@@ -213,8 +215,9 @@ async def stepper_256mib(size: tuple[int, int]) -> tuple[float, list[float]]:
         await app.loaded()
         await pilot.pause()
         first = time.perf_counter() - start
-        trace = app.model.trace if app.model else None
-        assert trace is not None
+        run = app.stepper_run
+        assert run is not None
+        trace = run.trace
         steps = []
         for _ in range(len(trace.steps) - 1):
             start = time.perf_counter()
@@ -256,13 +259,13 @@ async def whatif_count(source: str, size: tuple[int, int]) -> tuple[float, str]:
         await pilot.press("4")
         await app.loaded()
         await pilot.pause()
-        model = app.model
-        assert model is not None
+        whatif = app.whatif
+        assert whatif is not None
         start = time.perf_counter()
-        model.set_kernel("4.20")  # an int, no map type: every pair changes
-        app.model_changed()
+        # an int, no map type: every pair changes
+        app.whatif = whatif.apply(set_kernel(KernelTarget.parse("4.20")))
         count = app.screen.query_one("#changes-count", Static)
-        while "Counting" in str(count.content) or not model.edits:
+        while "Counting" in str(count.content) or not app.whatif.edits:
             await app.workers.wait_for_complete()
             await pilot.pause()
         return time.perf_counter() - start, str(count.content)
@@ -314,6 +317,16 @@ def print_switches(source: str, size: tuple[int, int]) -> None:
     )
 
 
+def print_whatif_edit(source: str, size: tuple[int, int]) -> None:
+    """One ACS toggle: the worker's computation, and the redraw against the 100 ms target."""
+    compute, redraw = asyncio.run(whatif_edit(source, size))
+    verdict = "ok" if redraw < 0.1 else "TOO SLOW"
+    print(
+        f"what-if ACS toggle on {source}: computed in {compute:.3f} s (worker),"
+        f" redrawn in {redraw * 1e3:.0f} ms (target < 100 ms): {verdict}"
+    )
+
+
 def large(source: str, size: tuple[int, int], presses: int) -> None:
     """Item 7, in this (child) process."""
     print(f"startup to first frame, {source}: {asyncio.run(startup_once(source, size)):.3f} s")
@@ -321,14 +334,18 @@ def large(source: str, size: tuple[int, int], presses: int) -> None:
     print(f"keypress to painted frame, matrix screen, {source}:")
     for name, times in results.items():
         print(f"  {name:44s} {_summary(times)}")
-    toggle = asyncio.run(whatif_edit(source, size))
-    print(f"what-if ACS toggle on {source}, all screens redrawn: {toggle:.3f} s")
+    print_whatif_edit(source, size)
     took, text = asyncio.run(whatif_count(source, size))
     print(f"what-if kernel 4.20 on {source}, to the count shown: {took:.3f} s ({text})")
 
 
-async def whatif_edit(source: str, size: tuple[int, int]) -> float:
-    """Seconds from toggling one ACS bit to every screen redrawn."""
+async def whatif_edit(source: str, size: tuple[int, int]) -> tuple[float, float]:
+    """Seconds to compute one ACS bit's edit (a worker's job), and to redraw after it.
+
+    Every screen is mounted first; the redraw is the UI thread's time from the
+    new analysis assigned to the what-if screen drawn with it (hidden screens
+    redraw when they are next shown).
+    """
     app = make_app(TuiArgs(source))
     app.animation_level = "none"
     async with app.run_test(size=size) as pilot:
@@ -339,15 +356,17 @@ async def whatif_edit(source: str, size: tuple[int, int]) -> float:
             await pilot.pause()
         await pilot.press("4")
         await pilot.pause()
-        model = app.model
-        assert model is not None
-        bdf = next(d.bdf for d in model.topology.devices if d.acs.presence is AcsPresence.PRESENT)
+        whatif = app.whatif
+        assert whatif is not None
+        bdf = next(d.bdf for d in whatif.topology.devices if d.acs.presence is AcsPresence.PRESENT)
         start = time.perf_counter()
-        model.toggle_acs_bit(bdf, 0x4)
-        app.model_changed()
+        edited = whatif.apply(toggle_acs_bit(bdf, 0x4))
+        compute = time.perf_counter() - start
+        start = time.perf_counter()
+        app.whatif = edited
         await app.loaded()
         await pilot.pause()
-        return time.perf_counter() - start
+        return compute, time.perf_counter() - start
 
 
 def main() -> None:
@@ -392,10 +411,7 @@ def main() -> None:
         f" {len(steps)} steps: {_summary(steps)}"
     )
     print(f"stepper panels, 1 GiB scattered readv, every stage: {panels_1gib():.3f} s")
-    print(
-        f"what-if ACS toggle on {args.matrix}, all screens redrawn: "
-        f"{asyncio.run(whatif_edit(args.matrix, size)):.3f} s"
-    )
+    print_whatif_edit(args.matrix, size)
     print_switches(args.matrix, size)
     if args.large:
         child = [sys.executable, __file__, "--large-child", "--large", args.large]

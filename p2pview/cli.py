@@ -229,7 +229,7 @@ def _session(args: argparse.Namespace, about: Sequence[str] = ()) -> Session:
     address, a sysfs source is read only as far as their decision needs.
     """
     from p2pview.model import BDF, AddressError
-    from p2pview.session import open_session
+    from p2pview.session import EngineConfig, open_session
 
     only: list[BDF] | None = None
     if about:
@@ -237,15 +237,10 @@ def _session(args: argparse.Namespace, about: Sequence[str] = ()) -> Session:
             only = [BDF.parse(spec) for spec in about]
         except AddressError:
             only = None  # a label: resolved against the whole tree
-    return open_session(
-        args.source,
-        fmt=args.input_format,
-        kernel=args.kernel,
-        cpu=args.cpu,
-        cmdline=args.cmdline,
-        iommu=args.iommu,
-        only=only,
+    config = EngineConfig.parse(
+        kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline, iommu=args.iommu
     )
+    return open_session(args.source, config, fmt=args.input_format, only=only)
 
 
 def source_name(session: Session) -> str:
@@ -325,7 +320,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         iommu=args.iommu,
         input_format=args.input_format,
     )
-    app = make_app(tui_args, model=tui_args.load_model())
+    app = make_app(tui_args, tui_args.load())
     app.run()
     _report_tui_bugs()
     if app.load_error:
@@ -735,17 +730,17 @@ def cmd_trace(args: argparse.Namespace) -> int:
     """``p2pview trace``; the exit status says how the I/O ended (:data:`EXIT_STATUS_HELP`)."""
     from p2pview.iosim import DmaMode, simulate, trace_document
     from p2pview.iosim.scenario import check_client
-    from p2pview.session import session_for
+    from p2pview.session import EngineConfig, session_for
     from p2pview.sources import load_source
 
     scenario, loaded = _trace_scenario(args)
-    session = session_for(
-        loaded if loaded is not None else load_source(scenario.source),
+    config = EngineConfig.parse(
         kernel=scenario.kernel,
         cpu=scenario.cpu,
         cmdline=scenario.cmdline,
         iommu="on" if scenario.dma is DmaMode.IOMMU else None,
     )
+    session = session_for(loaded if loaded is not None else load_source(scenario.source), config)
     check_client(scenario, session.topology)
     trace = simulate(scenario, session.topology, session.state)
     if args.json:

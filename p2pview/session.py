@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal, cast
 
 from p2pview.kernel import DEFAULT_KERNEL, KernelState, KernelTarget, VersionError, prepare
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
@@ -33,23 +34,103 @@ class UsageError(InputError):
     """A command-line value that cannot be used."""
 
 
+@dataclass(frozen=True, slots=True)
+class CpuChoice:
+    """A ``--cpu`` value, parsed: an architecture, or an x86 vendor and family."""
+
+    text: str
+    arch: str
+    vendor: str | None = None
+    family: int | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> CpuChoice:
+        """``VENDOR:FAMILY`` (``amd:0x19``, ``intel:6``) or an arch (``arm64``)."""
+        text = spec.strip()
+        if text.lower() in _ARCHES:
+            return cls(spec, _ARCHES[text.lower()])
+        m = re.fullmatch(r"([A-Za-z]+):((?:0x)?[0-9a-fA-F]+)", text)
+        if m is None:
+            raise UsageError(
+                f"--cpu {spec!r}: expected VENDOR:FAMILY (amd:0x19, intel:6, hygon:0x18) or an"
+                " architecture (arm64, ppc64le, riscv64)"
+            )
+        family = int(m[2], 0) if m[2].startswith("0x") else int(m[2], 10)
+        return cls(spec, "x86_64", cpu_vendor_id(m[1]), family)
+
+    def apply(self, base: Platform) -> Platform:
+        """``base`` with this CPU (an architecture alone keeps an x86 host's vendor)."""
+        if self.vendor is not None and self.family is not None:
+            return base.replace(
+                arch="x86_64", cpu_vendor=self.vendor, cpu_family=self.family, cpu_model_name=None
+            )
+        if self.arch == "x86_64":
+            return base.replace(arch=self.arch)
+        return base.replace(
+            arch=self.arch, cpu_vendor=f"({self.arch})", cpu_family=0, cpu_model_name=None
+        )
+
+
 def parse_cpu(spec: str, base: Platform) -> Platform:
     """Apply ``--cpu``: ``VENDOR:FAMILY`` (``amd:0x19``, ``intel:6``) or an arch (``arm64``)."""
-    text = spec.strip()
-    if text.lower() in _ARCHES:
-        arch = _ARCHES[text.lower()]
-        if arch == "x86_64":
-            return base.replace(arch=arch)
-        return base.replace(arch=arch, cpu_vendor=f"({arch})", cpu_family=0, cpu_model_name=None)
-    m = re.fullmatch(r"([A-Za-z]+):((?:0x)?[0-9a-fA-F]+)", text)
-    if m is None:
-        raise UsageError(
-            f"--cpu {spec!r}: expected VENDOR:FAMILY (amd:0x19, intel:6, hygon:0x18) or an"
-            " architecture (arm64, ppc64le, riscv64)"
+    return CpuChoice.parse(spec).apply(base)
+
+
+#: ``--iommu``: ``on`` (ACS as an IOMMU driver enables it) or ``off`` (firmware ACS).
+IommuChoice = Literal["on", "off"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """The engine's settings, parsed once where the user gives them.
+
+    Built at the boundary (the CLI's ``--kernel/--cpu/--cmdline/--iommu``, the
+    what-if screen's fields, a demo step, a scenario file's keys) by
+    :meth:`parse`, which refuses a bad value with a one-line error; everything
+    after works on typed values. ``None`` keeps the source's own fact (for the
+    kernel: the source's release, else :data:`~p2pview.kernel.DEFAULT_KERNEL`).
+    """
+
+    kernel: KernelTarget | None = None
+    cpu: CpuChoice | None = None
+    cmdline: str | None = None
+    iommu: IommuChoice | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        kernel: str | None = None,
+        cpu: str | None = None,
+        cmdline: str | None = None,
+        iommu: str | None = None,
+    ) -> EngineConfig:
+        """The settings from the strings a user typed.
+
+        Raises:
+            VersionError: ``kernel`` is not a release p2pview can model.
+            UsageError: ``cpu`` or ``iommu`` cannot be understood.
+        """
+        if iommu not in (None, "on", "off"):
+            raise UsageError(f"--iommu {iommu!r}: expected on or off")
+        return cls(
+            kernel=None if kernel is None else KernelTarget.parse(kernel),
+            cpu=None if cpu is None else CpuChoice.parse(cpu),
+            cmdline=cmdline,
+            iommu=cast("IommuChoice | None", iommu),
         )
-    vendor = cpu_vendor_id(m[1])
-    family = int(m[2], 0) if m[2].startswith("0x") else int(m[2], 10)
-    return base.replace(arch="x86_64", cpu_vendor=vendor, cpu_family=family, cpu_model_name=None)
+
+    def with_kernel(self, release: str) -> EngineConfig:
+        """These settings under another release (raises :class:`VersionError`)."""
+        return replace(self, kernel=KernelTarget.parse(release))
+
+    def with_cpu(self, spec: str) -> EngineConfig:
+        """These settings with another CPU (raises :class:`UsageError`)."""
+        return replace(self, cpu=CpuChoice.parse(spec))
+
+    def with_cmdline(self, cmdline: str) -> EngineConfig:
+        """These settings with another kernel command line."""
+        return replace(self, cmdline=cmdline)
 
 
 @dataclass
@@ -101,14 +182,14 @@ def assumption_notes(topo: Topology) -> list[str]:
     return notes
 
 
-def choose_target(loaded: Loaded, kernel: str | None) -> tuple[KernelTarget, Fact]:
+def choose_target(loaded: Loaded, kernel: KernelTarget | None) -> tuple[KernelTarget, Fact]:
     """The release to model and how it is known.
 
     ``kernel`` (given by the user), else the source's own release (if it has
     P2PDMA), else :data:`DEFAULT_KERNEL`, which is then an assumption.
     """
     if kernel is not None:
-        return KernelTarget.parse(kernel), Fact.read("--kernel")
+        return kernel, Fact.read("--kernel")
     plat = loaded.topology.platform
     own = plat.kernel
     if own:
@@ -125,61 +206,50 @@ def choose_target(loaded: Loaded, kernel: str | None) -> tuple[KernelTarget, Fac
 
 def open_session(
     source: str | None,
+    config: EngineConfig | None = None,
     *,
     fmt: str | None = None,
-    kernel: str | None = None,
-    cpu: str | None = None,
-    cmdline: str | None = None,
-    iommu: str | None = None,
     only: Collection[BDF] | None = None,
 ) -> Session:
-    """Load ``source`` and boot the engine on it.
+    """Load ``source`` and boot the engine on it with ``config``.
 
     ``only``: the functions the command asks about, for sources that can be
     read in part (see :func:`~p2pview.sources.load_source`).
 
     Raises:
-        SourceError, VersionError, UsageError: one-line problems for the user.
+        SourceError: one-line problems for the user.
     """
     loaded = load_source(source, fmt, only=only)
-    return session_for(loaded, kernel=kernel, cpu=cpu, cmdline=cmdline, iommu=iommu)
+    return session_for(loaded, config)
 
 
-def session_for(
-    loaded: Loaded,
-    *,
-    kernel: str | None = None,
-    cpu: str | None = None,
-    cmdline: str | None = None,
-    iommu: str | None = None,
-) -> Session:
-    """Boot the engine on an already loaded source.
+def session_for(loaded: Loaded, config: EngineConfig | None = None) -> Session:
+    """Boot the engine on an already loaded source with ``config``.
 
     ``iommu`` ``"on"`` applies ``pci_std_enable_acs()`` to every function (what
     an IOMMU driver's ``pci_request_acs()`` leads to); ``"off"`` puts ACS
     Control back to the firmware values where the source records them.
     """
+    config = config or EngineConfig()
     notes: list[str] = []
     topo = loaded.topology
-    target, kernel_fact = choose_target(loaded, kernel)
+    target, kernel_fact = choose_target(loaded, config.kernel)
     platform = topo.platform
     facts = platform.facts.with_fact("kernel", kernel_fact)
-    if cpu is not None:
-        platform = parse_cpu(cpu, platform)
+    if config.cpu is not None:
+        platform = config.cpu.apply(platform)
         facts = facts.with_fact("cpu", Fact.read("--cpu"))
-    if cmdline is not None:
-        platform = platform.replace(cmdline=cmdline)
+    if config.cmdline is not None:
+        platform = platform.replace(cmdline=config.cmdline)
         facts = facts.with_fact("cmdline", Fact.read("--cmdline"))
-    if iommu == "on":
+    if config.iommu == "on":
         topo = with_iommu_acs(topo)
         platform = platform.replace(iommu=IommuMode.TRANSLATED)
         facts = facts.with_fact("iommu", Fact.read("--iommu"))
-    elif iommu == "off":
+    elif config.iommu == "off":
         topo = without_iommu_acs(topo)
         platform = platform.replace(iommu=IommuMode.OFF)
         facts = facts.with_fact("iommu", Fact.read("--iommu"))
-    elif iommu is not None:
-        raise UsageError(f"--iommu {iommu!r}: expected on or off")
     platform = platform.replace(facts=facts)
     if platform != topo.platform:
         topo = topo.with_platform(**{f: getattr(platform, f) for f in Platform.__slots__})

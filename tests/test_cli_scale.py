@@ -174,7 +174,7 @@ def test_tui_takes_iommu_and_format(monkeypatch):
     class Recorder:
         load_error = None
 
-        def __init__(self, args, model=None):
+        def __init__(self, args, start=None):
             seen["args"] = args
 
         def run(self):
@@ -189,22 +189,25 @@ def test_tui_takes_iommu_and_format(monkeypatch):
     assert (args.source, args.iommu, args.input_format) == (tree, "on", "sysfs")
 
 
-def test_tui_model_applies_iommu_and_format():
+def test_tui_load_applies_iommu_and_format():
     from p2pview.kernel import calc_map_type_and_dist
-    from p2pview.tui.model import TuiModel
+    from p2pview.session import CpuChoice, EngineConfig
+    from p2pview.tui.analysis import set_cpu
+    from p2pview.tui.model import load_start
 
-    def verdict(model):
-        session = model.session
+    def verdict(whatif):
+        session = whatif.session
         topo = session.topology
         v = calc_map_type_and_dist(session.state, topo.resolve("1a:00.0"), topo.resolve("1b:00.0"))
         return v.map_type.value
 
-    assert verdict(TuiModel.load("switch-nvme")) == "BUS_ADDR"
-    model = TuiModel.load("switch-nvme", iommu="on")
-    assert verdict(model) == "THRU_HOST_BRIDGE"
-    model.set_cpu("intel:6")  # a what-if edit keeps the ACS the IOMMU set
-    assert verdict(model) == "THRU_HOST_BRIDGE"
-    model.reset()  # and reset goes back to the source as loaded, IOMMU on
-    assert verdict(model) == "THRU_HOST_BRIDGE"
+    assert verdict(load_start("switch-nvme").whatif) == "BUS_ADDR"
+    whatif = load_start("switch-nvme", EngineConfig.parse(iommu="on")).whatif
+    assert verdict(whatif) == "THRU_HOST_BRIDGE"
+    # a what-if edit keeps the ACS the IOMMU set
+    whatif = whatif.apply(set_cpu(CpuChoice.parse("intel:6")))
+    assert verdict(whatif) == "THRU_HOST_BRIDGE"
+    whatif = whatif.reset()  # and reset goes back to the source as loaded, IOMMU on
+    assert verdict(whatif) == "THRU_HOST_BRIDGE"
     with pytest.raises(Exception, match="unknown format"):
-        TuiModel.load("switch-nvme", fmt="bogus")
+        load_start("switch-nvme", fmt="bogus")

@@ -19,7 +19,7 @@ from p2pview.model.nvlabel import (
     normalize_label,
     numa_node_of,
 )
-from p2pview.session import open_session, session_for
+from p2pview.session import EngineConfig, open_session, session_for
 from p2pview.sources import Loaded, load_source
 from p2pview.sources.nvsmi import LegendForm, parse_nvsmi_topo, read_nvsmi_topo
 from p2pview.views.compare_view import compare_view
@@ -195,9 +195,13 @@ def test_k80_compare_kernel_verdicts():
 
 
 def test_k80_on_an_amd_zen_cpu_and_on_an_int_era_kernel():
-    amd = compare(open_session(K80_TOPO, cpu="amd:0x19"), read_nvsmi_topo(K80_MATRIX))
+    amd = compare(
+        open_session(K80_TOPO, EngineConfig.parse(cpu="amd:0x19")), read_nvsmi_topo(K80_MATRIX)
+    )
     assert amd.counts()[Agreement.AGREE] == 15
-    old = compare(open_session(K80_TOPO, kernel="5.3"), read_nvsmi_topo(K80_MATRIX))
+    old = compare(
+        open_session(K80_TOPO, EngineConfig.parse(kernel="5.3")), read_nvsmi_topo(K80_MATRIX)
+    )
     by = {(p.a, p.b): p for p in old.pairs}
     assert by[("GPU0", "GPU1")].kernel_text == "upstream_bridge_distance() = 4"
     assert by[("GPU0", "GPU1")].status is Agreement.AGREE
@@ -216,7 +220,7 @@ def test_l40s_compare():
     nic = next(p for p in comparison.pairs if p.b == "NIC0")
     assert nic.derived_printed == "SYS|NODE" and nic.label_agreement is Agreement.AGREE
     assert "not in pci_p2pdma_whitelist[]" in nic.kernel_note
-    zen = compare(open_session(L40S_TOPO, cpu="amd:0x19"), m)
+    zen = compare(open_session(L40S_TOPO, EngineConfig.parse(cpu="amd:0x19")), m)
     assert zen.counts()[Agreement.AGREE] == 36
     assert all(p.kernel_text == "THRU_HOST_BRIDGE 4" for p in zen.pairs)
 
@@ -243,7 +247,9 @@ def test_hgx_synthetic_matrix_matches_gpus_by_bdf():
 
 
 def test_acs_redirect_makes_a_pix_pair_go_through_the_host_bridge():
-    comparison = compare(open_session("hgx-8gpu", iommu="on"), read_nvsmi_topo(HGX_MATRIX))
+    comparison = compare(
+        open_session("hgx-8gpu", EngineConfig.parse(iommu="on")), read_nvsmi_topo(HGX_MATRIX)
+    )
     pair = next(p for p in comparison.pairs if (p.a, p.b) == ("GPU0", "NIC0"))
     assert pair.nvidia == "PIX" and pair.label_agreement is Agreement.AGREE
     assert pair.verdict.map_type.value == "THRU_HOST_BRIDGE"
@@ -368,7 +374,7 @@ def test_compare_is_a_grid_with_the_summary_first():
 def test_grid_mirror_is_the_reverse_direction_verdict():
     from p2pview.kernel import calc_map_type_and_dist
 
-    session = open_session("hgx-8gpu", iommu="on")
+    session = open_session("hgx-8gpu", EngineConfig.parse(iommu="on"))
     comparison = compare(session, read_nvsmi_topo(HGX_MATRIX))
     for p in comparison.pairs:
         back = calc_map_type_and_dist(session.state, p.bdf_b, p.bdf_a)

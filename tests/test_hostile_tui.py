@@ -38,7 +38,7 @@ def test_a_fifo_as_source_fails_in_one_line_and_q_quits(tmp_path: Path) -> None:
     fifo = tmp_path / "capture"
     os.mkfifo(fifo)
     app = _run(str(fifo))
-    assert app.model is None
+    assert app.whatif is None
     assert (
         app.load_error
         == f"{fifo}: a FIFO (named pipe); p2pview reads regular files and directories"
@@ -51,6 +51,6 @@ def test_fifos_inside_a_capture_load_with_notes_and_reload(tmp_path: Path) -> No
         tmp_path / "tree", [*members, M(f"{NVME_DIR}/config", "p"), M("proc/cpuinfo", "p")]
     )
     app = _run(str(tree), keys=("r",))
-    assert app.model is not None and app.load_error is None
-    nvme = next(d for d in app.model.topology.devices if str(d.bdf) == "0000:01:00.0")
+    assert app.whatif is not None and app.load_error is None
+    nvme = next(d for d in app.whatif.topology.devices if str(d.bdf) == "0000:01:00.0")
     assert "config: a FIFO, device or socket, not a regular file; not read" in nvme.notes

@@ -16,7 +16,7 @@ from p2pview.kernel.iommu_group import (
     read_groups,
 )
 from p2pview.model import BDF, Acs, PciDevice, PcieType
-from p2pview.session import open_session, session_for
+from p2pview.session import EngineConfig, open_session, session_for
 from p2pview.sources import Loaded
 from p2pview.sources.topofile import parse_topology_text
 
@@ -46,7 +46,9 @@ def test_no_iommu_no_groups() -> None:
 
 def test_disable_acs_redir_on_a_downstream_port_joins_its_endpoint_to_its_group() -> None:
     before = pci_device_groups(open_session("switch-acs-iommu").state)
-    edited = open_session("switch-acs-iommu", cmdline="pci=disable_acs_redir=0000:19:00.0")
+    edited = open_session(
+        "switch-acs-iommu", EngineConfig.parse(cmdline="pci=disable_acs_redir=0000:19:00.0")
+    )
     after = pci_device_groups(edited.state)
     changes = group_changes(before, after)
     assert [(_short([c.after]), len(c.before)) for c in changes] == [([["19:00.0", "1a:00.0"]], 2)]
@@ -54,7 +56,9 @@ def test_disable_acs_redir_on_a_downstream_port_joins_its_endpoint_to_its_group(
 
 
 def test_acs_off_on_the_root_port_makes_one_group_of_everything_below() -> None:
-    edited = open_session("switch-acs-iommu", cmdline="pci=disable_acs_redir=0000:17:02.0")
+    edited = open_session(
+        "switch-acs-iommu", EngineConfig.parse(cmdline="pci=disable_acs_redir=0000:17:02.0")
+    )
     after = pci_device_groups(edited.state)
     group = after.group_of(_b("0000:1d:00.0"))
     assert group is not None
@@ -67,7 +71,9 @@ def test_acs_off_on_the_root_port_makes_one_group_of_everything_below() -> None:
 def test_report_checks_the_source_first() -> None:
     original = open_session("switch-acs-iommu")
     before = pci_device_groups(original.state)
-    edited = open_session("switch-acs-iommu", cmdline="pci=disable_acs_redir=0000:19:01.0")
+    edited = open_session(
+        "switch-acs-iommu", EngineConfig.parse(cmdline="pci=disable_acs_redir=0000:19:01.0")
+    )
     report = group_report(original.state, edited.state, before)
     assert report.check.agrees and len(report.changes) == 1
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from p2pview.cli import main
+from p2pview.session import EngineConfig
 from p2pview.sources.bundled import bundled_scenarios
 
 EXPECTED = {
@@ -277,7 +278,7 @@ def test_one_run_has_one_kernel_for_verdicts_and_data_path() -> None:
     path = bundled_scenario_path("cmb-read-bus-addr")
     assert path is not None
     scenario = read_scenario(path)
-    session = open_session(scenario.source, kernel="7.2")
+    session = open_session(scenario.source, EngineConfig.parse(kernel="7.2"))
     other = dataclasses.replace(scenario, kernel="6.12")
     trace = simulate(other, session.topology, session.state)
     assert trace.context.datapath.version.series == (7, 2)

@@ -9,7 +9,7 @@ from conftest import DATA
 
 from p2pview.kernel import calc_map_type_and_dist, pair_matrix
 from p2pview.model import BDF
-from p2pview.session import open_session
+from p2pview.session import EngineConfig, open_session
 
 CAPTURES = DATA / "qemu-guest-captures"
 NAMES = ["switch-qemu64", "mf3-qemu64-acs-rp", "pxb2-qemu64"]
@@ -52,9 +52,11 @@ def test_acs_messages_match_the_kernel():
 
 def test_epyc_cpu_makes_them_thru_host_bridge():
     """Oracle notes: with -cpu EPYC the same pairs are THRU_HOST_BRIDGE."""
-    session = open_session(str(CAPTURES / "mf3-qemu64-acs-rp.tar.gz"), cpu="amd:0x17")
+    session = open_session(
+        str(CAPTURES / "mf3-qemu64-acs-rp.tar.gz"), EngineConfig.parse(cpu="amd:0x17")
+    )
     v = calc_map_type_and_dist(session.state, BDF.parse("01:00.0"), BDF.parse("01:00.1"))
     assert (v.map_type.value, v.distance) == ("THRU_HOST_BRIDGE", 2)
-    session = open_session(str(CAPTURES / "pxb2-qemu64.tar.gz"), cpu="amd:0x17")
+    session = open_session(str(CAPTURES / "pxb2-qemu64.tar.gz"), EngineConfig.parse(cpu="amd:0x17"))
     v = calc_map_type_and_dist(session.state, BDF.parse("01:00.0"), BDF.parse("41:00.0"))
     assert (v.map_type.value, v.distance) == ("THRU_HOST_BRIDGE", 4)

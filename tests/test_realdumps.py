@@ -26,7 +26,7 @@ from conftest import DATA
 
 from p2pview.compare import compare
 from p2pview.kernel import calc_map_type_and_dist
-from p2pview.session import Session, session_for
+from p2pview.session import EngineConfig, Session, session_for
 from p2pview.sources import load_source
 from p2pview.sources.nvsmi import read_nvsmi_topo
 
@@ -51,7 +51,7 @@ def expected(directory: Path) -> dict:
 
 def session(directory: Path, doc: dict, source: str, fmt: str | None) -> Session:
     loaded = load_source(str((directory / source).resolve()), fmt)
-    return session_for(loaded, kernel=doc.get("kernel", "6.12"))
+    return session_for(loaded, EngineConfig.parse(kernel=doc.get("kernel", "6.12")))
 
 
 def check_pair(pair: dict, verdict) -> None:

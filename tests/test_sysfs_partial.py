@@ -20,7 +20,7 @@ from rich.console import Console
 from p2pview.cli import main
 from p2pview.kernel.decision import calc_map_type_and_dist
 from p2pview.model import BDF, Kind, kind_of
-from p2pview.session import Session, open_session
+from p2pview.session import EngineConfig, Session, open_session
 from p2pview.sources.synthetic import generate, write_sysfs_tree
 from p2pview.views.explain import explain_view
 
@@ -39,10 +39,10 @@ def _explained(session: Session, a: BDF, b: BDF) -> tuple[dict[str, object], lis
 
 def _same_as_whole(root: Path, pairs: list[tuple[BDF, BDF]], kernel: str) -> int:
     """Compare each pair read in part with the whole read; the most functions a part read."""
-    whole = open_session(str(root), kernel=kernel)
+    whole = open_session(str(root), EngineConfig.parse(kernel=kernel))
     most = 0
     for a, b in pairs:
-        part = open_session(str(root), kernel=kernel, only=[a, b])
+        part = open_session(str(root), EngineConfig.parse(kernel=kernel), only=[a, b])
         most = max(most, len(part.topology.devices))
         assert _explained(part, a, b) == _explained(whole, a, b), (a, b)
     return most

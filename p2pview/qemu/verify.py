@@ -41,7 +41,7 @@ from p2pview.kernel.version import VersionError
 from p2pview.model import BDF
 from p2pview.qemu.image import ImageError, kernel_release
 from p2pview.qemu.machine import CMB_BAR, DISK_BYTES, Machine, MachineError, build_machine
-from p2pview.session import Session, session_for
+from p2pview.session import EngineConfig, Session, session_for
 from p2pview.sources import SourceError, load_source
 
 #: The map types a verdict can be (``enum pci_p2pdma_map_type`` names).
@@ -264,7 +264,7 @@ def capture_session(
     with tempfile.TemporaryDirectory(prefix="p2pview-cap-") as tmp:
         path = Path(tmp) / f"{name}.tar.gz"
         path.write_bytes(blob)
-        return session_for(load_source(str(path)), kernel=release)
+        return session_for(load_source(str(path)), EngineConfig.parse(kernel=release))
 
 
 def run_guest(

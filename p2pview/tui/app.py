@@ -2,10 +2,14 @@
 
 ``make_app()`` is what the CLI, the tests, the snapshot apps and the
 screenshot script all call. The source is loaded in a thread worker that posts
-messages; once it is in, the app switches to the topology screen. Every
-what-if edit goes through :class:`~p2pview.tui.model.TuiModel` and then
-:meth:`P2PViewApp.model_changed`, which bumps ``model_version``; each screen
-watches it and redraws.
+messages; once it is in, the app switches to the topology screen.
+
+The app's state is three reactive attributes of immutable values: ``whatif``
+(the analysis as loaded and as edited, :class:`~p2pview.tui.analysis.WhatIf`),
+``selection`` (:class:`~p2pview.tui.analysis.Selection`) and ``stepper_run``
+(the I/O shown, :class:`~p2pview.tui.analysis.StepperRun`). Workers compute
+new values; the UI thread assigns them, and each screen watches only the
+attributes it draws from (:class:`~p2pview.tui.screens.base.ModelScreen`).
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Header, Input, LoadingIndicator, Static, TextArea
 
-from p2pview.model import Topology
+from p2pview.model import BDF, Topology
+from p2pview.session import EngineConfig
+from p2pview.tui.analysis import Selection, StepperRun, WhatIf
 from p2pview.tui.failures import failure_text
 from p2pview.tui.messages import LoadFailed, LoadProgress, ModelLoaded
-from p2pview.tui.model import TuiModel
+from p2pview.tui.model import TuiStart, load_start
 from p2pview.tui.screens.explain import ExplainScreen
 from p2pview.tui.screens.help import HelpScreen
 from p2pview.tui.screens.matrix import MatrixScreen
@@ -38,6 +44,13 @@ from p2pview.tui.screens.whatif import WhatIfScreen
 from p2pview.tui.widgets.footer import AppFirstFooter
 
 HERE = Path(__file__).parent
+
+
+class Unset:
+    """The type of :data:`UNSET`: "leave this part of the selection as it is"."""
+
+
+UNSET = Unset()
 #: Seconds at most that keys typed during a screen switch wait for its first frame.
 KEY_HOLD_LIMIT = 2.0
 #: The action of the screen keys 1-5.
@@ -55,7 +68,7 @@ SCREENS = (
 
 @dataclass(frozen=True)
 class TuiArgs:
-    """What the command line passes to the TUI."""
+    """What the command line passes to the TUI, as typed (parsed once, by :meth:`load`)."""
 
     source: str | None = None
     kernel: str | None = None
@@ -64,16 +77,16 @@ class TuiArgs:
     iommu: str | None = None
     input_format: str | None = None
 
-    def load_model(self) -> TuiModel:
-        """Read the source and boot the engine with these options (slow: not on the UI thread)."""
-        return TuiModel.load(
-            self.source,
-            kernel=self.kernel,
-            cpu=self.cpu,
-            cmdline=self.cmdline,
-            iommu=self.iommu,
-            fmt=self.input_format,
+    @property
+    def config(self) -> EngineConfig:
+        """The engine settings (raises on a value the engine cannot take)."""
+        return EngineConfig.parse(
+            kernel=self.kernel, cpu=self.cpu, cmdline=self.cmdline, iommu=self.iommu
         )
+
+    def load(self) -> TuiStart:
+        """Read the source and boot the engine with these options (slow: not on the UI thread)."""
+        return load_start(self.source, self.config, self.input_format)
 
 
 class P2PViewApp(App[None]):
@@ -107,14 +120,20 @@ class P2PViewApp(App[None]):
         Binding("y", "copy_redir", "Copy pci=disable_acs_redir=", show=False),
     ]
 
-    model_version: reactive[int] = reactive(0)
+    #: The analysis as loaded and as edited (``None`` until loaded).
+    whatif: reactive[WhatIf | None] = reactive(None, init=False)
+    #: The function selected, its peer and the pair explained.
+    selection: reactive[Selection] = reactive(Selection, init=False)
+    #: The I/O the stepper shows (``None``: none run since the last edit).
+    stepper_run: reactive[StepperRun | None] = reactive(None, init=False)
 
-    def __init__(self, args: TuiArgs | None = None, model: TuiModel | None = None) -> None:
+    def __init__(self, args: TuiArgs | None = None, start: TuiStart | None = None) -> None:
         super().__init__()
         self.args = args or TuiArgs()
-        self.model: TuiModel | None = None
         #: Loaded before the app started (the CLI loads first, so that errors go to stderr).
-        self._preloaded = model
+        self._preloaded = start
+        #: Why a bundled topology is shown instead of this host (``None``: it is not).
+        self.stand_in: str | None = None
         self.load_error: str | None = None
         #: Set by a first ``r`` that would drop what-if edits.
         self._reload_armed = False
@@ -146,11 +165,11 @@ class P2PViewApp(App[None]):
         args = self.args
         self.post_message(LoadProgress(f"Reading {args.source or 'this host'} ..."))
         try:
-            model = args.load_model()
+            start = args.load()
         except Exception as exc:
             self.post_message(LoadFailed(failure_text(exc)))
             return
-        self.post_message(ModelLoaded(model))
+        self.post_message(ModelLoaded(start))
 
     async def loaded(self) -> None:
         """Wait until the load worker has delivered a model or failed.
@@ -159,7 +178,7 @@ class P2PViewApp(App[None]):
         after ``run_test`` starts, the worker may not have started yet, so
         ``workers.wait_for_complete()`` alone can return before anything loaded.
         """
-        while self.model is None and self.load_error is None:
+        while self.whatif is None and self.load_error is None:
             await asyncio.sleep(0.005)
         await self.workers.wait_for_complete()
 
@@ -173,14 +192,22 @@ class P2PViewApp(App[None]):
                 widget.update(text)
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
-        """The model is in: show the topology screen (or refresh after a reload)."""
-        first = self.model is None
-        self.model = message.model
+        """The source is in: show the topology screen (or refresh after a reload).
+
+        A reload keeps the selection where its functions still exist, and drops
+        the I/O shown (it ran on the topology as it was).
+        """
+        start = message.start
+        first = self.whatif is None
         self.load_error = None
+        self.stand_in = start.stand_in
+        self.stepper_run = None
+        kept = self.selection.within(start.whatif.topology)
+        self.selection = start.selection if first or kept.pair is None else kept
+        self.whatif = start.whatif
         if first:
             self.show("topology")
-        self.model_changed()
-        for note in message.model.notes[:2]:
+        for note in start.notes[:2]:
             self.notify(note, timeout=8)
 
     def on_load_failed(self, message: LoadFailed) -> None:
@@ -192,18 +219,32 @@ class P2PViewApp(App[None]):
 
     # -- changes ------------------------------------------------------------------
 
-    def model_changed(self) -> None:
-        """Call after every change to the model: every screen redraws."""
+    def watch_whatif(self, whatif: WhatIf | None) -> None:
+        """A new analysis (edit, undo, reset, reload): the header, and no armed reload."""
         self._reload_armed = False
-        self.model_version += 1
-        if self.model is not None:
-            self.sub_title = header_text(self.model)
+        if whatif is not None:
+            self.sub_title = header_text(whatif, self.stand_in)
+
+    def select(
+        self,
+        *,
+        selected: BDF | Unset | None = UNSET,
+        peer: BDF | Unset | None = UNSET,
+        pair: tuple[BDF, BDF] | Unset | None = UNSET,
+    ) -> None:
+        """Change the selection (the screens that show it redraw)."""
+        current = self.selection
+        self.selection = Selection(
+            current.selected if isinstance(selected, Unset) else selected,
+            current.peer if isinstance(peer, Unset) else peer,
+            current.pair if isinstance(pair, Unset) else pair,
+        )
 
     # -- actions ------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Screen keys do nothing until something is loaded."""
-        if action in ("show", "reload") and self.model is None:
+        if action in ("show", "reload") and self.whatif is None:
             return None
         return True
 
@@ -239,7 +280,7 @@ class P2PViewApp(App[None]):
 
     def _switch_target(self, key: str) -> str | None:
         """The screen that ``key`` switches to now, if it does (it is not typed into a field)."""
-        if self.model is None or len(self.screen_stack) > 1:
+        if self.whatif is None or len(self.screen_stack) > 1:
             return None
         if isinstance(self.focused, (Input, TextArea)):
             return None  # typed into the field, as Textual delivers it
@@ -296,7 +337,7 @@ class P2PViewApp(App[None]):
         A reload starts from the source as read, so it drops what-if edits;
         with edits in place the first ``r`` only warns and a second one reloads.
         """
-        edits = len(self.model.edits) if self.model is not None else 0
+        edits = len(self.whatif.edits) if self.whatif is not None else 0
         if edits and not self._reload_armed:
             self._reload_armed = True
             self.notify(
@@ -312,23 +353,23 @@ class P2PViewApp(App[None]):
 
     def redir_parameter(self) -> str | None:
         """``pci=disable_acs_redir=...`` for the explained pair, as the kernel suggests it."""
-        model = self.model
-        if model is None or model.pair is None:
+        whatif, pair = self.whatif, self.selection.pair
+        if whatif is None or pair is None:
             return None
-        provider, client = model.pair
-        if provider not in model.topology or client not in model.topology:
+        provider, client = pair
+        if provider not in whatif.topology or client not in whatif.topology:
             return None
-        text = model.verdict(provider, client).acs_list_text
+        text = whatif.verdict(provider, client).acs_list_text
         return f"pci=disable_acs_redir={text}" if text else None
 
     def action_copy_redir(self) -> None:
         """Copy the explained pair's ``pci=disable_acs_redir=`` line to the clipboard."""
-        model = self.model
-        if model is None:
+        if self.whatif is None:
             return
         parameter = self.redir_parameter()
         if parameter is None:
-            pair = "no pair" if model.pair is None else f"{model.pair[0]} -> {model.pair[1]}"
+            shown = self.selection.pair
+            pair = "no pair" if shown is None else f"{shown[0]} -> {shown[1]}"
             self.notify(
                 f"Nothing to copy: the explained pair ({pair}) has no ACS redirect on its path",
                 timeout=4,
@@ -349,7 +390,7 @@ class P2PViewApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every action in the command palette."""
         yield from super().get_system_commands(screen)
-        if self.model is None:
+        if self.whatif is None:
             return
         for mode, key, label, text in SCREENS:
             yield SystemCommand(f"{label} screen ({key})", text, partial(self.show, mode))
@@ -366,28 +407,28 @@ class P2PViewApp(App[None]):
             yield from extra()
 
 
-def make_app(args: TuiArgs | None = None, model: TuiModel | None = None) -> P2PViewApp:
+def make_app(args: TuiArgs | None = None, start: TuiStart | None = None) -> P2PViewApp:
     """The one place the app is built (CLI, tests, snapshots, screenshots).
 
-    ``model``: the source as already loaded (the CLI's case); without it the app
+    ``start``: the source as already loaded (the CLI's case); without it the app
     loads ``args.source`` in a worker behind a loading screen.
     """
-    return P2PViewApp(args, model)
+    return P2PViewApp(args, start)
 
 
-def header_text(model: TuiModel) -> str:
+def header_text(whatif: WhatIf, stand_in: str | None = None) -> str:
     """The header's line: what is shown, under which kernel, and what is not as read.
 
     A bundled topology standing in for this host, and what-if edits in place,
     are said here for as long as they last (a notification fades).
     """
-    target = model.session.target
-    text = f"{model.topology.name} - kernel {target.version}" + assumed_suffix(model.topology)
-    if model.edits:
-        plural = "edit" if len(model.edits) == 1 else "edits"
-        text = f"EDITED ({len(model.edits)} {plural}) {text}"
-    if model.stand_in is not None:
-        text = f"BUNDLED, not this host ({model.stand_in}): {text}"
+    target = whatif.session.target
+    text = f"{whatif.topology.name} - kernel {target.version}" + assumed_suffix(whatif.topology)
+    if whatif.edits:
+        plural = "edit" if len(whatif.edits) == 1 else "edits"
+        text = f"EDITED ({len(whatif.edits)} {plural}) {text}"
+    if stand_in is not None:
+        text = f"BUNDLED, not this host ({stand_in}): {text}"
     return text
 
 

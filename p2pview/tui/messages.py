@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from p2pview.tui.model import TuiModel
+from p2pview.tui.model import TuiStart
 
 
 class ModelLoaded(Message):
     """The source is loaded and the engine booted."""
 
-    def __init__(self, model: TuiModel) -> None:
+    def __init__(self, start: TuiStart) -> None:
         super().__init__()
-        self.model = model
+        self.start = start
 
 
 class LoadFailed(Message):

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Markdown
-from tuikit import terminal_text
+from tuikit import edit, said, terminal_text
 
 from p2pview.model import BDF
+from p2pview.tui.analysis import toggle_acs_bit
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.screens.help import HelpScreen
 
@@ -82,31 +83,30 @@ def test_d_switches_between_dark_and_light() -> None:
 
 def test_reload_with_edits_warns_first_then_drops_them() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        model = app.model
+        edit(app, toggle_acs_bit(BDF.parse("0000:19:00.0"), 0x4))
+        model = app.whatif
         assert model is not None
-        model.toggle_acs_bit(BDF.parse("0000:19:00.0"), 0x4)
-        app.model_changed()
         await pilot.press("r")
         await app.loaded()
         await pilot.pause()
-        assert app.model is model and model.edits  # only a warning
-        assert any("drops 1 what-if edit" in str(n.message) for n in app._notifications)
+        assert app.whatif is model and model.edits  # only a warning
+        assert any("drops 1 what-if edit" in line for line in said(app))
         await pilot.press("r")
         await app.loaded()
         await pilot.pause()
-        assert app.model is not model
-        assert app.model is not None and not app.model.edits
+        assert app.whatif is not model
+        assert app.whatif is not None and not app.whatif.edits
 
     run(body)
 
 
 def test_reload_without_edits_reads_the_source_again() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        first = app.model
+        first = app.whatif
         await pilot.press("r")
         await app.loaded()
         await pilot.pause()
-        assert app.model is not first and app.model is not None
+        assert app.whatif is not first and app.whatif is not None
 
     run(body)
 
@@ -128,13 +128,13 @@ def test_a_source_that_cannot_load_says_why_and_the_cli_exits_2(
     bad.write_text("[[device]]\nbdf = 'not a bdf'\n")
 
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is None
+        assert app.whatif is None
         assert app.load_error
         assert "Cannot load" in terminal_text(app)
         for key in "12r":  # screen keys do nothing with nothing loaded
             await pilot.press(key)
             await pilot.pause()
-        assert app.model is None
+        assert app.whatif is None
         await pilot.press("q")
 
     run(body, source=str(bad))

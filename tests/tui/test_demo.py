@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Static
+from tuikit import edit
 
 from p2pview.cli import build_parser, demo_server, main
+from p2pview.kernel.version import KernelVersion
+from p2pview.tui.analysis import set_iommu
 from p2pview.tui.demo import DemoApp, DemoError, bundled_demos, load_demo, make_demo_app
 from p2pview.tui.demo.caption import DemoCaption
 from p2pview.tui.demo.theme import PRESENTER
@@ -74,7 +77,7 @@ def _check_step(app: DemoApp, index: int) -> None:
         status = str(screen.query_one("#stepper-status", Static).render())
         assert f"Step {step.stage_index + 1}/" in status
         assert f"· {step.spec.stage}" in status
-        assert app.model is not None and app.model.trace is step.model.trace
+        assert step.run is not None and app.stepper_run is step.run
 
 
 # -- playing the bundled demos ---------------------------------------------------------
@@ -138,12 +141,13 @@ def test_v5_demo_runs_each_step_on_its_own_kernels_data_path():
     demo = load_demo("v5-series-changes")
     by_kernel = {}
     for step in demo.steps:
-        assert step.model.trace is not None
-        kernel = str(step.model.session.target.version)
+        assert step.run is not None
+        kernel = str(step.whatif.session.target.version)
         by_kernel[kernel] = step
         # The scenario's data path and the session's kernel agree.
-        assert step.model.scenario is not None
-        assert step.model.scenario.kernel == step.model.overrides.kernel
+        named = step.run.scenario.kernel
+        assert named is not None
+        assert KernelVersion.parse(named) == step.whatif.session.target.version
     assert {"6.2", "6.12", "6.17"} <= set(by_kernel)
 
 
@@ -177,15 +181,13 @@ def test_going_back_shows_the_step_as_written_after_what_if_edits():
             await app.loaded()
             await pilot.press("space")
             await pilot.pause()
-            assert app.model is not None
-            app.model.set_iommu(False)  # as the what-if screen's "i" would
-            app.model_changed()
-            assert app.model.edits
+            edit(app, set_iommu(False))  # as the what-if screen's "i" would
+            assert app.whatif is not None and app.whatif.edits
             await pilot.press("space", "left")
             await pilot.pause()
             _check_step(app, 1)
-            assert app.model.edits == []
-            assert demo.steps[1].model.edits == []
+            assert app.whatif is not None and app.whatif.edits == ()
+            assert demo.steps[1].whatif.edits == ()
 
     asyncio.run(run())
 

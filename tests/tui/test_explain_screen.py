@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
-from tuikit import loaded, text_of
+from tuikit import edit, kernel, loaded, said, text_of
 
 from p2pview.kernel import Verdict
 from p2pview.model import BDF
@@ -42,10 +42,9 @@ def run_explain(
         app = make_app(TuiArgs(source, **args))
         async with app.run_test(size=size) as pilot:
             await loaded(app, pilot)
-            assert app.model is not None
+            assert app.whatif is not None
             if pair is not None:
-                app.model.pair = pair
-                app.model_changed()
+                app.select(pair=pair)
             await pilot.press("3")
             await pilot.pause()
             assert isinstance(app.screen, ExplainScreen)
@@ -62,14 +61,14 @@ def screen_text(app: P2PViewApp) -> str:
 
 def test_acs_lines_verbatim_on_6_12() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is not None
-        assert str(app.model.session.target.version) == "6.12"
+        assert app.whatif is not None
+        assert str(app.whatif.session.target.version) == "6.12"
         messages = text_of(app, "explain-messages").splitlines()
         for line in ACS_LINES:
             assert f"  {line}" in messages
         # Exactly what the CLI prints, line for line.
-        session = app.model.session
-        verdict = app.model.verdict(PROVIDER, CLIENT)
+        session = app.whatif.session
+        verdict = app.whatif.verdict(PROVIDER, CLIENT)
         assert messages == [t.plain for t in messages_block(session, verdict)]
         header = text_of(app, "explain-header")
         assert "THRU_HOST_BRIDGE, distance 4" in header
@@ -107,10 +106,10 @@ def test_tree_draws_the_path_from_the_host_bridge() -> None:
 
 def test_swap_provider_and_client() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         await pilot.press("s")
         await pilot.pause()
-        assert app.model.pair == (CLIENT, PROVIDER)
+        assert app.selection.pair == (CLIENT, PROVIDER)
         messages = text_of(app, "explain-messages")
         assert (
             "nvme 0000:1a:00.0: ACS redirect is set between the client and provider (0000:1b:00.0)"
@@ -119,14 +118,14 @@ def test_swap_provider_and_client() -> None:
         assert text_of(app, "explain-header").startswith("provider 0000:1b:00.0")
         await pilot.press("s")
         await pilot.pause()
-        assert app.model.pair == (PROVIDER, CLIENT)
+        assert app.selection.pair == (PROVIDER, CLIENT)
 
     run_explain(body)
 
 
 def test_pick_provider_and_client_from_the_list() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, FunctionPicker)
@@ -137,13 +136,13 @@ def test_pick_provider_and_client_from_the_list() -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ExplainScreen)
-        assert app.model.pair == (PROVIDER, shown[0])
+        assert app.selection.pair == (PROVIDER, shown[0])
         # Escape leaves the pair alone.
         await pilot.press("p")
         await pilot.pause()
         await pilot.press("escape")
         await pilot.pause()
-        assert app.model.pair == (PROVIDER, shown[0])
+        assert app.selection.pair == (PROVIDER, shown[0])
         # Down then enter picks the next function after the current one.
         await pilot.press("p")
         await pilot.pause()
@@ -152,10 +151,10 @@ def test_pick_provider_and_client_from_the_list() -> None:
         assert picker_input.has_focus
         await pilot.press("down", "enter")
         await pilot.pause()
-        bdfs = app.model.topology.bdfs
-        assert app.model.pair == (bdfs[bdfs.index(PROVIDER) + 1], shown[0])
+        bdfs = app.whatif.topology.bdfs
+        assert app.selection.pair == (bdfs[bdfs.index(PROVIDER) + 1], shown[0])
         # The result shown follows the pair.
-        verdict = app.model.verdict(*app.model.pair)
+        verdict = app.whatif.verdict(*app.selection.pair)
         assert themed_result(verdict) in text_of(app, "explain-header")
 
     run_explain(body)
@@ -168,9 +167,7 @@ def themed_result(verdict: Verdict) -> str:
 
 def test_kernel_5_17_and_the_what_if_line() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is not None
-        app.model.set_kernel("5.17")
-        app.model_changed()
+        edit(app, kernel("5.17"))
         await pilot.pause()
         header = text_of(app, "explain-header")
         assert "NOT_SUPPORTED, distance 4" in header
@@ -205,7 +202,7 @@ def test_original_key_without_edits_says_there_are_none() -> None:
         await pilot.pause()
         assert isinstance(screen, ExplainScreen)
         assert not screen.showing_original
-        assert any("No what-if edits" in str(n.message) for n in app._notifications)
+        assert any("No what-if edits" in line for line in said(app))
 
     run_explain(body)
 
@@ -225,11 +222,11 @@ def test_command_line_boot_lines_touching_the_path() -> None:
 
 def test_tree_pair_key_takes_the_topology_selection() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is not None
-        app.model.selected, app.model.peer = CLIENT, PROVIDER
+        assert app.whatif is not None
+        app.select(selected=CLIENT, peer=PROVIDER)
         await pilot.press("t")
         await pilot.pause()
-        assert app.model.pair == (CLIENT, PROVIDER)
+        assert app.selection.pair == (CLIENT, PROVIDER)
         assert app.screen.check_action("tree_pair", ()) is None
 
     run_explain(body)
@@ -237,10 +234,10 @@ def test_tree_pair_key_takes_the_topology_selection() -> None:
 
 def test_pair_chosen_elsewhere_shows_on_return() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         await pilot.press("1")
         await pilot.pause()
-        app.model.pair = (CLIENT, PROVIDER)  # without model_changed()
+        app.select(pair=(CLIENT, PROVIDER))  # while the explain screen is hidden
         await pilot.press("3")
         await pilot.pause()
         assert text_of(app, "explain-header").startswith("provider 0000:1b:00.0")
@@ -250,11 +247,10 @@ def test_pair_chosen_elsewhere_shows_on_return() -> None:
 
 def test_int_era_and_self_pair() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         header = text_of(app, "explain-header")
         assert "upstream_bridge_distance() = -2" in header
-        app.model.pair = (PROVIDER, PROVIDER)
-        app.model_changed()
+        app.select(pair=(PROVIDER, PROVIDER))
         await pilot.pause()
         assert "1a:00.0 <- provider = client" in text_of(app, "explain-tree")
         assert app.screen.check_action("swap", ()) is None
@@ -322,7 +318,7 @@ driver = "nvme"
 
 def test_generated_2000_explain_and_pick() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         assert text_of(app, "explain-tree")
         await pilot.press("s", "p")
         await pilot.pause()

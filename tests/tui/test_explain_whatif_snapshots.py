@@ -33,11 +33,10 @@ def explain_pair(
         for _ in range(200):  # the loading worker may not have started yet
             await app.loaded()
             await pilot.pause()
-            if app.model is not None:
+            if app.whatif is not None:
                 break
-        assert app.model is not None
-        app.model.pair = pair
-        app.model_changed()
+        assert app.whatif is not None
+        app.select(pair=pair)
         await pilot.pause()
         for key in keys:
             await pilot.press(key)

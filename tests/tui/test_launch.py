@@ -10,7 +10,7 @@ import pytest
 
 from p2pview import cli, tui
 from p2pview.tui.app import P2PViewApp, TuiArgs
-from p2pview.tui.model import TuiModel
+from p2pview.tui.model import TuiStart
 
 
 class Terminal(io.StringIO):
@@ -44,8 +44,8 @@ def apps(monkeypatch: pytest.MonkeyPatch) -> list[P2PViewApp]:
 
             asyncio.run(main())
 
-    def make(args: TuiArgs | None = None, model: TuiModel | None = None) -> P2PViewApp:
-        app = Headless(args, model)
+    def make(args: TuiArgs | None = None, start: TuiStart | None = None) -> P2PViewApp:
+        app = Headless(args, start)
         built.append(app)
         return app
 
@@ -82,7 +82,7 @@ def test_a_source_that_loads_opens_on_it(
     as_terminal(monkeypatch)
     assert cli.main(["switch-nvme"]) == 0
     (app,) = apps
-    assert app.model is not None and app.model.topology.name == "switch-nvme"
+    assert app.whatif is not None and app.whatif.topology.name == "switch-nvme"
     assert app.current_mode == "topology"
 
 

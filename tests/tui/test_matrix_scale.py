@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import OptionList
-from tuikit import loaded, terminal_text, text_of
+from tuikit import cpu, edit, kernel, loaded, start, terminal_text, text_of, undo
 
 import p2pview.kernel.tiles as tiles_module
 import p2pview.tui.screens.matrix as matrix_screen_module
@@ -30,8 +30,8 @@ import p2pview.tui.verdicts as verdicts_module
 from p2pview.kernel import pair_matrix
 from p2pview.kernel.tiles import PairTiles, cell_stats
 from p2pview.model import AcsPresence
+from p2pview.tui.analysis import WhatIf, set_iommu, toggle_acs_bit
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
-from p2pview.tui.model import TuiModel
 from p2pview.tui.presenters.matrix_data import PRESETS
 from p2pview.tui.presenters.whatif_changes import relevant_changes
 from p2pview.tui.screens.matrix import MatrixScreen
@@ -77,8 +77,8 @@ async def settle(app: P2PViewApp, pilot: Pilot[None]) -> None:
 async def walk(app: P2PViewApp, pilot: Pilot[None]) -> list[str]:
     """What the user reads on the matrix and what-if screens along keys and edits."""
     seen: list[str] = []
-    model = app.model
-    assert model is not None
+    whatif = app.whatif
+    assert whatif is not None
 
     async def look(*keys: str) -> None:
         for key in keys:
@@ -94,18 +94,15 @@ async def walk(app: P2PViewApp, pilot: Pilot[None]) -> list[str]:
     await look("ctrl+end", "n")
     await look("ctrl+home", "n", "end", "up")
     # An ACS edit (reaches a subtree), then a CPU edit (reaches every pair).
-    dev = next(d for d in model.topology.devices if d.acs.presence is AcsPresence.PRESENT)
-    model.toggle_acs_bit(dev.bdf, 0x4)
-    app.model_changed()
+    dev = next(d for d in whatif.topology.devices if d.acs.presence is AcsPresence.PRESENT)
+    edit(app, toggle_acs_bit(dev.bdf, 0x4))
     await look("ctrl+home", "pagedown")
     await look("4")
-    model.set_cpu("amd:0x19")
-    app.model_changed()
+    edit(app, cpu("amd:0x19"))
     await look("2", "ctrl+home", "down", "down")
     await look("4")
-    model.undo()
-    model.undo()
-    app.model_changed()
+    undo(app)
+    undo(app)
     await look("2")
     return seen
 
@@ -149,15 +146,16 @@ def test_tiles_equal_the_matrix_within_their_budget(monkeypatch: pytest.MonkeyPa
         screen = app.screen
         assert isinstance(screen, MatrixScreen)
         grid = screen.query_one(MatrixGrid)
-        model = app.model
+        model = app.whatif
         assert model is not None and model.verdicts.whole is None
+        state = model.session.state
         while screen.filter.title != "Everything":
             await pilot.press("f")
             await settle(app, pilot)
         view = grid.view
         assert view is not None and isinstance(view.cells, PairTiles)
         tiles = view.cells
-        full = pair_matrix(model.session.state, view.providers, view.clients)
+        full = pair_matrix(state, view.providers, view.clients)
         for keys in (("pagedown",) * 3, ("ctrl+pagedown",) * 4, ("ctrl+end",), ("ctrl+home",)):
             await pilot.press(*keys)
             await settle(app, pilot)
@@ -170,18 +168,17 @@ def test_tiles_equal_the_matrix_within_their_budget(monkeypatch: pytest.MonkeyPa
             assert changed is None
         assert tiles.decided > len(tiles._tiles)  # tiles were dropped and decided again
         # After an edit: changed marks where the verdicts differ, and only there.
-        before = pair_matrix(model.session.state, view.providers, view.clients)
+        before = pair_matrix(state, view.providers, view.clients)
         for dev in model.topology.devices:  # the first ACS edit that changes a verdict
             if dev.acs.presence is not AcsPresence.PRESENT:
                 continue
-            model.toggle_acs_bit(dev.bdf, 0x4 | 0x8)
-            after = pair_matrix(model.session.state, view.providers, view.clients)
+            edited = model.apply(toggle_acs_bit(dev.bdf, 0x4 | 0x8))
+            after = pair_matrix(edited.session.state, view.providers, view.clients)
             want = (after.map_code != before.map_code) | (after.distance != before.distance)
             if want.any():
+                app.whatif = edited
                 break
-            model.undo()
         assert want.any()
-        app.model_changed()
         await settle(app, pilot)
         view = grid.view
         assert view is not None and view.marked
@@ -196,29 +193,29 @@ def test_tiles_equal_the_matrix_within_their_budget(monkeypatch: pytest.MonkeyPa
 def test_what_if_counts_a_block_at_a_time_as_the_whole_matrix_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def changes(model: TuiModel) -> list[tuple[int, list[object]]]:
+    def changes(whatif: WhatIf) -> list[tuple[int, list[object]]]:
         out = []
-        dev = next(d for d in model.topology.devices if d.acs.presence is AcsPresence.PRESENT)
-        for edit in (
-            lambda: model.toggle_acs_bit(dev.bdf, 0x4),
-            lambda: model.set_cpu("amd:0x19"),
-            lambda: model.set_iommu(False),
-            lambda: model.set_kernel("5.4"),
+        dev = next(d for d in whatif.topology.devices if d.acs.presence is AcsPresence.PRESENT)
+        for change in (
+            toggle_acs_bit(dev.bdf, 0x4),
+            cpu("amd:0x19"),
+            set_iommu(False),
+            kernel("5.4"),
         ):
-            edit()
-            total, found = relevant_changes(model, 30)
+            whatif = whatif.apply(change)
+            total, found = relevant_changes(whatif, 30)
             out.append((total, list(found)))
         return out
 
     seen = []
 
     for source in ("switch-acs-iommu", "hgx-8gpu", "generated:200"):
-        whole = changes(TuiModel.load(source, kernel="5.17"))
+        whole = changes(start(source, kernel="5.17").whatif)
         with monkeypatch.context() as patch:
             patch.setattr(verdicts_module, "WHOLE_CELLS", 0)
-            model = TuiModel.load(source, kernel="5.17")
-            assert model.verdicts.whole is None
-            streamed = changes(model)
+            whatif = start(source, kernel="5.17").whatif
+            assert whatif.verdicts.whole is None
+            streamed = changes(whatif)
         assert streamed == whole
         seen += [total for total, _ in whole]
     assert len([t for t in seen if t]) >= 6, seen
@@ -227,8 +224,8 @@ def test_what_if_counts_a_block_at_a_time_as_the_whole_matrix_does(
 def test_what_if_screen_says_it_is_counting_then_shows_the_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    expected = TuiModel.load("generated:200")
-    expected.set_kernel("4.20")  # an int, no map type: every pair changes
+    # an int, no map type: every pair changes
+    expected = start("generated:200").whatif.apply(kernel("4.20"))
     total, _found = relevant_changes(expected, 30)
     assert total == 40_000
     force_tiles(monkeypatch)
@@ -236,12 +233,9 @@ def test_what_if_screen_says_it_is_counting_then_shows_the_count(
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         await pilot.press("4")
         await settle(app, pilot)
-        model = app.model
-        assert model is not None
         screen = app.screen
         assert isinstance(screen, WhatIfScreen)
-        model.set_kernel("4.20")
-        app.model_changed()
+        edit(app, kernel("4.20"))
         counting = text_of(app, "changes-count")
         assert "Counting and listing the pairs the edits changed among 40,000" in counting
         # never a count over an empty list: the count and the pairs come together
@@ -260,6 +254,7 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from tuikit import loaded, text_of
     from p2pview.model import AcsPresence
+    from p2pview.tui.analysis import toggle_acs_bit
     from p2pview.tui.app import TuiArgs, make_app
 
     async def main():
@@ -267,7 +262,7 @@ CHILD = textwrap.dedent(
         app.animation_level = "none"
         async with app.run_test(size=(120, 40)) as pilot:
             await loaded(app, pilot)
-            model = app.model
+            model = app.whatif
             assert model.verdicts.whole is None
             for key in "2345":
                 await pilot.press(key)
@@ -288,8 +283,7 @@ CHILD = textwrap.dedent(
             await pilot.pause()
             dev = next(d for d in model.topology.devices
                        if d.acs.presence is AcsPresence.PRESENT and d.parent is not None)
-            model.toggle_acs_bit(dev.bdf, 0x4 | 0x8)
-            app.model_changed()
+            app.whatif = model.apply(toggle_acs_bit(dev.bdf, 0x4 | 0x8))
             await app.workers.wait_for_complete()
             await pilot.pause()
             print(text_of(app, "changes-count"))
@@ -332,7 +326,7 @@ def test_generated_20000_in_one_gib_of_address_space() -> None:
 def test_verdicts_of_a_small_topology_are_whole_and_of_a_large_one_are_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    model = TuiModel.load("switch-acs-iommu")
+    model = start("switch-acs-iommu").whatif
     assert model.verdicts.whole is not None
     monkeypatch.setattr(verdicts_module, "WHOLE_CELLS", 10)
     big = Verdicts.of(model.session)

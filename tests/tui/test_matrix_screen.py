@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
+from tuikit import cpu, edit, undo
 
 from p2pview.kernel.matrix import CODE_BUS_ADDR, CODE_INT_ERA, CODE_NOT_SUPPORTED
 from p2pview.model import BDF
@@ -72,8 +73,8 @@ def test_shows_every_endpoint_pair_with_the_kernels_cells() -> None:
     async def scenario(app: P2PViewApp, pilot: Pilot[None], screen: MatrixScreen) -> None:
         grid = grid_of(screen)
         view = grid.view
-        assert view is not None and app.model is not None
-        endpoints = select(app.model.topology, "endpoint")
+        assert view is not None and app.whatif is not None
+        endpoints = select(app.whatif.topology, "endpoint")
         assert tuple(view.provider(i) for i in range(view.n_rows)) == endpoints
         assert tuple(view.client(j) for j in range(view.n_cols)) == endpoints
         text = grid_text(grid)
@@ -114,8 +115,8 @@ def test_cursor_moves_with_arrows_pages_home_and_end() -> None:
         status = static_text(screen, "#matrix-status")
         assert f"provider {provider.short()}" in status
         assert f"client {client.short()}" in status
-        assert app.model is not None
-        verdict = app.model.verdict(provider, client)
+        assert app.whatif is not None
+        verdict = app.whatif.verdict(provider, client)
         assert verdict.map_type is not None and verdict.map_type.value in status
 
     drive("hgx-8gpu", scenario, size=(80, 24))
@@ -147,7 +148,7 @@ def test_enter_opens_the_explanation_of_the_highlighted_pair() -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert app.current_mode == "explain"
-        assert app.model is not None and app.model.pair == expected
+        assert app.whatif is not None and app.selection.pair == expected
         await pilot.press("2")
         await pilot.pause()
         assert app.screen is screen and grid.cursor_pair == expected  # the cursor stayed
@@ -158,20 +159,19 @@ def test_enter_opens_the_explanation_of_the_highlighted_pair() -> None:
 def test_cursor_follows_a_pair_picked_on_another_screen_and_survives_reload() -> None:
     async def scenario(app: P2PViewApp, pilot: Pilot[None], screen: MatrixScreen) -> None:
         grid = grid_of(screen)
-        model = app.model
+        model = app.whatif
         assert model is not None
         pair = (B("9c:00.0"), B("a4:00.0"))
-        model.pair = pair
-        app.model_changed()
+        app.select(pair=pair)
         await pilot.pause()
         assert grid.cursor_pair == pair
         assert "provider 9c:00.0" in static_text(screen, "#matrix-status")
-        await pilot.press("r")  # reload: a new model, the view is rebuilt on it
+        await pilot.press("r")  # reload: a new analysis, the view is rebuilt on it
         await app.loaded()
         await pilot.pause()
-        assert app.model is not model
+        assert app.whatif is not model
         view = grid.view
-        assert view is not None and view.topology is app.model.topology
+        assert view is not None and view.topology is app.whatif.topology
         assert grid.cursor_pair == pair  # kept by BDF
 
     drive("hgx-8gpu", scenario)
@@ -200,7 +200,7 @@ def test_clicking_a_cell_highlights_it_and_a_second_click_opens_it() -> None:
         await pilot.click(MatrixGrid, offset=(x, 3))
         await pilot.pause()
         assert app.current_mode == "explain"
-        assert app.model is not None and app.model.pair == expected
+        assert app.whatif is not None and app.selection.pair == expected
 
     drive("switch-acs-iommu", scenario)
 
@@ -208,8 +208,8 @@ def test_clicking_a_cell_highlights_it_and_a_second_click_opens_it() -> None:
 def test_f_cycles_the_presets_and_skips_one_that_names_nothing() -> None:
     async def scenario(app: P2PViewApp, pilot: Pilot[None], screen: MatrixScreen) -> None:
         grid = grid_of(screen)
-        assert app.model is not None
-        topo = app.model.topology
+        assert app.whatif is not None
+        topo = app.whatif.topology
         seen = [screen.filter.title]
         for _ in range(len(PRESETS)):
             await pilot.press("f")
@@ -230,8 +230,8 @@ def test_f_cycles_the_presets_and_skips_one_that_names_nothing() -> None:
 
 def test_f_skips_the_p2pmem_preset_without_providers() -> None:
     async def scenario(app: P2PViewApp, pilot: Pilot[None], screen: MatrixScreen) -> None:
-        assert app.model is not None
-        assert select(app.model.topology, "endpoint") != ()
+        assert app.whatif is not None
+        assert select(app.whatif.topology, "endpoint") != ()
         titles = []
         for _ in range(3):
             await pilot.press("f")
@@ -245,8 +245,8 @@ def test_f_skips_the_p2pmem_preset_without_providers() -> None:
 def test_typed_filter_picks_providers_and_clients() -> None:
     async def scenario(app: P2PViewApp, pilot: Pilot[None], screen: MatrixScreen) -> None:
         grid = grid_of(screen)
-        assert app.model is not None
-        topo = app.model.topology
+        assert app.whatif is not None
+        topo = app.whatif.topology
         await pilot.press("slash")
         await pilot.pause()
         bar = screen.query_one("#matrix-filter-bar")
@@ -281,25 +281,22 @@ def test_typed_filter_picks_providers_and_clients() -> None:
 def test_changed_cells_are_marked_after_a_what_if_edit() -> None:
     async def scenario(app: P2PViewApp, pilot: Pilot[None], screen: MatrixScreen) -> None:
         grid = grid_of(screen)
-        assert app.model is not None
+        assert app.whatif is not None
         assert CHANGED_MARK not in grid_text(grid)
         before = grid.view
         assert before is not None and not before.marked
         assert before.cell(before.row_of(B("1a:00.0")) or 0, 0)[0] == CODE_NOT_SUPPORTED
-        app.model.set_cpu("amd:0x19")  # cpu_supports_p2pdma(): NOT_SUPPORTED becomes THRU
-        app.model_changed()
+        edit(app, cpu("amd:0x19"))  # cpu_supports_p2pdma(): NOT_SUPPORTED becomes THRU
         await pilot.pause()
         view = grid.view
         assert view is not None and view.marked
-        assert screen._changed_count
         assert CHANGED_MARK in grid_text(grid)
-        assert "changed" in static_text(screen, "#matrix-title")
+        assert "changed Δ" in static_text(screen, "#matrix-title")
         await pilot.press("ctrl+home", "down")  # 1a:00.0 -> 17:00.0: was NOT_SUPPORTED
         await pilot.pause()
         status = static_text(screen, "#matrix-status")
         assert "THRU_HOST_BRIDGE" in status and "was NOT_SUPPORTED" in status
-        app.model.undo()
-        app.model_changed()
+        undo(app)
         await pilot.pause()
         assert CHANGED_MARK not in grid_text(grid)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import tuikit
 from textual.pilot import Pilot
 
-from p2pview.tui.app import TuiArgs, make_app
+from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 
 
 async def wait(pilot: Pilot[Any]) -> None:
@@ -41,9 +42,8 @@ def test_matrix_changed_marks_80x24(snap_compare: Any) -> None:
 
     async def edit(pilot: Pilot[Any]) -> None:
         await wait(pilot)
-        model = pilot.app.model
-        model.set_cpu("amd:0x19")
-        pilot.app.model_changed()
+        app = cast(P2PViewApp, pilot.app)
+        tuikit.edit(app, tuikit.cpu("amd:0x19"))
         await pilot.pause()
 
     app = make_app(TuiArgs("switch-acs-iommu", kernel="5.17"))

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from tuikit import loaded, terminal_text
+from tuikit import loaded, start, terminal_text
 
 from p2pview.model import BDF, RootBus
 from p2pview.sources import pciids
+from p2pview.tui.analysis import set_host_bridge_ids
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
-from p2pview.tui.model import TuiModel
 from p2pview.tui.presenters.pci_labels import (
     RowContext,
     device_parts,
@@ -73,16 +73,16 @@ def test_every_screen_opens_on_a_plain_lspci_dump(dump: str) -> None:
             await pilot.pause()
             text = terminal_text(app)
             assert "Cannot load" not in text and "Illegal Vendor ID" not in text, key
-        assert app.model is not None and app.model.pair is not None
+        assert app.whatif is not None and app.selection.pair is not None
 
     run(str(GOLDEN / dump), body)
 
 
 def test_a_dump_without_classes_starts_on_a_pair_and_says_why() -> None:
     # issue 12: "selection term 'devices' matches no PCI function" stopped the load
-    model = TuiModel.load(str(GOLDEN / "tree-asus-p6t6.t"))
-    assert model.pair == (BDF.parse("00:00.0"), BDF.parse("00:10.0"))
-    assert any("no storage, GPU, NIC or accelerator is known" in n for n in model.notes)
+    loaded = start(str(GOLDEN / "tree-asus-p6t6.t"))
+    assert loaded.selection.pair == (BDF.parse("00:00.0"), BDF.parse("00:10.0"))
+    assert any("no storage, GPU, NIC or accelerator is known" in n for n in loaded.notes)
 
 
 def test_an_empty_default_filter_falls_back_to_every_function_with_a_note() -> None:
@@ -98,7 +98,7 @@ def test_an_empty_default_filter_falls_back_to_every_function_with_a_note() -> N
 
 
 def test_rows_say_which_ids_are_unknown() -> None:
-    model = TuiModel.load(K80_TV)
+    model = start(K80_TV).whatif
     ctx = RowContext.of(model.session.state, pciids.PciNames.load())
     topo = model.topology
     bridge = parts_text(device_parts(ctx, topo[BDF.parse("00:02.0")]))
@@ -111,7 +111,7 @@ def test_rows_say_which_ids_are_unknown() -> None:
 
 
 def test_the_detail_pane_says_how_ids_and_class_are_known() -> None:
-    model = TuiModel.load(K80_TV)
+    model = start(K80_TV).whatif
     ctx = RowContext.of(model.session.state, pciids.PciNames.load())
     host = device_detail(ctx, BDF.parse("00:00.0"), None).plain
     assert "IDs         8086:2f00" in host
@@ -123,11 +123,11 @@ def test_the_detail_pane_says_how_ids_and_class_are_known() -> None:
 
 
 def test_ids_given_in_the_what_if_screen_are_read() -> None:
-    model = TuiModel.load(K80_TV)
+    model = start(K80_TV).whatif
     root = RootBus(0, 0x80)
     verdict = model.verdict(BDF.parse("84:00.0"), BDF.parse("88:00.0"))
     assert verdict.map_type is not None and verdict.map_type.value == "NOT_SUPPORTED"
-    model.set_host_bridge_ids(root, 0x8086, 0x2F01)
+    model = model.apply(set_host_bridge_ids(root, 0x8086, 0x2F01))
     dev = model.topology[BDF.parse("80:00.0")]
     assert dev.ids == "8086:2f01" and dev.fact("ids").is_read
     after = model.verdict(BDF.parse("84:00.0"), BDF.parse("88:00.0"))

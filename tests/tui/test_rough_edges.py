@@ -14,15 +14,15 @@ from textual.content import Content
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import OptionList
-from tuikit import terminal_text, text_of
+from tuikit import edit, said, start, terminal_text, text_of
 
 from p2pview.model import BDF
 from p2pview.session import session_for
 from p2pview.sources import Loaded, load_source
 from p2pview.sources.pciids import PciNames
 from p2pview.tui import model as tui_model
+from p2pview.tui.analysis import set_cmdline, set_iommu, toggle_acs_bit
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
-from p2pview.tui.model import TuiModel
 from p2pview.tui.presenters.pci_labels import RowContext
 from p2pview.tui.screens.stepper import StepperScreen
 from p2pview.tui.screens.topology import TopologyScreen
@@ -58,10 +58,6 @@ def footer_line(app: P2PViewApp) -> str:
     return terminal_text(app).rstrip("\n").splitlines()[-1]
 
 
-def said(app: P2PViewApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
 def test_every_footer_shows_help_quit_and_all_five_screen_keys_at_80_columns() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         for key in "12345":
@@ -86,10 +82,7 @@ def test_the_palette_key_shows_where_there_is_room() -> None:
 def test_the_header_says_edited_for_as_long_as_edits_are_in_place() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
         assert "EDITED" not in app.sub_title
-        model = app.model
-        assert model is not None
-        model.toggle_acs_bit(BDF.parse("0000:19:00.0"), 0x4)
-        app.model_changed()
+        edit(app, toggle_acs_bit(BDF.parse("0000:19:00.0"), 0x4))
         await pilot.pause()
         assert "EDITED (1 edit)" in app.sub_title
         for key in "12345":
@@ -97,8 +90,8 @@ def test_the_header_says_edited_for_as_long_as_edits_are_in_place() -> None:
             await app.loaded()
             await pilot.pause()
             assert "EDITED (1 edit)" in terminal_text(app).splitlines()[0], key
-        model.reset()
-        app.model_changed()
+        assert app.whatif is not None
+        app.whatif = app.whatif.reset()
         await pilot.pause()
         assert "EDITED" not in app.sub_title
 
@@ -123,7 +116,7 @@ def test_a_bundled_topology_shown_for_this_host_says_so_in_the_header(
         async with app.run_test(size=(80, 24)) as pilot:
             await app.loaded()
             await pilot.pause()
-            assert app.model is not None and app.model.topology.name == tui_model.DEMO_TOPOLOGY
+            assert app.whatif is not None and app.whatif.topology.name == tui_model.DEMO_TOPOLOGY
             for key in "125":
                 await pilot.press(key)
                 await app.loaded()
@@ -147,10 +140,7 @@ def test_o_on_explain_without_edits_and_y_without_redirect_say_why() -> None:
 
 def test_y_copies_the_disable_acs_redir_line_and_says_so() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        model = app.model
-        assert model is not None
-        model.pair = (BDF.parse("0000:1a:00.0"), BDF.parse("0000:1b:00.0"))
-        app.model_changed()
+        app.select(pair=(BDF.parse("0000:1a:00.0"), BDF.parse("0000:1b:00.0")))
         await pilot.press("3")
         await pilot.pause()
         await pilot.press("y")
@@ -158,8 +148,7 @@ def test_y_copies_the_disable_acs_redir_line_and_says_so() -> None:
         assert app.clipboard == "pci=disable_acs_redir=0000:19:00.0;0000:19:01.0"
         assert any(m.startswith("Copied pci=disable_acs_redir=0000:19:00.0") for m in said(app))
         # a pair with no redirect on its path: nothing is copied, and it says why
-        model.pair = (BDF.parse("0000:1a:00.0"), BDF.parse("0000:1a:00.0"))
-        app.model_changed()
+        app.select(pair=(BDF.parse("0000:1a:00.0"), BDF.parse("0000:1a:00.0")))
         await pilot.press("y")
         await pilot.pause()
         assert any(m.startswith("Nothing to copy") for m in said(app))
@@ -176,11 +165,11 @@ def test_e_in_the_stepper_when_nothing_failed_says_so() -> None:
         assert screen.run_bundled("cmb-read-bus-addr")
         await app.loaded()
         await pilot.pause()
-        assert screen._trace is not None and screen._trace.result.stage is None
-        index = screen._index
+        assert screen.trace is not None and screen.trace.result.stage is None
+        index = screen.step_index
         await pilot.press("e")
         await pilot.pause()
-        assert screen._index == index
+        assert screen.step_index == index
         assert any("Nothing failed" in m for m in said(app))
 
     run(body, source="switch-nvme")
@@ -188,11 +177,8 @@ def test_e_in_the_stepper_when_nothing_failed_says_so() -> None:
 
 def test_two_whitelist_checks_are_5a_and_5b_and_wrapped_lines_keep_their_indent() -> None:
     async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
-        model = app.model
-        assert model is not None
         # across two host bridges: one host_bridge_whitelist() call, two checks
-        model.pair = (BDF.parse("0000:1a:00.0"), BDF.parse("0000:01:00.0"))
-        app.model_changed()
+        app.select(pair=(BDF.parse("0000:1a:00.0"), BDF.parse("0000:01:00.0")))
         await pilot.press("3")
         await pilot.pause()
         steps = text_of(app, "explain-steps").splitlines()
@@ -290,7 +276,7 @@ def test_keys_typed_during_a_screen_switch_never_reach_the_screen_not_drawn_yet(
         assert app.current_mode == "whatif"
         # the i was meant for the tree the user saw, not for a screen not drawn yet
         assert seen_when_pressed == []
-        assert app.model is not None and not app.model.edits
+        assert app.whatif is not None and not app.whatif.edits
         assert any("Ignored 1 key(s) typed before this screen was drawn: i" in m for m in said(app))
         # screen keys typed meanwhile still switch, once the screen before is drawn
         painted.clear()
@@ -341,9 +327,9 @@ def test_a_smaller_terminal_keeps_the_selection_in_view() -> None:
 
 
 def test_the_acs_list_says_what_config_acs_did_beyond_its_mask() -> None:
-    model = TuiModel.load("switch-acs-iommu", kernel="6.12.117")
-    model.set_iommu(True)  # pci_std_enable_acs(): 0x001d on the downstream ports
-    model.set_cmdline("pci=config_acs=0x@0000:19:00.0")  # names one bit, leaves it 0
+    model = start("switch-acs-iommu", kernel="6.12.117").whatif
+    model = model.apply(set_iommu(True))  # pci_std_enable_acs(): 0x001d on the downstream ports
+    model = model.apply(set_cmdline("pci=config_acs=0x@0000:19:00.0"))  # one bit, left 0
     rows = {row.bdf: row_prompt(row, 12, None).plain for row in acs_rows(model)}
     dsp = rows[BDF.parse("0000:19:00.0")]
     assert "0x001d  0x0000" in dsp  # the register before and after the command line

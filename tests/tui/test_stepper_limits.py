@@ -78,7 +78,7 @@ def test_mdts_5_splits_a_1_mib_read_into_8_requests_and_the_limits_say_why():
             screen = await _open(app, pilot)
             await _run_form(app, pilot, size="1M", mdts="5")
             assert app.screen is screen
-            trace = screen._trace
+            trace = screen.trace
             assert trace is not None and trace.result.bytes == 1 << 20
             assert screen.goto("request")
             await pilot.pause()
@@ -155,7 +155,7 @@ def test_bad_controller_values_name_their_field():
                 assert _error(form).startswith(message), (fields, _error(form))
                 await pilot.press("escape")
                 await pilot.pause()
-            assert app.screen is screen and screen._trace is None
+            assert app.screen is screen and screen.trace is None
 
     asyncio.run(run())
 
@@ -166,7 +166,7 @@ def test_a_pool_smaller_than_the_buffer_fails_the_mmap():
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await _open(app, pilot)
             await _run_form(app, pilot, size="1M", pool="64K")
-            trace = screen._trace
+            trace = screen.trace
             assert trace is not None and trace.result.errno == "ENOMEM"
             assert "mmap() fails: errno ENOMEM" in _text(screen, "#stepper-status")
             await pilot.press("l")
@@ -218,11 +218,11 @@ def test_the_topologys_iommu_decides_unless_the_form_says_otherwise():
             assert form.query_one("#form-dma").value == "topology"
             await pilot.press("ctrl+r")
             await _settle(app, pilot)
-            sc = screen._trace.context.scenario
+            sc = screen.trace.context.scenario
             assert sc.dma.value == "iommu" and not sc.dma_given
             assert "what-if" not in _text(screen, "#stepper-scenario")
             await _run_form(app, pilot, dma="direct")
-            assert screen._trace.context.scenario.dma.value == "direct"
+            assert screen.trace.context.scenario.dma.value == "direct"
             header = _text(screen, "#stepper-scenario").replace("\n", " ")
             assert "what-if: the topology's IOMMU translates DMA, but this scenario runs as" in (
                 header
@@ -241,11 +241,11 @@ def test_sgl_support_off_keeps_the_virt_boundary_on_7_2():
             wide = screen.query_one("#limits-sg", LimitsView)
             assert "virt_boundary_mask 0x0" in wide.content_for(160).plain
             await _run_form(app, pilot, sgl="no")
-            assert screen._trace.context.scenario.nvme.sgl is False
+            assert screen.trace.context.scenario.nvme.sgl is False
             line = wide.content_for(160).plain
             assert "virt_boundary_mask 0xfff" in line
             assert "SGL supported → not supported" in line
-            assert all(not c.use_sgl for c in screen._trace.steps[-1].state.commands)
+            assert all(not c.use_sgl for c in screen.trace.steps[-1].state.commands)
 
     asyncio.run(run())
 
@@ -275,10 +275,10 @@ def test_c_edits_the_controller_of_a_bundled_io_and_reruns_it_at_its_stage():
             await pilot.press("ctrl+r")
             await _settle(app, pilot)
             assert app.screen is screen
-            trace = screen._trace
+            trace = screen.trace
             assert trace.context.scenario.name == "cmb-read-bus-addr"
             assert trace.context.scenario.nvme.mdts == 3
-            assert trace.steps[screen._index].stage == "request"
+            assert trace.steps[screen.step_index].stage == "request"
             assert "requests: 4" in _text(screen, "#view-bios")
             line = _text(screen, "#limits-bios")
             assert "max_hw_sectors_kb 32" in line
@@ -288,7 +288,7 @@ def test_c_edits_the_controller_of_a_bundled_io_and_reruns_it_at_its_stage():
             await pilot.pause()
             await pilot.press("escape")
             await pilot.pause()
-            assert screen._trace is trace
+            assert screen.trace is trace
 
     asyncio.run(run())
 

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 from textual.widgets import OptionList, Static, TabbedContent
+from tuikit import edit
 
 from p2pview.iosim import (
     BufferKind,
@@ -18,6 +19,7 @@ from p2pview.model import BDF
 from p2pview.session import session_for
 from p2pview.sources import Loaded, load_source
 from p2pview.sources.bundled import bundled_scenario_path
+from p2pview.tui.analysis import set_iommu
 from p2pview.tui.app import TuiArgs, make_app
 from p2pview.tui.presenters.stepper_changes import step_changes
 from p2pview.tui.presenters.stepper_panels import PANELS, path_tree
@@ -96,16 +98,16 @@ def test_every_bundled_scenario_steps_to_the_end_and_back(topology):
             for name in names:
                 assert screen.run_bundled(name), name
                 await _settle(app, pilot)
-                trace = screen._trace
+                trace = screen.trace
                 assert trace is not None and trace.context.scenario.name == name
                 last = len(trace.steps) - 1
                 for _ in range(last):
                     await pilot.press("right")
-                assert screen._index == last
+                assert screen.step_index == last
                 assert screen.check_action("step", (1,)) is None
                 for _ in range(last):
                     await pilot.press("left")
-                assert screen._index == 0
+                assert screen.step_index == 0
                 assert screen.check_action("step", (-1,)) is None
                 # Every panel builds at every step, narrow and wide.
                 for index in range(len(trace.steps)):
@@ -125,15 +127,15 @@ def test_enter_in_the_picker_runs_the_highlighted_scenario():
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await _open(app, pilot)
             await _pick(app, pilot, screen, "readv-mixed")
-            assert screen._trace is not None
-            assert screen._trace.context.scenario.name == "readv-mixed"
+            assert screen.trace is not None
+            assert screen.trace.context.scenario.name == "readv-mixed"
             assert "mmap" in _text(screen, "#stepper-pipeline")
             await pilot.press("n", "n", "b")
-            assert screen._index == 1
+            assert screen.step_index == 1
             await pilot.press("end")
             assert _text(screen, "#stepper-status").endswith("preadv returns 16384")
             await pilot.press("home")
-            assert screen._index == 0
+            assert screen.step_index == 0
 
     asyncio.run(run())
 
@@ -160,7 +162,7 @@ def test_the_form_builds_and_runs_a_trace():
             await pilot.press("ctrl+r")
             await _settle(app, pilot)
             assert app.screen is screen
-            trace = screen._trace
+            trace = screen.trace
             assert trace is not None
             sc = trace.context.scenario
             assert sc.write and sc.io_length == 64 * 1024
@@ -185,7 +187,7 @@ def test_the_form_runs_a_ram_buffer_to_a_non_nvme_function():
             form.query_one("#form-client").value = "0000:1d:00.0"  # the ConnectX-5 NIC
             await pilot.press("ctrl+r")
             await _settle(app, pilot)
-            trace = screen._trace
+            trace = screen.trace
             assert trace is not None
             assert trace.context.scenario.target.value == "other"
             assert trace.result.outcome == "ok"
@@ -205,8 +207,8 @@ def test_the_current_stage_and_what_changed_are_lit():
             await _settle(app, pilot)
             assert screen.goto("dma_map")
             await pilot.pause()
-            trace = screen._trace
-            content = pipeline(trace, screen._index)
+            trace = screen.trace
+            content = pipeline(trace, screen.step_index)
             lit = [content.plain[s.start : s.end] for s in content.spans if s.style == CURRENT]
             assert lit == ["dma_map"]
             tabs = screen.query_one("#stepper-panels", TabbedContent)
@@ -246,7 +248,7 @@ def test_the_error_stage_of_eremoteio_dma_map():
             assert "nvme (skipped)" in text and "device_dma (skipped)" in text
             assert screen.check_action("failure", ()) is True
             await pilot.press("e")
-            assert screen._trace.steps[screen._index].stage == "dma_map"
+            assert screen.trace.steps[screen.step_index].stage == "dma_map"
             assert "pread returns -1, errno EREMOTEIO (at dma_map)" in _text(
                 screen, "#stepper-status"
             )
@@ -270,7 +272,7 @@ def test_eremoteio_at_gup_marks_the_refused_page():
             assert screen.run_bundled("eremoteio-gup")
             await _settle(app, pilot)
             await pilot.press("end")
-            assert screen._trace.steps[screen._index].stage == "gup"
+            assert screen.trace.steps[screen.step_index].stage == "gup"
             assert "gup ✗ EREMOTEIO" in _text(screen, "#stepper-pipeline")
             buffer = _text(screen, "#view-buffer")
             assert "✗" in buffer
@@ -295,9 +297,9 @@ def test_a_kernel_override_reruns_at_the_same_stage():
             prompt.query_one("#kernel-input").value = "6.17"
             await pilot.press("enter")
             await _settle(app, pilot)
-            trace = screen._trace
+            trace = screen.trace
             assert trace.context.datapath.title == "6.17"
-            assert trace.steps[screen._index].stage == "map_sg"
+            assert trace.steps[screen.step_index].stage == "map_sg"
             # still on the stage's own panel, not flipped back to Buffer
             await pilot.pause()
             assert screen.query_one("#stepper-panels", TabbedContent).active == "panel-sg"
@@ -317,14 +319,13 @@ def test_what_if_edits_rerun_the_io():
             assert screen.run_bundled("cmb-read-bus-addr")
             await _settle(app, pilot)
             assert screen.goto("dma_map")
-            first = screen._trace
+            first = screen.trace
             # Turn ACS redirect on at the switch's downstream ports: the pair is no
             # longer BUS_ADDR, and the stepper re-runs the same I/O.
-            app.model.set_iommu(True)
-            app.model_changed()
+            edit(app, set_iommu(True))
             await _settle(app, pilot)
-            assert screen._trace is not first
-            assert screen._trace.steps[screen._index].stage == "dma_map"
+            assert screen.trace is not first
+            assert screen.trace.steps[screen.step_index].stage == "dma_map"
             assert "BUS_ADDR 4" not in _text(screen, "#stepper-scenario")
 
     asyncio.run(run())
@@ -344,12 +345,12 @@ def test_a_256_mib_trace_steps_through_and_summarises_its_requests():
             scenario = quick_scenario("switch-nvme", provider, client, 256 << 20)
             screen.run_scenario(scenario)
             await _settle(app, pilot)
-            trace = screen._trace
+            trace = screen.trace
             assert trace is not None and trace.result.bytes == 256 << 20
             for _ in range(len(trace.steps) - 1):
                 screen.action_step(1)
                 await pilot.pause()
-            assert screen._index == len(trace.steps) - 1
+            assert screen.step_index == len(trace.steps) - 1
             screen.goto("map_sg")
             await pilot.pause()
             sg = _text(screen, "#view-sg")
@@ -404,11 +405,11 @@ def test_generated_2000_opens_and_runs_the_form():
                 form.query_one("#form-provider").value = "ram"
                 await pilot.press("ctrl+r")
             await _settle(app, pilot)
-            assert screen._trace is not None
-            assert screen._trace.result.outcome == "ok"
+            assert screen.trace is not None
+            assert screen.trace.result.outcome == "ok"
             await pilot.press("end")
             await pilot.press("home")
-            assert screen._index == 0
+            assert screen.step_index == 0
 
     asyncio.run(run())
 
@@ -425,21 +426,21 @@ def test_a_scenario_that_cannot_run_here_says_why():
             )
             screen.run_scenario(bad)
             await _settle(app, pilot)
-            assert screen._trace is None
+            assert screen.trace is None
             assert "has no p2pmem" in _text(screen, "#stepper-choice-detail")
             assert screen.check_action("step", (1,)) is None
             # After a good run, a failing one leaves the good trace one escape away.
             assert screen.run_bundled("cmb-read-bus-addr")
             await _settle(app, pilot)
-            good = screen._trace
+            good = screen.trace
             screen.run_scenario(bad)
             await _settle(app, pilot)
-            assert not screen._showing_steps
+            assert not screen.showing_steps
             assert "has no p2pmem" in _text(screen, "#stepper-choice-detail")
             await pilot.press("escape")
-            assert screen._showing_steps and screen._trace is good
+            assert screen.showing_steps and screen.trace is good
             await pilot.press("right")
-            assert screen._index == 1
+            assert screen.step_index == 1
 
     asyncio.run(run())
 
@@ -467,7 +468,7 @@ def test_the_command_palette_runs_scenarios():
             assert "I/O: build a scenario (f)" in commands
             commands["I/O: run eremoteio-gup"].callback()
             await _settle(app, pilot)
-            assert screen._trace.context.scenario.name == "eremoteio-gup"
+            assert screen.trace.context.scenario.name == "eremoteio-gup"
             titles = [c.title for c in app.get_system_commands(screen)]
             assert "I/O: where it failed (e) ✗ EREMOTEIO" in titles
 
@@ -488,28 +489,26 @@ def test_panels_of_stages_not_reached_yet_say_what_will_fill_them():
     assert "blk_rq_map_sg() fills one scatterlist per request" in texts["sg"]
 
 
-def test_the_simulation_worker_leaves_the_model_to_the_ui_thread(monkeypatch):
-    """The worker simulates; only the UI thread makes the trace the model's (no race with edits)."""
+def test_the_simulation_worker_leaves_the_app_state_to_the_ui_thread():
+    """The worker simulates; only the UI thread gives the app the new run (no race with edits)."""
     import threading
 
-    from p2pview.tui.model import TuiModel
-
     adopted_on: list[str] = []
-    adopt = TuiModel.adopt_trace
-
-    def recording(self, scenario, trace):
-        adopted_on.append(threading.current_thread().name)
-        adopt(self, scenario, trace)
-
-    monkeypatch.setattr(TuiModel, "adopt_trace", recording)
 
     async def run() -> None:
         app = _app("switch-nvme")
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await _open(app, pilot)
+            app.watch(
+                app,
+                "stepper_run",
+                lambda _run: adopted_on.append(threading.current_thread().name),
+                init=False,
+            )
             await _pick(app, pilot, screen, "readv-mixed")
-            assert app.model is not None and app.model.trace is screen._trace
-            assert app.model.scenario is not None and app.model.scenario.name == "readv-mixed"
+            run = app.stepper_run
+            assert run is not None and run.trace is screen.trace
+            assert run.scenario.name == "readv-mixed"
 
     asyncio.run(run())
     assert adopted_on == [threading.main_thread().name]

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
-from tuikit import terminal_text
+from tuikit import edit, said, terminal_text
 
 from p2pview.model import BDF, AcsBits, RootBus
 from p2pview.sources import pciids
+from p2pview.tui.analysis import toggle_acs_bit
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
 from p2pview.tui.screens.topology import TopologyScreen
 from p2pview.tui.widgets.pci_tree import PciTree, plan_tree
@@ -68,8 +69,8 @@ async def move_to(screen: TopologyScreen, pilot: Pilot[None], key: BDF | RootBus
 def test_tree_holds_every_function_with_badges_and_names():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
         tree = screen.pci_tree
-        assert app.model is not None
-        topo = app.model.topology
+        assert app.whatif is not None
+        topo = app.whatif.topology
         for bdf in topo.bdfs:
             node = tree.node_for(bdf)
             assert node is not None and node.data == bdf
@@ -151,7 +152,7 @@ label = "two\\nlines"
 
 def test_cursor_moves_update_the_detail_pane_and_selection():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         detail = screen.detail
         assert screen.detail.border_title is not None
         assert "1a:00.0  nvme" in detail.text
@@ -160,7 +161,7 @@ def test_cursor_moves_update_the_detail_pane_and_selection():
         await pilot.press("up")  # 19:00.0, the downstream port above it
         await pilot.pause()
         assert screen.pci_tree.cursor_key == B("19:00.0")
-        assert app.model.selected == B("19:00.0")
+        assert app.selection.selected == B("19:00.0")
         text = detail.text
         assert text.startswith("19:00.0  switch downstream")
         # ACS decoded bit by bit, with the redirect bits marked and the registers
@@ -175,7 +176,7 @@ def test_cursor_moves_update_the_detail_pane_and_selection():
         assert "IOMMU group 23" in text
         await pilot.press("down", "down")  # 1a:00.0, 19:01.0
         await pilot.pause()
-        assert app.model.selected == B("19:01.0")
+        assert app.selection.selected == B("19:01.0")
         assert detail.text.startswith("19:01.0")
 
     run_topology(body)
@@ -183,8 +184,8 @@ def test_cursor_moves_update_the_detail_pane_and_selection():
 
 def test_host_bridge_detail():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        assert app.model is not None
-        selected = app.model.selected
+        assert app.whatif is not None
+        selected = app.selection.selected
         await move_to(screen, pilot, RootBus(0, 0x30))
         text = screen.detail.text
         assert text.startswith("pci0000:30  host bridge  socket 0, IIO stack 2")
@@ -192,15 +193,15 @@ def test_host_bridge_detail():
         assert "same bridge pass" in text
         assert "cpu_supports_p2pdma() false" in text
         # a host bridge is not a function: the selection stays; p and e say why
-        assert app.model.selected == selected
-        peer = app.model.peer
+        assert app.selection.selected == selected
+        peer = app.selection.peer
         for key in "pe":
             await pilot.press(key)
             await pilot.pause()
-        assert app.model.peer == peer and app.current_mode == "topology"
-        said = [str(n.message) for n in app._notifications]
-        assert any("host bridge, not a PCI function" in m and "peer" in m for m in said)
-        assert any("host bridge, not a PCI function" in m and "explain" in m for m in said)
+        assert app.selection.peer == peer and app.current_mode == "topology"
+        told = said(app)
+        assert any("host bridge, not a PCI function" in m and "peer" in m for m in told)
+        assert any("host bridge, not a PCI function" in m and "explain" in m for m in told)
         # enter on a host bridge folds it
         node = screen.pci_tree.node_for(RootBus(0, 0x30))
         assert node is not None and node.is_expanded
@@ -214,23 +215,18 @@ def test_host_bridge_detail():
 
 def test_verdict_against_the_peer_and_the_peer_key():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        model = app.model
-        assert model is not None
-        model.peer = B("1d:00.0")  # start from a peer other than the default
-        app.model_changed()
+        app.select(peer=B("1d:00.0"))  # start from a peer other than the default
         await move_to(screen, pilot, B("1b:00.0"))
         assert screen.check_action("set_peer", ()) is True
-        version = app.model_version
         await pilot.press("p")
         await pilot.pause()
-        assert model.peer == B("1b:00.0")
-        assert app.model_version > version
+        assert app.selection.peer == B("1b:00.0")
         assert " peer " in screen.pci_tree.row_text(B("1b:00.0"))
-        version = app.model_version
+        before = app.selection
         await pilot.press("p")  # already the peer: says so, changes nothing
         await pilot.pause()
-        assert app.model_version == version
-        assert any("already the peer" in str(n.message) for n in app._notifications)
+        assert app.selection is before
+        assert any("already the peer" in line for line in said(app))
         await move_to(screen, pilot, B("1a:00.0"))
         text = screen.detail.text
         assert "Peer 1b:00.0 nvme" in text
@@ -255,17 +251,13 @@ def test_enter_and_e_explain_the_pair():
     for key in ("enter", "e"):
 
         async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None], key=key):
-            model = app.model
-            assert model is not None
-            model.peer = B("1b:00.0")
+            app.select(peer=B("1b:00.0"))
             await move_to(screen, pilot, B("1c:00.0"))
-            version = app.model_version
             await pilot.press(key)
             await pilot.pause()
             assert app.current_mode == "explain"
-            assert model.pair == (B("1b:00.0"), B("1c:00.0"))
-            assert model.selected == B("1c:00.0")
-            assert app.model_version > version
+            assert app.selection.pair == (B("1b:00.0"), B("1c:00.0"))
+            assert app.selection.selected == B("1c:00.0")
             # back on the tree, the cursor is where it was
             await pilot.press("1")
             await pilot.pause()
@@ -277,10 +269,10 @@ def test_enter_and_e_explain_the_pair():
 
 def test_selection_made_elsewhere_is_followed_on_return():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         await pilot.press("2")
         await pilot.pause()
-        app.model.selected = B("31:00.0")
+        app.select(selected=B("31:00.0"))
         await pilot.press("1")
         await pilot.pause()
         await pilot.pause()
@@ -292,13 +284,10 @@ def test_selection_made_elsewhere_is_followed_on_return():
 
 def test_what_if_edit_relabels_without_rebuilding():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        model = app.model
-        assert model is not None
         await move_to(screen, pilot, B("19:00.0"))
         node = screen.pci_tree.node_for(B("19:00.0"))
-        model.toggle_acs_bit(B("19:00.0"), AcsBits.RR)
-        model.toggle_acs_bit(B("19:00.0"), AcsBits.CR)
-        app.model_changed()
+        edit(app, toggle_acs_bit(B("19:00.0"), AcsBits.RR))
+        edit(app, toggle_acs_bit(B("19:00.0"), AcsBits.CR))
         await pilot.pause()
         assert screen.pci_tree.node_for(B("19:00.0")) is node  # same tree
         assert screen.pci_tree.cursor_key == B("19:00.0")
@@ -316,11 +305,10 @@ def test_rows_named_for_an_older_state_are_relabelled():
     from p2pview.tui.screens.topology import _build
 
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        model = app.model
-        assert model is not None
-        old_state = model.session.state
-        model.toggle_acs_bit(B("19:00.0"), AcsBits.RR)
-        screen._show_built(_build(old_state, PciNames.load(), model.selected))
+        assert app.whatif is not None
+        old_state = app.whatif.session.state
+        edit(app, toggle_acs_bit(B("19:00.0"), AcsBits.RR))
+        screen._show_built(_build(old_state, PciNames.load(), app.selection.selected))
         for _ in range(50):
             if screen.ready:
                 break
@@ -359,7 +347,7 @@ def test_palette_commands_and_folding():
 
 def test_find_by_address_id_label_and_name():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         await pilot.press("f")
         await pilot.pause()
         find = screen.query_one("#find", Input)
@@ -375,7 +363,7 @@ def test_find_by_address_id_label_and_name():
             find.value = query
             await pilot.pause()
             assert screen.pci_tree.cursor_key == expected, query
-        assert app.model.selected == B("1d:00.0")
+        assert app.selection.selected == B("1d:00.0")
         # several matches: enter steps through them in tree order, wrapping
         find.value = "nvme"
         await pilot.pause()
@@ -556,8 +544,8 @@ def test_help_lists_the_keys():
 @pytest.mark.parametrize("source", ["hgx-8gpu", "multifunction-acs", "sriov-nic", "epyc-2s"])
 def test_bundled_topologies_show_without_errors(source: str):
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        assert app.model is not None
-        for bdf in app.model.topology.bdfs:
+        assert app.whatif is not None
+        for bdf in app.whatif.topology.bdfs:
             assert screen.pci_tree.node_for(bdf) is not None
         await pilot.press("home", "down", "down", "p", "end", "up", "space", "space")
         await pilot.pause()
@@ -568,14 +556,14 @@ def test_bundled_topologies_show_without_errors(source: str):
 
 def test_generated_2000_loads_in_chunks_and_navigates():
     async def body(app: P2PViewApp, screen: TopologyScreen, pilot: Pilot[None]) -> None:
-        assert app.model is not None
+        assert app.whatif is not None
         tree = screen.pci_tree
-        topo = app.model.topology
+        topo = app.whatif.topology
         assert len(topo) == 2000
         assert all(tree.node_for(b) is not None for b in topo.bdfs)
         # a big tree is not all unfolded: a few hundred rows, the selection in view
         assert 50 < tree.last_line + 1 <= 420
-        assert tree.cursor_key == app.model.selected
+        assert tree.cursor_key == app.selection.selected
         await pilot.press("end", "home", "pagedown", "down", "space", "up", "p")
         await pilot.pause()
         last = topo.bdfs[-1]

@@ -1,10 +1,11 @@
 """The demo app: the TUI driven by a demo script, one step per keypress or timer tick.
 
 :class:`DemoApp` is the normal app with the load worker skipped: every step of
-a :class:`~p2pview.tui.demo.script.Demo` already holds the model it shows, so
-showing step *i* means setting the app's model to (a copy of) that one,
-switching to the step's screen and, on the stepper, showing the step's trace
-at its stage. A caption bar is mounted into every main screen shown.
+a :class:`~p2pview.tui.demo.script.Demo` already holds the immutable state it
+shows (analysis, selection, I/O), so showing step *i* means assigning those to
+the app's reactive attributes, switching to the step's screen and, on the
+stepper, showing the step's trace at its stage. A caption bar is mounted into
+every main screen shown.
 
 Keys are app-level priority bindings so that no screen eats them; they give
 way to a text field being typed into and to dialogs (help, forms), except
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,7 +31,6 @@ from p2pview.tui.app import SCREENS, P2PViewApp
 from p2pview.tui.demo.caption import CaptionState, DemoCaption
 from p2pview.tui.demo.script import Demo, DemoStep
 from p2pview.tui.demo.theme import PRESENTER
-from p2pview.tui.model import TuiModel
 from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.screens.stepper import StepperScreen
 
@@ -39,17 +38,6 @@ HERE = Path(__file__).parent
 
 #: The demo's own actions (checked together in :meth:`DemoApp.check_action`).
 _DEMO_ACTIONS = ("demo_next", "demo_back", "demo_pause", "demo_restart", "quit")
-
-
-def _fresh(model: TuiModel) -> TuiModel:
-    """A copy of a step's model that what-if keys may edit without changing the step.
-
-    Edits replace the model's immutable session and topology, but they append
-    to (or clear) its lists in place, so those are copied.
-    """
-    return replace(
-        model, edits=list(model.edits), history=list(model.history), notes=list(model.notes)
-    )
 
 
 class DemoApp(P2PViewApp):
@@ -108,7 +96,7 @@ class DemoApp(P2PViewApp):
     async def _start_demo(self, event: events.Mount) -> None:
         """Show the first step and start the autoplay timer."""
         # Instead of the base class's on_mount, which starts the load worker:
-        # the demo has its models. Handlers run subclass first, and
+        # the demo has its steps' state. Handlers run subclass first, and
         # prevent_default() stops the walk up the class hierarchy.
         event.prevent_default()
         self.screen_change_signal.subscribe(self, self._screen_changed)
@@ -125,9 +113,9 @@ class DemoApp(P2PViewApp):
     def _new_stepper(self) -> StepperScreen:
         """The stepper screen, holding the current step's trace before its first draw."""
         screen = StepperScreen()
-        model = self.model
-        if model is not None and model.scenario is not None and model.trace is not None:
-            screen.show_trace(model.scenario, model.trace, self.step.stage_index)
+        run = self.stepper_run
+        if run is not None:
+            screen.show_trace(run.scenario, run.trace, self.step.stage_index)
         self._stepper = screen
         return screen
 
@@ -138,21 +126,28 @@ class DemoApp(P2PViewApp):
         index = max(0, min(index, len(self.demo.steps) - 1))
         self.step_index = index
         step = self.demo.steps[index]
-        model = self.model = _fresh(step.model)
+        if self._stepper is not None and step.run is not None:
+            # before the new analysis reaches it: it would simulate the step's I/O again
+            self._stepper.show_trace(step.run.scenario, step.run.trace, step.stage_index)
+        # The step's values are immutable: what-if keys pressed during the demo
+        # make new ones and leave the step as the script built it.
+        self.stepper_run = step.run
+        self.selection = step.selection
+        self.whatif = step.whatif
         await self._close_dialogs()
         await self.switch_mode(step.spec.screen)
         await self._close_dialogs()
         screen = self.screen
         if isinstance(screen, StepperScreen):
-            assert model.scenario is not None and model.trace is not None  # checked at load
-            screen.show_trace(model.scenario, model.trace, step.stage_index)
+            assert step.run is not None  # checked at load
+            screen.show_trace(step.run.scenario, step.run.trace, step.stage_index)
+            screen.refresh_model()
         elif self._stepper is not None:
             # A stepper left behind would re-simulate its scenario on this step's
-            # model (and could fail on another topology): a fresh one comes next time.
+            # analysis (and could fail on another topology): a fresh one comes next time.
             self._stepper = None
             await self.remove_mode("stepper")
             self.add_mode("stepper", self._new_stepper)
-        self.model_changed()
         self._ensure_caption(screen)
         self._update_caption()
 

@@ -35,11 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from p2pview.iosim import STAGES, Scenario, read_scenario
+from p2pview.kernel.version import KernelVersion
 from p2pview.model import BDF, AcsPresence, RootBus
 from p2pview.model.errors import InputError
-from p2pview.sources import SourceError
+from p2pview.session import CpuChoice, EngineConfig
 from p2pview.sources.bundled import bundled_scenario_path, topologies_dir
-from p2pview.tui.model import TuiModel
+from p2pview.tui import analysis as whatif_edits
+from p2pview.tui.analysis import Selection, StepperRun, WhatIf, simulate_scenario
+from p2pview.tui.model import load_start
 
 #: The screens a step may show.
 SCREENS = ("topology", "matrix", "explain", "whatif", "stepper")
@@ -91,12 +94,14 @@ class StepSpec:
     stage: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoStep:
-    """A step ready to show: its spec and the model state it shows."""
+    """A step ready to show: its spec and the app state it shows (immutable values)."""
 
     spec: StepSpec
-    model: TuiModel
+    whatif: WhatIf
+    selection: Selection
+    run: StepperRun | None = None
     stage_index: int = 0
 
 
@@ -219,19 +224,20 @@ def _step(number: int, raw: dict[str, Any], prev: StepSpec | None) -> StepSpec:
     )
 
 
-def _resolve(model: TuiModel, number: int, what: str, spec: str) -> BDF:
+def _resolve(whatif: WhatIf, number: int, what: str, spec: str) -> BDF:
     try:
-        return model.topology.resolve(spec)
+        return whatif.topology.resolve(spec)
     except KeyError as exc:
         msg = exc.args[0] if exc.args else spec
         raise DemoError(f"step {number}: {what} {spec!r}: {msg}") from None
 
 
-def _apply_edit(model: TuiModel, number: int, edit: Edit) -> None:
+def _apply_edit(whatif: WhatIf, number: int, edit: Edit) -> WhatIf:
+    """``whatif`` after one of the step's edits (values parsed here, where the file gives them)."""
     args = dict(edit.args)
     if edit.kind == "acs":
-        bdf = _resolve(model, number, "acs", str(args["acs"]))
-        dev = model.topology[bdf]
+        bdf = _resolve(whatif, number, "acs", str(args["acs"]))
+        dev = whatif.topology[bdf]
         if dev.acs.presence is not AcsPresence.PRESENT or dev.acs.cap is None:
             raise DemoError(f"step {number}: {bdf} has no ACS capability to edit")
         ctrl = dev.acs.ctrl or 0
@@ -239,50 +245,58 @@ def _apply_edit(model: TuiModel, number: int, edit: Edit) -> None:
         want &= ~sum(ACS_BITS[b] for b in args.get("clear", []))
         for bit in ACS_BITS.values():
             if (ctrl ^ want) & bit:
-                model.toggle_acs_bit(bdf, bit)
-    elif edit.kind == "iommu":
-        model.set_iommu(bool(args["iommu"]))
-    elif edit.kind == "cmdline":
-        model.set_cmdline(str(args["cmdline"]))
-    elif edit.kind == "cpu":
-        model.set_cpu(str(args["cpu"]))
-    elif edit.kind == "kernel":
-        model.set_kernel(str(args["kernel"]))
-    elif edit.kind == "host_bridge":
+                whatif = whatif.apply(whatif_edits.toggle_acs_bit(bdf, bit))
+        return whatif
+    if edit.kind == "iommu":
+        return whatif.apply(whatif_edits.set_iommu(bool(args["iommu"])))
+    if edit.kind == "cmdline":
+        return whatif.apply(whatif_edits.set_cmdline(str(args["cmdline"])))
+    if edit.kind == "cpu":
+        return whatif.apply(whatif_edits.set_cpu(CpuChoice.parse(str(args["cpu"]))))
+    if edit.kind == "kernel":
+        target = EngineConfig.parse(kernel=str(args["kernel"])).kernel
+        assert target is not None
+        return whatif.apply(whatif_edits.set_kernel(target))
+    if edit.kind == "host_bridge":
         root = RootBus.parse(str(args["host_bridge"]))
         vendor, _, device = str(args["ids"]).partition(":")
-        model.set_host_bridge_ids(root, int(vendor, 16), int(device, 16))
+        return whatif.apply(
+            whatif_edits.set_host_bridge_ids(root, int(vendor, 16), int(device, 16))
+        )
+    raise DemoError(f"step {number}: unknown edit {edit.kind!r}")
 
 
-def build_step(spec: StepSpec, base: TuiModel) -> DemoStep:
-    """The model state ``spec`` shows, built from a freshly loaded ``base``."""
+def build_step(spec: StepSpec, whatif: WhatIf, selection: Selection) -> DemoStep:
+    """The state ``spec`` shows, built from a freshly loaded ``whatif`` and its selection."""
     n = spec.number
-    model = base
     try:
         for edit in spec.edits:
-            _apply_edit(model, n, edit)
+            whatif = _apply_edit(whatif, n, edit)
+        selected, peer = selection.selected, selection.peer
         if spec.select is not None:
-            model.selected = _resolve(model, n, "select", spec.select)
+            selected = _resolve(whatif, n, "select", spec.select)
         if spec.peer is not None:
-            model.peer = _resolve(model, n, "peer", spec.peer)
+            peer = _resolve(whatif, n, "peer", spec.peer)
         stage_index = 0
+        run = None
         if spec.stage is not None and spec.scenario is None:
             raise DemoError(f"step {n}: stage {spec.stage} needs a scenario")
         if spec.scenario is not None:
             scenario = _scenario(spec)
-            kernel = model.overrides.kernel
-            if kernel is not None and kernel != scenario.kernel:
+            kernel = whatif.current.config.kernel
+            named = None if scenario.kernel is None else KernelVersion.parse(scenario.kernel)
+            if kernel is not None and kernel.version != named:
                 # The step's kernel (named, carried or edited) is also the data
                 # path's, as with 'p2pview trace --kernel'.
-                scenario = scenario.replace(kernel=kernel)
+                scenario = scenario.replace(kernel=str(kernel.version))
             providers = [seg.provider for seg in scenario.buffer if seg.provider is not None]
             if spec.select is None and providers:
-                model.selected = providers[0]
+                selected = providers[0]
             if spec.peer is None:
-                model.peer = scenario.client
-            trace = model.run_scenario(scenario)
+                peer = scenario.client
+            run = simulate_scenario(whatif.current, scenario)
             if spec.stage is not None:
-                names = [s.stage for s in trace.steps]
+                names = [s.stage for s in run.trace.steps]
                 if spec.stage not in names:
                     raise DemoError(
                         f"step {n}: scenario {spec.scenario} stops before stage {spec.stage}"
@@ -291,13 +305,12 @@ def build_step(spec: StepSpec, base: TuiModel) -> DemoStep:
                 stage_index = names.index(spec.stage)
         elif spec.screen == "stepper":
             raise DemoError(f"step {n}: the stepper screen needs a scenario")
-        if model.selected is not None and model.peer is not None:
-            model.pair = (model.selected, model.peer)
+        pair = (selected, peer) if selected is not None and peer is not None else selection.pair
     except DemoError:
         raise
-    except (SourceError, KeyError, ValueError) as exc:
+    except (InputError, KeyError, ValueError) as exc:
         raise DemoError(f"step {n}: {exc}") from None
-    return DemoStep(spec, model, stage_index)
+    return DemoStep(spec, whatif, Selection(selected, peer, pair), run, stage_index)
 
 
 def load_demo(name: str) -> Demo:
@@ -310,12 +323,11 @@ def load_demo(name: str) -> Demo:
     title, specs = parse_steps(data, str(path))
     demo = Demo(path.stem, title, path)
     for spec in specs:
-        base = _load(spec)
-        demo.steps.append(build_step(spec, base))
+        demo.steps.append(build_step(spec, *_load(spec)))
     return demo
 
 
-def _load(spec: StepSpec) -> TuiModel:
+def _load(spec: StepSpec) -> tuple[WhatIf, Selection]:
     """Load the step's topology with its platform overrides.
 
     A step that runs a scenario and names no kernel runs it on the scenario's
@@ -325,9 +337,11 @@ def _load(spec: StepSpec) -> TuiModel:
     try:
         if kernel is None and spec.scenario is not None:
             kernel = _scenario(spec).kernel
-        return TuiModel.load(spec.topology, kernel=kernel, cpu=spec.cpu, cmdline=spec.cmdline)
-    except (SourceError, ValueError) as exc:
+        config = EngineConfig.parse(kernel=kernel, cpu=spec.cpu, cmdline=spec.cmdline)
+        start = load_start(spec.topology, config)
+    except (InputError, ValueError) as exc:
         raise DemoError(f"step {spec.number}: {exc}") from None
+    return start.whatif, start.selection
 
 
 def _scenario(spec: StepSpec) -> Scenario:

@@ -30,7 +30,7 @@ from p2pview.model import BDF, Kind, PcieType, Topology, kind_of
 from p2pview.model.nvlabel import derive_label
 from p2pview.model.select import select
 from p2pview.sources.pciids import ids_text
-from p2pview.tui.model import TuiModel
+from p2pview.tui.analysis import WhatIf
 from p2pview.tui.verdicts import WholeCells
 from p2pview.views.explain import FACT_NAMES
 from p2pview.views.matrix_table import CELL_LETTER
@@ -125,17 +125,17 @@ class MatrixView:
     @classmethod
     def of(
         cls,
-        model: TuiModel,
+        whatif: WhatIf,
         providers: tuple[BDF, ...],
         clients: tuple[BDF, ...],
         wanted: MatrixFilter,
     ) -> MatrixView:
         """``providers`` x ``clients`` of the model as edited, marked against the original."""
-        comparison = model.comparison
+        comparison = whatif.comparison
         verdicts = comparison.after
         rows, cols = verdicts.indices(providers), verdicts.indices(clients)
         return cls(
-            model.topology,
+            whatif.topology,
             providers,
             clients,
             rows,

@@ -21,7 +21,7 @@ from textual.content import Content
 from p2pview.kernel import MapType
 from p2pview.kernel.matrix import CODE_TO_MAP_TYPE
 from p2pview.model import BDF, Topology
-from p2pview.tui.model import TuiModel
+from p2pview.tui.analysis import WhatIf
 from p2pview.tui.presenters.explain_content import MUTED, Names
 from p2pview.tui.presenters.verdict_style import MAP_TYPE_STYLES
 from p2pview.tui.verdicts import Comparison
@@ -67,9 +67,9 @@ class ChangedPair:
     score: int
 
 
-def relevant_changes(model: TuiModel, limit: int = 20) -> tuple[int, list[ChangedPair]]:
+def relevant_changes(whatif: WhatIf, limit: int = 20) -> tuple[int, list[ChangedPair]]:
     """How many pairs changed against the original, and up to ``limit`` of them, best first."""
-    return changes_in(model.comparison, model.topology, limit)
+    return changes_in(whatif.comparison, whatif.topology, limit)
 
 
 def _weights(topo: Topology, bdfs: tuple[BDF, ...]) -> tuple[Weights, Weights]:

@@ -1,6 +1,6 @@
 """What the what-if screen offers for the platform: kernels, CPUs, host-bridge IDs.
 
-Plain data built from the model (no widgets): the kernel releases (one per
+Plain data built from the analysis (no widgets): the kernel releases (one per
 era of :data:`~p2pview.kernel.PROFILES` and the releases where the ACS
 parameters or the enum changed), the CPU presets, and one row per host
 bridge with the function whose IDs the whitelist compares and the result of
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from textual.content import Content
 
-from p2pview.kernel import PROFILES, KernelTarget, KernelVersion, VersionError
+from p2pview.kernel import PROFILES, KernelTarget, KernelVersion
 from p2pview.kernel.decision import whitelist_check
 from p2pview.kernel.whitelist import PCI_ANY_ID
 from p2pview.model import BDF, Platform, RootBus
-from p2pview.session import UsageError, parse_cpu
-from p2pview.tui.model import TuiModel
+from p2pview.session import parse_cpu
+from p2pview.tui.analysis import WhatIf
 from p2pview.tui.presenters.explain_content import MUTED, Names
 
 #: Releases offered besides each era's first: the ACS parameter forms (6.10
@@ -66,24 +66,6 @@ def cpu_text(platform: Platform) -> str:
     return platform.arch
 
 
-def check_cpu(spec: str) -> str | None:
-    """Why ``spec`` is not a CPU the model can take (``None`` when it is)."""
-    try:
-        parse_cpu(spec, Platform())
-    except (UsageError, ValueError) as exc:
-        return str(exc)
-    return None
-
-
-def check_kernel(release: str) -> str | None:
-    """Why ``release`` is not a kernel the model can take (``None`` when it is)."""
-    try:
-        KernelTarget.parse(release)
-    except VersionError as exc:
-        return str(exc)
-    return None
-
-
 def parse_ids(text: str) -> tuple[int, int]:
     """``vvvv:dddd`` (hex) -> (vendor, device).
 
@@ -104,10 +86,10 @@ def parse_ids(text: str) -> tuple[int, int]:
     return ids
 
 
-def whitelist_presets(model: TuiModel) -> list[tuple[str, str]]:
+def whitelist_presets(whatif: WhatIf) -> list[tuple[str, str]]:
     """``(label, "vvvv:dddd")`` for each row of the modelled kernel's whitelist."""
     presets = []
-    for entry in model.session.target.whitelist:
+    for entry in whatif.session.target.whitelist:
         if entry.device == PCI_ANY_ID:
             continue  # a wildcard row matches any device of the vendor: type one
         ids = f"{entry.vendor:04x}:{entry.device:04x}"
@@ -131,11 +113,11 @@ class HostBridgeRow:
     edited: bool
 
 
-def host_bridge_rows(model: TuiModel) -> list[HostBridgeRow]:
+def host_bridge_rows(whatif: WhatIf) -> list[HostBridgeRow]:
     """Every host bridge of the edited topology."""
-    topo = model.topology
-    state = model.session.state
-    original = model.original_topology
+    topo = whatif.topology
+    state = whatif.session.state
+    original = whatif.original_topology
     rows = []
     for hb in topo.host_bridges:
         on_bus = topo.root_bus_devices(hb.root)
@@ -200,9 +182,9 @@ def host_bridge_prompt(row: HostBridgeRow, names: Names) -> Content:
     return Content.assemble(*parts)
 
 
-def host_bridge_detail(row: HostBridgeRow, model: TuiModel, names: Names) -> Content:
+def host_bridge_detail(row: HostBridgeRow, whatif: WhatIf, names: Names) -> Content:
     """What the kernel does with one host bridge's IDs, for the highlighted row."""
-    state = model.session.state
+    state = whatif.session.state
     lines: list[Content] = []
     if row.looked_at is None:
         lines.append(
@@ -234,7 +216,7 @@ def host_bridge_detail(row: HostBridgeRow, model: TuiModel, names: Names) -> Con
                 "$text-warning",
             )
         )
-    elif model.session.target.profile.int_distance:
+    elif whatif.session.target.profile.int_distance:
         lines.append(
             Content.styled(
                 "v4.20-v5.3 have no whitelist (v5.1-v5.3 check for AMD 1022:1450 at 00.0).",

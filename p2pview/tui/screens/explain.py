@@ -1,6 +1,6 @@
 """The explain screen: why the kernel decides one (provider, client) pair as it does.
 
-For :attr:`TuiModel.pair <p2pview.tui.model.TuiModel.pair>`: both upstream
+For the app's selected pair (:class:`~p2pview.tui.analysis.Selection`): both upstream
 chains drawn through the tree (the common upstream device, the ACS bridges
 and the bits that count), the walk step by step with its distance
 arithmetic, ``cpu_supports_p2pdma()``, the host-bridge whitelist checks and
@@ -92,11 +92,11 @@ scroll.
     # -- what is shown ----------------------------------------------------------------
 
     def current_pair(self) -> tuple[BDF, BDF] | None:
-        """The model's pair, if both functions exist in the topology shown."""
-        pair = self.model.pair
+        """The selected pair, if both functions exist in the topology shown."""
+        pair = self.selection.pair
         if pair is None:
             return None
-        topology = self.model.original_topology if self.showing_original else self.model.topology
+        topology = self.whatif.original_topology if self.showing_original else self.whatif.topology
         provider, client = pair
         if provider not in topology or client not in topology:
             return None
@@ -104,7 +104,7 @@ scroll.
 
     def shown_session(self) -> Session:
         """The session explained: the edited one, or the original with ``o``."""
-        return self.model.original if self.showing_original else self.model.session
+        return self.whatif.original.session if self.showing_original else self.whatif.session
 
     def current_verdict(self) -> Verdict | None:
         """The verdict on screen (``None`` without a pair)."""
@@ -115,11 +115,11 @@ scroll.
 
     def refresh_model(self) -> None:
         """Redraw when the pair, the session or the original/edited choice changed."""
-        if self.showing_original and not self.model.edits:
+        if self.showing_original and not self.whatif.edits:
             self.showing_original = False
         pair = self.current_pair()
         session = self.shown_session()
-        key: ShownKey = (pair, session, self.showing_original, len(self.model.edits))
+        key: ShownKey = (pair, session, self.showing_original, len(self.whatif.edits))
         shown = self._shown
         if shown is not None and (
             shown[0] == key[0] and shown[1] is key[1] and shown[2:] == key[2:]
@@ -132,13 +132,13 @@ scroll.
             self._show_nothing()
             return
         verdict = calc_map_type_and_dist(session.state, *pair)
-        original = None if self.showing_original else self.model.original_verdict(*pair)
+        original = None if self.showing_original else self.whatif.original_verdict(*pair)
         self._show(
             explain_pair(
                 session,
                 verdict,
                 original=original,
-                edits=len(self.model.edits),
+                edits=len(self.whatif.edits),
                 showing_original=self.showing_original,
             )
         )
@@ -161,7 +161,7 @@ scroll.
         notes.update(explanation.notes)
 
     def _show_nothing(self) -> None:
-        if len(self.model.topology) == 0:
+        if len(self.whatif.topology) == 0:
             text = "This topology has no PCI functions to explain."
         else:
             text = "No pair chosen: press p to pick a provider and c to pick a client."
@@ -170,32 +170,27 @@ scroll.
         for name in ("tree", "steps", "messages", "notes"):
             self.query_one(f"#explain-{name}", Static).update(Content(""))
 
-    def on_screen_resume(self) -> None:
-        """Another screen may have chosen a pair without a model change."""
-        self.refresh_model()
-
     # -- keys -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out what does not apply to the pair on screen."""
-        if self.p2p_app.model is None:
+        if self.p2p_app.whatif is None:
             return None
         if action == "swap":
             pair = self.current_pair()
             return True if pair is not None and pair[0] != pair[1] else None
         if action == "tree_pair":
-            model = self.model
-            tree = (model.selected, model.peer)
-            if model.selected is None or model.peer is None or tree == model.pair:
+            sel = self.selection
+            tree = (sel.selected, sel.peer)
+            if sel.selected is None or sel.peer is None or tree == sel.pair:
                 return None
             return True
         if action == "pick":
-            return True if len(self.model.topology) else None
+            return True if len(self.whatif.topology) else None
         return True
 
     def _set_pair(self, pair: tuple[BDF, BDF]) -> None:
-        self.model.pair = pair
-        self.p2p_app.model_changed()
+        self.p2p_app.select(pair=pair)
 
     def action_swap(self) -> None:
         """Explain the pair the other way round (client as provider)."""
@@ -205,27 +200,27 @@ scroll.
 
     def action_pick(self, side: str) -> None:
         """Choose the provider or the client from a list of every function."""
-        pair = self.model.pair
+        pair = self.selection.pair
         current = None if pair is None else (pair[0] if side == "provider" else pair[1])
         title = f"Pick the {side} (type to filter, enter to pick, escape to cancel)"
 
         def picked(bdf: BDF | None) -> None:
             if bdf is None:
                 return
-            old = self.model.pair or (bdf, bdf)
+            old = self.selection.pair or (bdf, bdf)
             self._set_pair((bdf, old[1]) if side == "provider" else (old[0], bdf))
 
-        self.app.push_screen(FunctionPicker(title, self.model.topology, current), picked)
+        self.app.push_screen(FunctionPicker(title, self.whatif.topology, current), picked)
 
     def action_tree_pair(self) -> None:
         """Explain the function selected in the tree against its peer there."""
-        model = self.model
-        if model.selected is not None and model.peer is not None:
-            self._set_pair((model.selected, model.peer))
+        sel = self.selection
+        if sel.selected is not None and sel.peer is not None:
+            self._set_pair((sel.selected, sel.peer))
 
     def action_toggle_original(self) -> None:
         """Show the explanation as the original topology and kernel give it, or the edited."""
-        if not self.model.edits and not self.showing_original:
+        if not self.whatif.edits and not self.showing_original:
             self.notify(
                 "No what-if edits: the explanation shown is the original (screen 4 edits)",
                 timeout=4,

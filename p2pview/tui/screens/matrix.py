@@ -3,7 +3,7 @@
 Rows are providers (the memory), columns clients (the DMA master), as in
 ``p2pview matrix``. A filter picks both sides with the CLI's selections
 (:mod:`p2pview.model.select`); the view reads the cells on screen from the
-model's all-pairs matrix (small topologies) or from tiles decided as they come
+analysis's all-pairs matrix (small topologies) or from tiles decided as they come
 into view (large ones: memory stays bounded at 20,000 functions and more).
 How many pairs in view the what-if edits changed is counted at once when few
 pairs can have changed, else in a thread worker ("counting ..." until then).
@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 from p2pview.model import BDF, Topology
 from p2pview.model.select import KIND_TERMS, SelectionError
-from p2pview.tui.model import TuiModel
+from p2pview.tui.analysis import WhatIf
 from p2pview.tui.presenters.matrix_data import (
     ASSUMED_MARK,
     CHANGED_MARK,
@@ -112,7 +112,7 @@ class MatrixScreen(ModelScreen):
         super().__init__()
         self.filter: MatrixFilter = PRESETS[0]
         self._preset = 0
-        self._built_for: tuple[TuiModel, Comparison] | None = None
+        self._built_for: WhatIf | None = None
         self._pair_seen: tuple[BDF, BDF] | None = None
         self._generation = 0
         #: Changed pairs in view; ``None`` while a worker counts them.
@@ -152,21 +152,19 @@ class MatrixScreen(ModelScreen):
     def _filter_bar(self) -> Vertical:
         return self.query_one("#matrix-filter-bar", Vertical)
 
-    # -- model changes -------------------------------------------------------------
+    # -- state changes -------------------------------------------------------------
 
     def refresh_model(self) -> None:
-        """Rebuild the view when the verdicts changed, else follow the model's pair."""
-        model = self.model
+        """Rebuild the view when the verdicts changed, else follow the selected pair."""
+        whatif = self.whatif
         built = self._built_for
-        if built is not None and built[0] is model and built[1] is model.comparison:
-            if model.pair != self._pair_seen:  # another screen picked a pair
-                self._pair_seen = model.pair
-                self._follow_pair(model.pair)
-            self._show_status()
+        if built is whatif:
+            self.refresh_selection()
             return
-        self._built_for = (model, model.comparison)
-        self._pair_seen = model.pair
-        cursor = model.pair if built is None else None
+        self._built_for = whatif
+        pair = self.selection.pair
+        self._pair_seen = pair
+        cursor = pair if built is None else None
         wanted = self.filter
         if self._apply(wanted, cursor=cursor, quiet=True):
             return
@@ -183,6 +181,14 @@ class MatrixScreen(ModelScreen):
                 )
                 break
 
+    def refresh_selection(self) -> None:
+        """Another screen picked a pair: put the cursor on it."""
+        pair = self.selection.pair
+        if pair != self._pair_seen:
+            self._pair_seen = pair
+            self._follow_pair(pair)
+        self._show_status()
+
     def _follow_pair(self, pair: tuple[BDF, BDF] | None) -> None:
         """Put the cursor on ``pair`` when it is in view."""
         grid = self.grid
@@ -197,23 +203,23 @@ class MatrixScreen(ModelScreen):
         self, wanted: MatrixFilter, cursor: tuple[BDF, BDF] | None = None, quiet: bool = False
     ) -> bool:
         """Show ``wanted``; False (and a notice) when a term names nothing."""
-        model = self.model
+        whatif = self.whatif
         try:
-            providers, clients = resolve_filter(model.topology, wanted)
+            providers, clients = resolve_filter(whatif.topology, wanted)
         except SelectionError as exc:
             if not quiet:
                 self.notify(str(exc), title="Filter", severity="warning")
             return False
         self.filter = wanted
         self._generation += 1
-        view = MatrixView.of(model, providers, clients, wanted)
+        view = MatrixView.of(whatif, providers, clients, wanted)
         self._start_count(view)
         self._show(view, cursor)
         return True
 
     def _start_count(self, view: MatrixView) -> None:
         """Count the changed pairs in view: at once when few can have changed, else in a worker."""
-        comparison = self.model.comparison
+        comparison = self.whatif.comparison
         self._count_args = None
         self.workers.cancel_group(self, "matrix-count")  # a count for another view
         if view.empty or not view.marked:
@@ -286,13 +292,13 @@ class MatrixScreen(ModelScreen):
         if pair is None:
             self._set_status(Content.assemble(("f: next filter, /: type one", "$foreground-muted")))
             return
-        model = self.model
-        topo = model.topology
+        whatif = self.whatif
+        topo = whatif.topology
         if self._namer is None or self._namer[0] is not topo:
             self._namer = (topo, bdf_namer(topo))
         name = self._namer[1]
         provider, client = pair
-        verdict = model.verdict(provider, client)
+        verdict = whatif.verdict(provider, client)
         parts: list[str | tuple[str, str]] = [
             ("provider ", "$foreground-muted"),
             (name(provider), "bold"),
@@ -311,7 +317,7 @@ class MatrixScreen(ModelScreen):
             parts += ["\nNVIDIA: ", (self.grid.nv_labels.short(provider, client), "bold")]
         view = self.grid.view
         if view is not None and view.marked:
-            before = model.original_verdict(provider, client)
+            before = whatif.original_verdict(provider, client)
             if before is None:
                 parts += ["\n", (f"{CHANGED_MARK} new pair (not in the original)", "$text-warning")]
             elif (before.map_type, before.distance) != (verdict.map_type, verdict.distance):
@@ -378,8 +384,8 @@ class MatrixScreen(ModelScreen):
 
     def on_matrix_grid_cell_selected(self, message: MatrixGrid.CellSelected) -> None:
         """Open the explanation of the pair."""
-        self.model.pair = self._pair_seen = (message.provider, message.client)
-        self.p2p_app.model_changed()
+        self._pair_seen = (message.provider, message.client)
+        self.p2p_app.select(pair=self._pair_seen)
         self.p2p_app.show("explain")
 
     # -- actions -------------------------------------------------------------------

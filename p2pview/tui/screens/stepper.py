@@ -34,8 +34,8 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from p2pview.iosim import Scenario, Trace
 from p2pview.iosim.context import make_context
 from p2pview.model import IommuMode
+from p2pview.tui.analysis import Analysis, StepperRun, simulate_scenario
 from p2pview.tui.failures import failure_text
-from p2pview.tui.model import TuiModel
 from p2pview.tui.presenters.stepper_changes import StepChanges, step_changes
 from p2pview.tui.presenters.stepper_panels import PANELS, STAGE_PANEL, strip_line
 from p2pview.tui.presenters.stepper_render import (
@@ -76,15 +76,15 @@ FORM_OPTION = "__form__"
 
 
 class TraceReady(Message):
-    """The worker finished simulating (``trace`` is None when it failed)."""
+    """The worker finished simulating (``result`` is None when it failed)."""
 
     def __init__(
-        self, run: int, scenario: Scenario, trace: Trace | None, error: str | None
+        self, run: int, scenario: Scenario, result: StepperRun | None, error: str | None
     ) -> None:
         super().__init__()
         self.run = run
         self.scenario = scenario
-        self.trace = trace
+        self.result = result
         self.error = error
 
 
@@ -228,18 +228,29 @@ Large I/Os show the first requests and entries with a count of the rest.
                 yield Static(id="stepper-status")
         yield AppFirstFooter()
 
-    # -- the model ---------------------------------------------------------------
+    # -- the app's state ---------------------------------------------------------
+
+    #: The stepper redraws for a new analysis; the selection only seeds its form.
+    WATCHES = ("whatif",)
+
+    def _current_run(self) -> StepperRun | None:
+        """The app's I/O, if it ran on the analysis shown now (an edit makes it stale)."""
+        run = self.p2p_app.stepper_run
+        if run is None or run.analysis is not self.whatif.current:
+            return None
+        return run
 
     def refresh_model(self) -> None:
         """Re-list the scenarios; re-run the I/O when the topology or engine changed."""
-        model = self.model
         self._refresh_choices()
-        if self._scenario is None and model.scenario is not None and self._run == 0:
-            self._scenario = model.scenario  # run elsewhere before this screen opened
+        run = self.p2p_app.stepper_run
+        if self._scenario is None and run is not None and self._run == 0:
+            self._scenario = run.scenario  # run elsewhere before this screen opened
         if self._scenario is None:
             self._show_picker()
             return
-        if self._trace is not None and model.trace is self._trace:
+        current = self._current_run()
+        if self._trace is not None and current is not None and current.trace is self._trace:
             self._redraw(follow=False)
             return
         keep = self._trace.steps[self._index].stage if self._trace is not None else None
@@ -247,11 +258,11 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     @property
     def _session_kernel(self) -> str:
-        return str(self.model.session.target.version)
+        return str(self.whatif.session.target.version)
 
     @property
     def _iommu_on(self) -> bool:
-        return self.model.topology.platform.iommu is IommuMode.TRANSLATED
+        return self.whatif.topology.platform.iommu is IommuMode.TRANSLATED
 
     # -- running a scenario ------------------------------------------------------
 
@@ -263,42 +274,47 @@ Large I/Os show the first requests and entries with a count of the rest.
         self._run += 1
         busy = Content.styled(f"Simulating {scenario.name} ...", MUTED)
         self._status(busy)
-        if not self._showing_steps:
+        if not self.showing_steps:
             self.query_one("#stepper-choice-detail", Static).update(busy)
-        self._simulate(self._run, scenario, self.model)
+        self._simulate(self._run, scenario, self.whatif.current)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stepper")
-    def _simulate(self, run: int, scenario: Scenario, model: TuiModel) -> None:
+    def _simulate(self, run: int, scenario: Scenario, analysis: Analysis) -> None:
         """Run the simulator off the UI thread (up to a second for a 1 GiB I/O).
 
-        The worker only reads the model; :meth:`on_trace_ready` keeps the trace.
+        The worker only computes; :meth:`on_trace_ready` gives the app the result.
         """
         try:
-            trace = model.simulate_scenario(scenario)
+            result = simulate_scenario(analysis, scenario)
         except Exception as exc:  # one line for the user; a bug says it is one
             self.post_message(TraceReady(run, scenario, None, failure_text(exc)))
             return
-        self.post_message(TraceReady(run, scenario, trace, None))
+        self.post_message(TraceReady(run, scenario, result, None))
 
     def on_trace_ready(self, message: TraceReady) -> None:
         """Show the new trace (at the stage shown before a re-run), or why it failed."""
         if message.run != self._run:
             return  # an older run finished after a newer one started
-        if message.trace is None:
+        if message.result is None:
             error = message.error or "failed"
             self.notify(f"{message.scenario.name}: {error}", severity="error", timeout=8)
-            if self._last_good is not None and self.model.trace is self._last_good[2]:
-                # The trace shown before is still the model's: escape goes back to it.
+            current = self._current_run()
+            if (
+                self._last_good is not None
+                and current is not None
+                and (current.trace is self._last_good[2])
+            ):
+                # The trace shown before is still the app's: escape goes back to it.
                 self._scenario, self._origin, self._trace = self._last_good
             else:
                 self._scenario, self._trace = None, None
                 self._changes.clear()
             self._show_picker(error=f"Cannot run {message.scenario.name}: {error}")
             return
-        trace = message.trace
+        trace = message.result.trace
         before = self._last_good[2] if self._last_good is not None else None
         self._run_changes = run_changes(before, trace)
-        self.model.adopt_trace(message.scenario, trace)
+        self.p2p_app.stepper_run = message.result
         self._last_good = (message.scenario, self._origin, trace)
         self._trace = trace
         self._changes.clear()
@@ -317,7 +333,7 @@ Large I/Os show the first requests and entries with a count of the rest.
     # -- the picker --------------------------------------------------------------
 
     def _refresh_choices(self) -> None:
-        topo = self.model.topology
+        topo = self.whatif.topology
         if self._choices_for is topo:
             return
         self._choices_for = topo
@@ -388,8 +404,19 @@ Large I/Os show the first requests and entries with a count of the rest.
         self._refresh_keys()
 
     @property
-    def _showing_steps(self) -> bool:
+    def showing_steps(self) -> bool:
+        """The steps are shown (not the list of scenarios)."""
         return self.query_one("#stepper-views", ContentSwitcher).current == "stepper-steps"
+
+    @property
+    def trace(self) -> Trace | None:
+        """The trace on screen (``None``: none yet, or the last run failed with nothing before)."""
+        return self._trace
+
+    @property
+    def step_index(self) -> int:
+        """The step on screen, counted from 0."""
+        return self._index
 
     @on(OptionList.OptionHighlighted, "#stepper-choices")
     def _choice_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -515,7 +542,7 @@ Large I/Os show the first requests and entries with a count of the rest.
         """Refresh the footer only when a key's availability changed (the footer is costly)."""
         trace = self._trace
         state = (
-            self._showing_steps,
+            self.showing_steps,
             trace is not None,
             self._index == 0,
             trace is not None and self._index == len(trace.steps) - 1,
@@ -538,7 +565,7 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out keys that do nothing now (and let them fall through to the focused widget)."""
-        stepping = self._trace is not None and self._showing_steps
+        stepping = self._trace is not None and self.showing_steps
         if action == "step":
             if not stepping or self._trace is None:
                 return None
@@ -552,9 +579,9 @@ Large I/Os show the first requests and entries with a count of the rest.
         if action in ("first", "last", "next_panel", "kernel", "failure", "limits", "controller"):
             return True if stepping else None
         if action == "pick":
-            return True if self._showing_steps else None
+            return True if self.showing_steps else None
         if action == "back":
-            return True if self._trace is not None and not self._showing_steps else None
+            return True if self._trace is not None and not self.showing_steps else None
         return True
 
     def action_step(self, delta: int) -> None:
@@ -625,12 +652,12 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     def action_form(self) -> None:
         """Build a scenario in a form."""
-        model = self.model
+        whatif, selection = self.whatif, self.selection
         values = self._form_values or default_values(
-            model.topology,
-            model.selected,
-            model.peer,
-            lambda provider, client: model.verdict(provider, client).map_type,
+            whatif.topology,
+            selection.selected,
+            selection.peer,
+            lambda provider, client: whatif.verdict(provider, client).map_type,
         )
 
         def done(result: tuple[Scenario, FormValues] | None) -> None:
@@ -642,9 +669,9 @@ Large I/Os show the first requests and entries with a count of the rest.
 
         def check(scenario: Scenario) -> None:
             # The fit of the scenario to the topology (p2pmem, a BAR to hold it), at once.
-            make_context(scenario, model.topology, model.session.state)
+            make_context(scenario, whatif.topology, whatif.session.state)
 
-        form = ScenarioForm(model.topology, values, self._session_kernel, check)
+        form = ScenarioForm(whatif.topology, values, self._session_kernel, check)
         self.app.push_screen(form, done)
 
     def action_kernel(self) -> None:
@@ -672,7 +699,7 @@ Large I/Os show the first requests and entries with a count of the rest.
             keep = self._trace.steps[self._index].stage if self._trace is not None else None
             self._start(scenario, self._origin, keep_stage=keep)
 
-        self.app.push_screen(ControllerPrompt(self._scenario, self.model.topology), done)
+        self.app.push_screen(ControllerPrompt(self._scenario, self.whatif.topology), done)
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         """The stepper's actions for the command palette."""

@@ -7,9 +7,8 @@ registers bit by bit, BARs, p2pmem, driver, NUMA node, link, and its verdict
 against the peer. ``p`` makes the highlighted function the peer; ``enter``
 (or ``e``) explains the pair; ``f`` (or ``/``) finds a function.
 
-Moving the cursor sets ``model.selected`` without redrawing the other screens
-(they read it when they are shown); choosing a peer or explaining a pair goes
-through ``model_changed()``.
+Moving the cursor, choosing a peer or explaining a pair changes the app's
+``selection``; the screens that show it redraw when they are next shown.
 """
 
 from __future__ import annotations
@@ -122,6 +121,8 @@ details full size and back (`escape` too).
         self._matches: list[NodeKey] = []
         self._match_index = -1
         self._bindings_state: tuple[object, ...] = ()
+        #: What the detail pane shows: (function or host bridge, peer, row context).
+        self._detail_of: tuple[object, ...] | None = None
 
     # -- layout -------------------------------------------------------------------
 
@@ -156,7 +157,7 @@ details full size and back (`escape` too).
         return self.query_one("#pci-detail", PciDetail)
 
     def on_mount(self) -> None:
-        """Focus the tree, then draw (the base class redraws on every model change)."""
+        """Focus the tree, then draw (the base class redraws on every change it shows)."""
         self.pci_tree.focus()
         self.query_one("#find-bar").display = False
         super().on_mount()
@@ -165,37 +166,40 @@ details full size and back (`escape` too).
 
     def refresh_model(self) -> None:
         """Rebuild the tree when its shape changed, else relabel it; redraw the details."""
-        model = self.model
-        state = model.session.state
+        whatif = self.whatif
+        state = whatif.session.state
         names = PciNames.load()
-        shape = shape_of(model.topology)
+        shape = shape_of(whatif.topology)
         tree = self.pci_tree
-        tree.border_title = Content(f"{model.topology.name or 'PCI tree'}")
+        tree.border_title = Content(f"{whatif.topology.name or 'PCI tree'}")
         if shape != self._shape:
             self._shape = shape
             self._ctx = None  # no rows until they are built
             self._search = None
-            if len(model.topology) + len(model.topology.host_bridges) > ALL_AT_ONCE:
+            if len(whatif.topology) + len(whatif.topology.host_bridges) > ALL_AT_ONCE:
                 tree.loading = True
                 self._build_rows(shape)
             else:
-                self._show_built(_build(state, names, model.selected))
+                self._show_built(_build(state, names, self.selection.selected))
         elif self._ctx is not None and self._ctx.state is not state:
             # A what-if edit: the same tree, new badges (a big tree's in a worker).
-            if len(model.topology) + len(model.topology.host_bridges) <= ALL_AT_ONCE:
+            if len(whatif.topology) + len(whatif.topology.host_bridges) <= ALL_AT_ONCE:
                 self._relabel()
             elif self._relabelling is not state:
                 self._relabelling = state
                 self._relabel_rows(state)
-        tree.peer = model.peer
+        self.refresh_selection()
+
+    def refresh_selection(self) -> None:
+        """Follow the selection and the peer (cheap when the cursor is already there)."""
+        self.pci_tree.peer = self.selection.peer
         self._sync_cursor()
         self._show_detail()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="topology-rows")
     def _build_rows(self, shape: Shape) -> None:
         """Name and badge every function of a big tree, off the UI thread."""
-        model = self.model
-        built = _build(model.session.state, PciNames.load(), model.selected)
+        built = _build(self.whatif.session.state, PciNames.load(), self.selection.selected)
         self.post_message(self._RowsBuilt(built, shape))
 
     def on_topology_screen__rows_built(self, message: _RowsBuilt) -> None:
@@ -206,10 +210,10 @@ details full size and back (`escape` too).
     def _show_built(self, built: _Built) -> None:
         self._ctx = built.ctx
         tree = self.pci_tree
-        tree.peer = self.model.peer
+        tree.peer = self.selection.peer
         tree.populate(built.plan, on_done=self._populated)
         tree.loading = False
-        if built.ctx.state is not self.model.session.state:
+        if built.ctx.state is not self.whatif.session.state:
             self._relabel()  # an edit landed while the worker named the rows
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="topology-relabel")
@@ -220,7 +224,7 @@ details full size and back (`escape` too).
 
     def on_topology_screen__relabelled(self, message: _Relabelled) -> None:
         """A worker badged the rows: show them if the model is still in that state."""
-        if self._ctx is not None and message.ctx.state is self.model.session.state:
+        if self._ctx is not None and message.ctx.state is self.whatif.session.state:
             self._relabelling = None
             self._ctx = message.ctx
             self._search = None
@@ -229,7 +233,7 @@ details full size and back (`escape` too).
 
     def _relabel(self) -> None:
         """New badges from the current engine state, on the same nodes."""
-        self._ctx = RowContext.of(self.model.session.state, PciNames.load())
+        self._ctx = RowContext.of(self.whatif.session.state, PciNames.load())
         self._search = None
         self.pci_tree.set_rows(device_rows(self._ctx))
 
@@ -238,9 +242,9 @@ details full size and back (`escape` too).
         self._show_detail()
 
     def _sync_cursor(self, force: bool = False) -> None:
-        """Put the cursor on ``model.selected`` if it is elsewhere."""
+        """Put the cursor on the selected function if it is elsewhere."""
         tree = self.pci_tree
-        selected = self.model.selected
+        selected = self.selection.selected
         if tree.populating:
             return
         if selected is not None and (force or tree.cursor_key != selected):
@@ -255,11 +259,15 @@ details full size and back (`escape` too).
             return
         key = key if key is not None else self.pci_tree.cursor_key
         if key is None:
-            key = self.model.selected
+            key = self.selection.selected
+        peer = self.selection.peer
+        if self._detail_of == (key, peer, ctx):
+            return  # drawn already (a cursor move and the selection it sets)
+        self._detail_of = (key, peer, ctx)
         detail = self.detail
         if isinstance(key, BDF) and key in ctx.topology:
             detail.border_title = Content(f"Function {key}")
-            detail.show(device_detail(ctx, key, self.model.peer))
+            detail.show(device_detail(ctx, key, peer))
         elif isinstance(key, RootBus):
             detail.border_title = Content(f"Host bridge {key}")
             detail.show(host_bridge_detail(ctx, key))
@@ -271,22 +279,14 @@ details full size and back (`escape` too).
         """The breakpoint classes may have changed: so may the footer's keys."""
         self.call_after_refresh(self._refresh_bindings_if_changed)
 
-    def on_screen_resume(self) -> None:
-        """Back from another screen: follow its selection and peer."""
-        if self._ctx is None:
-            return
-        self.pci_tree.peer = self.model.peer
-        self._sync_cursor()
-        self._show_detail()
-
     # -- tree events --------------------------------------------------------------
 
     @on(Tree.NodeHighlighted, "#pci-tree")
     def _highlighted(self, event: Tree.NodeHighlighted[NodeKey]) -> None:
         key = event.node.data
-        if isinstance(key, BDF):
-            self.model.selected = key
         self._show_detail(key)
+        if isinstance(key, BDF):
+            self.p2p_app.select(selected=key)
         self._refresh_bindings_if_changed()
 
     def _refresh_bindings_if_changed(self) -> None:
@@ -294,8 +294,8 @@ details full size and back (`escape` too).
         key = self.pci_tree.cursor_key
         state = (
             isinstance(key, BDF),
-            key == self.model.peer,
-            self.model.peer is None,
+            key == self.selection.peer,
+            self.selection.peer is None,
             bool(self._query),
             self.has_class("-narrow"),
             self.has_class("-details"),
@@ -349,24 +349,19 @@ details full size and back (`escape` too).
         key = self._highlighted_function("make it the peer")
         if key is None:
             return
-        if key == self.model.peer:
+        if key == self.selection.peer:
             self.notify(f"{key} is already the peer", timeout=3)
             return
-        self.model.peer = key
-        self.pci_tree.peer = key
-        self.p2p_app.model_changed()
-        self._show_detail()
+        self.p2p_app.select(peer=key)
         self._refresh_bindings_if_changed()
 
     def action_explain(self) -> None:
         """Explain (highlighted, peer) on the Explain screen."""
         key = self._highlighted_function("explain it against the peer")
-        peer = self.model.peer
+        peer = self.selection.peer
         if key is None or peer is None:
             return
-        self.model.selected = key
-        self.model.pair = pair_for(self.model.session.state, key, peer)
-        self.p2p_app.model_changed()
+        self.p2p_app.select(selected=key, pair=pair_for(self.whatif.session.state, key, peer))
         self.p2p_app.show("explain")
 
     def action_toggle_details(self) -> None:
@@ -493,7 +488,7 @@ details full size and back (`escape` too).
         self.pci_tree.reveal(key)
         self._show_detail(key)
         if isinstance(key, BDF):
-            self.model.selected = key
+            self.p2p_app.select(selected=key)
         status.update(Content(f"{self._match_index + 1} of {len(self._matches)}"))
 
     def _in_tree_order(self, keys: list[NodeKey]) -> list[NodeKey]:

@@ -2,10 +2,10 @@
 
 Three tabs hold the edits (ACS bits; the platform: IOMMU, kernel, CPU and
 the ACS command-line parameters with the boot lines they print; the host
-bridges' IDs against the whitelist). Every edit goes through
-:class:`~p2pview.tui.model.TuiModel` and then
-:meth:`~p2pview.tui.app.P2PViewApp.model_changed`, so every screen
-recomputes. The changes pane lists the edits, how many pairs changed
+bridges' IDs against the whitelist). Each edit is a function from one
+immutable analysis to the next (:mod:`p2pview.tui.analysis`), run in a
+worker; the app's ``whatif`` gets the result, and each screen recomputes
+when it is next shown. The changes pane lists the edits, how many pairs changed
 against the original, and the most relevant of them (enter explains one).
 """
 
@@ -45,9 +45,20 @@ from p2pview.kernel.iommu_group import (
     pci_device_groups,
 )
 from p2pview.model import IommuMode
-from p2pview.session import Session
+from p2pview.model.errors import InputError
+from p2pview.session import CpuChoice, EngineConfig, Session
+from p2pview.tui.analysis import (
+    Edit,
+    WhatIf,
+    set_cmdline,
+    set_cpu,
+    set_host_bridge_ids,
+    set_iommu,
+    set_kernel,
+    toggle_acs_bit,
+)
+from p2pview.tui.edits import EditFinished, Step, run_step
 from p2pview.tui.failures import failure_text
-from p2pview.tui.model import TuiModel
 from p2pview.tui.presenters.explain_content import MUTED, Names
 from p2pview.tui.presenters.whatif_changes import (
     ChangedPair,
@@ -59,8 +70,6 @@ from p2pview.tui.presenters.whatif_groups import group_lines
 from p2pview.tui.presenters.whatif_platform import (
     CPU_PRESETS,
     HostBridgeRow,
-    check_cpu,
-    check_kernel,
     cpu_choice,
     cpu_text,
     host_bridge_detail,
@@ -75,7 +84,6 @@ from p2pview.tui.screens.base import ModelScreen
 from p2pview.tui.verdicts import QUICK_CELLS, Comparison
 from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.whatif_acs import AcsToggleList, acs_rows, header_line
-from p2pview.tui.widgets.whatif_edits import Edit, EditFinished, adopt, run_edit
 from p2pview.tui.widgets.whatif_save import DEFAULT_SAVE_PATH, SaveDialog
 
 #: How many changed pairs the changes pane lists.
@@ -181,7 +189,7 @@ like any other. The header says EDITED while edits are in place.
         self._counting: Comparison | None = None
         self._count_started: Comparison | None = None
         self._suggestion: str | None = None
-        self._pending: deque[tuple[Edit, str | None]] = deque()
+        self._pending: deque[tuple[Step, str | None]] = deque()
         #: An edit is running in a worker (more wait in ``_pending``).
         self.busy = False
         self.save_path = DEFAULT_SAVE_PATH
@@ -218,7 +226,7 @@ like any other. The header says EDITED while edits are in place.
                         yield _field("Kernel")
                         yield Select(
                             self._kernel_options(),
-                            value=str(self.model.session.target.version),
+                            value=str(self.whatif.session.target.version),
                             id="kernel-select",
                             compact=True,
                             allow_blank=False,
@@ -270,7 +278,7 @@ like any other. The header says EDITED while edits are in place.
         yield AppFirstFooter()
 
     def _kernel_options(self) -> list[tuple[Content, str]]:
-        version = self.model.session.target.version
+        version = self.whatif.session.target.version
         return [(Content(label), value) for label, value in kernel_choices(version)]
 
     def on_mount(self) -> None:
@@ -281,7 +289,7 @@ like any other. The header says EDITED while edits are in place.
 
     def refresh_model(self) -> None:
         """Redraw everything, once per new session (edits, undo, reset, reload)."""
-        session = self.model.session
+        session = self.whatif.session
         if self._shown_session is session:
             return
         self._shown_session = session
@@ -292,8 +300,12 @@ like any other. The header says EDITED while edits are in place.
         self._show_changes()
         self.refresh_bindings()
 
+    def refresh_selection(self) -> None:
+        """The explain screen's pair changed: so may the suggested parameter."""
+        self._show_suggestion()
+
     def _show_status(self) -> None:
-        session = self.model.session
+        session = self.whatif.session
         plat = session.topology.platform
         target = session.target
         cpu_ok = session.state.cpu_supports
@@ -313,7 +325,7 @@ like any other. The header says EDITED while edits are in place.
 
     def _show_acs(self) -> None:
         acs_list = self.query_one("#acs-list", AcsToggleList)
-        acs_list.show_rows(acs_rows(self.model))
+        acs_list.show_rows(acs_rows(self.whatif))
         header = self.query_one("#acs-header", Static)
         if acs_list.rows:
             header.update(header_line(acs_list.name_width))
@@ -323,7 +335,7 @@ like any other. The header says EDITED while edits are in place.
             )
 
     def _show_platform(self) -> None:
-        session = self.model.session
+        session = self.whatif.session
         plat = session.topology.platform
         target = session.target
         iommu = self.query_one("#iommu-select", Select)
@@ -377,11 +389,11 @@ like any other. The header says EDITED while edits are in place.
     def _show_suggestion(self) -> None:
         """Offer the kernel's ``pci=disable_acs_redir=`` for the explain screen's pair."""
         button = self.query_one("#suggestion-button", Button)
-        model = self.model
+        whatif = self.whatif
         self._suggestion = None
-        pair = model.pair
-        if pair is not None and pair[0] in model.topology and pair[1] in model.topology:
-            verdict = model.verdict(*pair)
+        pair = self.selection.pair
+        if pair is not None and pair[0] in whatif.topology and pair[1] in whatif.topology:
+            verdict = whatif.verdict(*pair)
             if verdict.acs_list_text:
                 self._suggestion = f"pci=disable_acs_redir={verdict.acs_list_text}"
         button.display = self._suggestion is not None
@@ -392,15 +404,15 @@ like any other. The header says EDITED while edits are in place.
             )
 
     def _show_hosts(self) -> None:
-        names = Names(self.model.topology)
-        self._host_rows = host_bridge_rows(self.model)
+        names = Names(self.whatif.topology)
+        self._host_rows = host_bridge_rows(self.whatif)
         hb_list = self.query_one("#hb-list", OptionList)
         keep = hb_list.highlighted or 0
         hb_list.set_options(Option(host_bridge_prompt(row, names)) for row in self._host_rows)
         preset = self.query_one("#hb-preset", Select)
         with self.prevent(Select.Changed):
             preset.set_options(
-                [(Content(label), ids) for label, ids in whitelist_presets(self.model)]
+                [(Content(label), ids) for label, ids in whitelist_presets(self.whatif)]
             )
         if self._host_rows:
             hb_list.highlighted = min(keep, len(self._host_rows) - 1)
@@ -423,22 +435,24 @@ like any other. The header says EDITED while edits are in place.
             return
         ids.value = row.ids or ""
         with self.prevent(Select.Changed):
-            values = {value for _label, value in whitelist_presets(self.model)}
+            values = {value for _label, value in whitelist_presets(self.whatif)}
             if row.ids in values:
                 preset.value = row.ids
             else:
                 preset.clear()
-        detail.update(host_bridge_detail(row, self.model, Names(self.model.topology)))
+        detail.update(host_bridge_detail(row, self.whatif, Names(self.whatif.topology)))
 
     def _show_changes(self) -> None:
-        model = self.model
+        model = self.whatif
         comparison = model.comparison
         every = np.arange(comparison.after.functions, dtype=np.intp)
         self.workers.cancel_group(self, "whatif-count")  # a count for an earlier edit
         if not model.edits or comparison.cost(every, every) <= QUICK_CELLS:
             self._counting = None
             edited = model.edits
-            self._groups = self._group_report(model.original, model.session) if edited else None
+            self._groups = (
+                self._group_report(model.original.session, model.session) if edited else None
+            )
             self._show_count(*relevant_changes(model, CHANGED_PAIRS_SHOWN))
         else:
             self._groups = None
@@ -446,7 +460,7 @@ like any other. The header says EDITED while edits are in place.
             self._counting = comparison
             if self.is_current:
                 self._count_started = comparison
-                self._count_changes(comparison, model.original, model.session)
+                self._count_changes(comparison, model.original.session, model.session)
 
     def _group_report(self, original: Session, edited: Session) -> GroupReport | None:
         """What the edits did to the IOMMU groups; ``None`` when neither side has any.
@@ -466,11 +480,11 @@ like any other. The header says EDITED while edits are in place.
         comparison = self._counting
         if (
             comparison is not None
-            and comparison is self.model.comparison
+            and comparison is self.whatif.comparison
             and comparison is not self._count_started
         ):
             self._count_started = comparison
-            self._count_changes(comparison, self.model.original, self.model.session)
+            self._count_changes(comparison, self.whatif.original.session, self.whatif.session)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="whatif-count")
     def _count_changes(self, comparison: Comparison, original: Session, session: Session) -> None:
@@ -487,14 +501,14 @@ like any other. The header says EDITED while edits are in place.
 
     def on_changes_found(self, message: ChangesFound) -> None:
         """Show a count unless another edit came since."""
-        if message.comparison is self.model.comparison and message.comparison is self._counting:
+        if message.comparison is self.whatif.comparison and message.comparison is self._counting:
             self._counting = None
             self._groups = message.groups
             self._show_count(message.total, message.changes)
 
     def _show_count(self, total: int | None, changes: list[ChangedPair]) -> None:
         """The count line, the changed pairs and the edits; ``total`` ``None``: being counted."""
-        model = self.model
+        model = self.whatif
         self._changes = changes
         cells = model.verdicts.pairs
         count = self.query_one("#changes-count", Static)
@@ -552,8 +566,12 @@ like any other. The header says EDITED while edits are in place.
 
     # -- edits ------------------------------------------------------------------------
 
-    def _edit(self, change: Edit, done: str | None = None) -> None:
-        """Queue one model edit; it runs in a worker, then every screen recomputes."""
+    def queue_edit(self, change: Edit, done: str | None = None) -> None:
+        """Queue one what-if edit; it runs in a worker, then the screens recompute."""
+        self._step(lambda whatif: whatif.apply(change), done)
+
+    def _step(self, change: Step, done: str | None = None) -> None:
+        """Queue one step (an edit, undo or reset) to run after those before it."""
         self._pending.append((change, done))
         if not self.busy:
             self._start_next_edit()
@@ -566,25 +584,24 @@ like any other. The header says EDITED while edits are in place.
         change, done = self._pending.popleft()
         self.busy = True
         self._show_status()
-        self._run_edit(self.model, change, done)
+        self._run_edit(self.whatif, change, done)
 
     @work(thread=True, group="whatif-edit", exit_on_error=False)
-    def _run_edit(self, live: TuiModel, change: Edit, done: str | None) -> None:
-        """Apply one edit to a draft of the model, off the UI thread."""
-        self.post_message(run_edit(live, change, done))
+    def _run_edit(self, live: WhatIf, change: Step, done: str | None) -> None:
+        """Compute the next analysis from ``live``, off the UI thread."""
+        self.post_message(run_step(live, change, done))
 
     def on_edit_finished(self, message: EditFinished) -> None:
-        """Adopt the edited draft (every screen recomputes), or say why it failed."""
-        if message.live is not self.p2p_app.model:
+        """Give the app the new analysis (the screens recompute), or say why it failed."""
+        if message.live is not self.p2p_app.whatif:
             self._pending.clear()
             self.notify("The source was reloaded: pending what-if edits were dropped.")
         elif message.error is not None:
             self.notify(message.error, severity="error", markup=False)
-            self._shown_session = None  # put the controls back as the model is
+            self._shown_session = None  # put the controls back as the analysis is
             self.refresh_model()
         elif message.edited is not None:
-            adopt(message.live, message.edited)
-            self.p2p_app.model_changed()
+            self.p2p_app.whatif = message.edited
             if message.done:
                 self.notify(message.done, markup=False, timeout=3)
         self._start_next_edit()
@@ -593,7 +610,7 @@ like any other. The header says EDITED while edits are in place.
         """Flip one ACS Control bit."""
         name = message.bit.name or ""
         if not message.implemented:
-            dev = self.model.topology[message.bdf]
+            dev = self.whatif.topology[message.bdf]
             self.notify(
                 f"{message.bdf} does not implement {name} (ACS Capability"
                 f" {dev.acs.cap or 0:#06x}): the bit reads 0",
@@ -602,7 +619,7 @@ like any other. The header says EDITED while edits are in place.
             )
             return
         bdf, bit = message.bdf, int(message.bit)
-        self._edit(lambda model: model.toggle_acs_bit(bdf, bit))
+        self.queue_edit(toggle_acs_bit(bdf, bit))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         """IOMMU, kernel, CPU or a whitelist row chosen."""
@@ -610,13 +627,13 @@ like any other. The header says EDITED while edits are in place.
         value = event.value
         if value is Select.BLANK or not isinstance(value, str):
             return
-        session = self.model.session
+        session = self.whatif.session
         plat = session.topology.platform
         if select_id == "iommu-select":
             on = value == "on"
             current = {IommuMode.TRANSLATED: "on", IommuMode.OFF: "off"}.get(plat.iommu)
             if value != current:
-                self._edit(lambda model: model.set_iommu(on))
+                self.queue_edit(set_iommu(on))
         elif select_id == "kernel-select":
             if value != str(session.target.version):
                 self._set_kernel(value)
@@ -629,18 +646,22 @@ like any other. The header says EDITED while edits are in place.
                 self._set_host_ids(row, value)
 
     def _set_kernel(self, release: str) -> None:
-        problem = check_kernel(release)
-        if problem is not None:
-            self.notify(problem, severity="error", markup=False)
+        # parsed here, where the user gave it: a bad release is said at once
+        try:
+            target = EngineConfig.parse(kernel=release).kernel
+        except InputError as exc:
+            self.notify(str(exc), severity="error", markup=False)
             return
-        self._edit(lambda model: model.set_kernel(release))
+        assert target is not None
+        self.queue_edit(set_kernel(target))
 
     def _set_cpu(self, spec: str) -> None:
-        problem = check_cpu(spec)
-        if problem is not None:
-            self.notify(problem, severity="error", markup=False)
+        try:
+            cpu = CpuChoice.parse(spec)
+        except InputError as exc:
+            self.notify(str(exc), severity="error", markup=False)
             return
-        self._edit(lambda model: model.set_cpu(spec))
+        self.queue_edit(set_cpu(cpu))
 
     def _set_host_ids(self, row: HostBridgeRow, text: str) -> None:
         try:
@@ -649,15 +670,15 @@ like any other. The header says EDITED while edits are in place.
             self.notify(str(exc), severity="error", markup=False)
             return
         root = row.root
-        self._edit(lambda model: model.set_host_bridge_ids(root, vendor, device))
+        self.queue_edit(set_host_bridge_ids(root, vendor, device))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the command line or a host bridge's IDs applies it."""
         if event.input.id == "cmdline-input":
             event.stop()
             text = event.value.strip()
-            if text != self.model.topology.platform.cmdline:
-                self._edit(lambda model: model.set_cmdline(text))
+            if text != self.whatif.topology.platform.cmdline:
+                self.queue_edit(set_cmdline(text))
         elif event.input.id == "hb-ids":
             event.stop()
             row = self._highlighted_host()
@@ -668,9 +689,9 @@ like any other. The header says EDITED while edits are in place.
         """Add the kernel's suggested parameter to the command line."""
         if event.button.id == "suggestion-button" and self._suggestion is not None:
             event.stop()
-            current = self.model.topology.platform.cmdline
+            current = self.whatif.topology.platform.cmdline
             text = f"{current} {self._suggestion}".strip()
-            self._edit(lambda model: model.set_cmdline(text))
+            self.queue_edit(set_cmdline(text))
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         """A host bridge highlighted: show its IDs and its whitelist check."""
@@ -682,8 +703,7 @@ like any other. The header says EDITED while edits are in place.
         if event.option_list.id == "changes-list":
             event.stop()
             change = self._changes[event.option_index]
-            self.model.pair = (change.provider, change.client)
-            self.p2p_app.model_changed()
+            self.p2p_app.select(pair=(change.provider, change.client))
             self.p2p_app.show("explain")
         elif event.option_list.id == "hb-list":
             event.stop()
@@ -693,22 +713,25 @@ like any other. The header says EDITED while edits are in place.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Undo and reset only with edits to take back."""
-        if self.p2p_app.model is None:
+        if self.p2p_app.whatif is None:
             return None
         return True
 
     def action_toggle_iommu(self) -> None:
         """IOMMU on (ACS enabled on every capable port) or off (firmware ACS)."""
-        on = self.model.topology.platform.iommu not in (IommuMode.TRANSLATED, IommuMode.PASSTHROUGH)
-        self._edit(lambda model: model.set_iommu(on))
+        on = self.whatif.topology.platform.iommu not in (
+            IommuMode.TRANSLATED,
+            IommuMode.PASSTHROUGH,
+        )
+        self.queue_edit(set_iommu(on))
 
     def action_undo(self) -> None:
         """Take the last edit back."""
-        if not self.model.history:
+        if not self.whatif.history:
             self.notify("No what-if edit to undo", timeout=3)
             return
-        last = self.model.edits[-1] if self.model.edits else None
-        self._edit(lambda model: model.undo(), f"Undone: {last}" if last else "Undone")
+        last = self.whatif.edits[-1] if self.whatif.edits else None
+        self._step(WhatIf.undone, f"Undone: {last}" if last else "Undone")
 
     def action_reset(self) -> None:
         """Drop every edit: back to the topology and kernel as loaded.
@@ -716,13 +739,13 @@ like any other. The header says EDITED while edits are in place.
         Like ``r`` (reload), the first press only says what would be dropped;
         a second one drops it (and nothing undoes a reset).
         """
-        count = len(self.model.edits)
+        count = len(self.whatif.edits)
         plural = "edit" if count == 1 else "edits"
-        if not count and not self.model.history:
+        if not count and not self.whatif.history:
             self.notify("No what-if edits to reset", timeout=3)
             return
-        if self._reset_armed is not self.model.session:
-            self._reset_armed = self.model.session
+        if self._reset_armed is not self.whatif.session:
+            self._reset_armed = self.whatif.session
             self.notify(
                 f"Reset drops {count} what-if {plural} and cannot be undone. Press R again to"
                 " reset, u to undo only the last, or w to save them first.",
@@ -731,7 +754,7 @@ like any other. The header says EDITED while edits are in place.
             )
             return
         self._reset_armed = None
-        self._edit(lambda model: model.reset(), f"Reset: {count} {plural} dropped")
+        self._step(WhatIf.reset, f"Reset: {count} {plural} dropped")
 
     def action_save(self) -> None:
         """Save the edited topology as a TOML topology file."""
@@ -741,7 +764,7 @@ like any other. The header says EDITED while edits are in place.
                 return
             self.save_path = str(path)
             try:
-                self.model.save(path)
+                path.write_text(self.whatif.current.toml(), encoding="utf-8")
             except Exception as exc:  # OSError, and a bug says it is one
                 self.notify(
                     f"Cannot save {path}: {failure_text(exc)}", severity="error", markup=False
@@ -749,7 +772,7 @@ like any other. The header says EDITED while edits are in place.
                 return
             self.notify(f"Saved {path}", markup=False)
 
-        self.app.push_screen(SaveDialog(self.save_path, len(self.model.edits)), chosen)
+        self.app.push_screen(SaveDialog(self.save_path, len(self.whatif.edits)), chosen)
 
     def action_show_tab(self, tab: str) -> None:
         """Show one of the edit tabs and focus its first control."""
@@ -773,7 +796,7 @@ like any other. The header says EDITED while edits are in place.
             "Flip the IOMMU and the ACS it enables",
             self.action_toggle_iommu,
         )
-        for label, release in kernel_choices(self.model.session.target.version):
+        for label, release in kernel_choices(self.whatif.session.target.version):
             yield SystemCommand(
                 f"What-if: kernel {label}", "Model this release", partial(self._set_kernel, release)
             )

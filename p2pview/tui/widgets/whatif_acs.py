@@ -26,7 +26,7 @@ from textual.widgets.option_list import Option
 
 from p2pview.kernel.profiles import AcsParamForm
 from p2pview.model import BDF, AcsBits, AcsPresence, acs_bit_names
-from p2pview.tui.model import TuiModel
+from p2pview.tui.analysis import WhatIf
 from p2pview.tui.presenters.explain_content import MUTED, REDIRECT, Names
 
 #: The bits a row shows as toggles, left to right.
@@ -66,13 +66,13 @@ class AcsRow:
         return bool(self.cap & bit)
 
 
-def acs_rows(model: TuiModel) -> list[AcsRow]:
+def acs_rows(whatif: WhatIf) -> list[AcsRow]:
     """Every function of the edited topology with an ACS capability, in address order."""
-    topo = model.topology
-    original = model.original_topology
+    topo = whatif.topology
+    original = whatif.original_topology
     names = Names(topo)
-    state = model.session.state
-    form = model.session.target.acs_params
+    state = whatif.session.state
+    form = whatif.session.target.acs_params
     rows = []
     for dev in topo.devices:
         acs = dev.acs
