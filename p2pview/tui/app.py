@@ -144,7 +144,7 @@ class P2PViewApp(App[None]):
     # -- loading ------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        """The loading view (the default screen) until the model is in."""
+        """The loading view (the default screen) until the source is in."""
         yield Header()
         with Middle(), Center():
             yield LoadingIndicator(id="loading")

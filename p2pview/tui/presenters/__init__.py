@@ -1,6 +1,6 @@
-"""What the screens show, apart from how: text, rows and cells built from the model.
+"""What the screens show, apart from how: text, rows and cells built from the analysis.
 
 No widgets live here (those are in :mod:`p2pview.tui.widgets`): each module turns
-the model, a verdict or a trace into Textual ``Content``, rows or plain data, so
+the analysis, a verdict or a trace into Textual ``Content``, rows or plain data, so
 that it can be tested and timed without an app.
 """

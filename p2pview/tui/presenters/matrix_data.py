@@ -2,7 +2,7 @@
 
 Plain Python and numpy (no Textual), so that it can be tested and timed alone.
 A :class:`MatrixView` copies no matrix: it reads the few cells on screen
-through index arrays into the model's whole all-pairs matrix when the topology
+through index arrays into the analysis's whole all-pairs matrix when the topology
 is small, else from tiles decided as they come into view
 (:meth:`~p2pview.tui.verdicts.Comparison.cells`).
 """
@@ -130,7 +130,7 @@ class MatrixView:
         clients: tuple[BDF, ...],
         wanted: MatrixFilter,
     ) -> MatrixView:
-        """``providers`` x ``clients`` of the model as edited, marked against the original."""
+        """``providers`` x ``clients`` as edited, marked against the original."""
         comparison = whatif.comparison
         verdicts = comparison.after
         rows, cols = verdicts.indices(providers), verdicts.indices(clients)

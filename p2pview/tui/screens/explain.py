@@ -31,7 +31,7 @@ ShownKey = tuple[tuple[BDF, BDF] | None, Session, bool, int]
 
 
 class ExplainScreen(ModelScreen):
-    """One pair's explanation, kept in step with the model."""
+    """One pair's explanation, kept in step with the app's state."""
 
     HELP = """\
 Why the kernel's `calc_map_type_and_dist()` decides the pair as it does, for the

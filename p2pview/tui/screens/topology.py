@@ -223,7 +223,7 @@ details full size and back (`escape` too).
         self.post_message(self._Relabelled(ctx, device_rows(ctx)))
 
     def on_topology_screen__relabelled(self, message: _Relabelled) -> None:
-        """A worker badged the rows: show them if the model is still in that state."""
+        """A worker badged the rows: show them if the analysis is still in that state."""
         if self._ctx is not None and message.ctx.state is self.whatif.session.state:
             self._relabelling = None
             self._ctx = message.ctx
