@@ -11,6 +11,14 @@ the way back (undo is a list of analyses).
 Plain Python (no Textual): the app keeps a :class:`WhatIf`, a
 :class:`Selection` and a :class:`StepperRun` as reactive attributes, and the
 screens redraw from them.
+
+Memory does not grow with the square of the function count: all pairs are
+decided at once only while they are few
+(:data:`~p2pview.tui.verdicts.WHOLE_CELLS`); above that the screens decide the
+pairs they show a tile at a time (:class:`~p2pview.kernel.tiles.PairTiles`),
+and changes against the original are found only among the pairs an edit can
+reach (:mod:`p2pview.kernel.reach`). Undo keeps analyses without their
+verdicts.
 """
 
 from __future__ import annotations

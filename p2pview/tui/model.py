@@ -4,12 +4,6 @@ Plain Python (no Textual). :func:`load_start` reads the source, boots the
 engine once (:func:`~p2pview.tui.analysis.analyse`) and picks the first pair
 to show; the app keeps the result's :class:`~p2pview.tui.analysis.WhatIf` and
 :class:`~p2pview.tui.analysis.Selection` as reactive attributes.
-
-Memory does not grow with the square of the function count: all pairs are
-decided at once only while they are few (:data:`WHOLE_CELLS`); above that the
-screens decide the pairs they show a tile at a time
-(:class:`~p2pview.kernel.tiles.PairTiles`), and changes against the original
-are found only among the pairs an edit can reach (:mod:`p2pview.kernel.reach`).
 """
 
 from __future__ import annotations
