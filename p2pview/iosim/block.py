@@ -161,9 +161,7 @@ def stage_bio(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
         part = bvecs.slice(i, j)
         flags: frozenset[str] = frozenset()
         if dp.bio_rule in (BioRule.NEW_BIO, BioRule.SHORT_WARN) and bool((part.pgmap != RAM).any()):
-            p2p_flag = {"REQ_NOMERGE"} | (
-                {"REQ_P2PDMA"} if dp.version.series < (6, 18) and not dp.version.is_next else set()
-            )
+            p2p_flag = {"REQ_NOMERGE"} | ({"REQ_P2PDMA"} if dp.req_p2pdma_flag else set())
             flags = frozenset(p2p_flag)
         bios.append(Bio(len(bios), part, sector, flags))
         sector += size // SECTOR

@@ -124,6 +124,17 @@ class DataPath:
     sgl_no_virt_boundary: bool
     #: errno for a NOT_SUPPORTED pair at DMA-map time (spec section 7.12).
     unsupported_errno: str
+    #: The queue's dma_alignment is 3 (memory aligned to 4 bytes) for nvme from
+    #: v6.0; before, O_DIRECT memory is aligned to the logical block size [recalled].
+    dio_mem_align_4: bool
+    #: A bio of P2P pages is flagged REQ_P2PDMA (with REQ_NOMERGE) where the bio
+    #: rule refuses mixed pgmaps before v6.18, as the posted "block: don't merge
+    #: different kinds of P2P transfers in a single bio" has it [final merged form
+    #: UNVERIFIED]; neither 6.12.117 nor 7.2.13 defines REQ_P2PDMA [read].
+    req_p2pdma_flag: bool
+    #: v6.16+ dma-iommu gives a BUS_ADDR entry sg_dma_len(s) = sg->length, the head
+    #: entry's length, not its own (iommu_dma_map_sg(), still in the newest tree).
+    iommu_bus_len_from_head: bool
 
     @property
     def foll_name(self) -> str:
@@ -193,6 +204,9 @@ def datapath_for(kernel: str) -> DataPath:
             folio_bvecs=False,
             sgl_no_virt_boundary=False,
             unsupported_errno="EREMOTEIO",
+            dio_mem_align_4=False,
+            req_p2pdma_flag=True,
+            iommu_bus_len_from_head=False,
         )
     return DataPath(
         version=version,
@@ -237,4 +251,7 @@ def datapath_for(kernel: str) -> DataPath:
         folio_bvecs=at_least(7, 0),
         sgl_no_virt_boundary=at_least(7, 0),
         unsupported_errno="EINVAL" if at_least(6, 17) else "EREMOTEIO",
+        dio_mem_align_4=at_least(6, 0),
+        req_p2pdma_flag=not at_least(6, 18),
+        iommu_bus_len_from_head=at_least(6, 16),
     )

@@ -469,7 +469,7 @@ def _map_sg(
     # Bus-address entries (both dma-direct and dma-iommu mark them the same way).
     for k in np.flatnonzero(is_bus).tolist():
         dma_address[k] = _bus(ctx, int(sg.pgmap[k]), int(addr[k]))
-        if mode is DmaMode.IOMMU and (dp.version.is_next or dp.version.series >= (6, 16)):
+        if mode is DmaMode.IOMMU and dp.iommu_bus_len_from_head:
             dma_length[k] = int(sg.length[0])  # v6.16+ dma-iommu: sg_dma_len(s) = sg->length
         elif mode is not DmaMode.IOMMU and dp.direct_bus_no_len:
             dma_length[k] = 0  # v6.16-v6.18-rc7: sg_dma_len not set (d0d08f4bd7f6)
@@ -500,7 +500,7 @@ def _map_sg(
                 tuple(f"sg:{r}:{k}" for k in np.flatnonzero(is_bus)[:16]),
             )
         )
-        if mode is DmaMode.IOMMU and dp.version.series >= (6, 16) and len(sg) > 1:
+        if mode is DmaMode.IOMMU and dp.iommu_bus_len_from_head and len(sg) > 1:
             events.append(
                 Event(
                     "dma_map",

@@ -251,7 +251,7 @@ def stage_gup(ctx: SimContext, state: SimState) -> tuple[SimState, list[Event]]:
     lbs = sc.limits.logical_block_size
     # O_DIRECT alignment: position and lengths to the logical block size; memory
     # to the queue's dma_alignment (nvme: 3, i.e. 4 bytes, v6.0+) [recalled].
-    mem_align = 4 if dp.version.series >= (6, 0) or dp.version.is_next else lbs
+    mem_align = 4 if dp.dio_mem_align_4 else lbs
     if sc.file_offset < 0:
         # ksys_pread64()/ksys_pwrite64() (fs/read_write.c) refuse it before anything else.
         call = "ksys_pwrite64()" if sc.write else "ksys_pread64()"

@@ -118,7 +118,7 @@ def published_providers(state: KernelState) -> tuple[BDF, ...]:
     p2pmem exists and is published; in the newest tree also a pool (a
     ``p2pmem/size`` above 0), since ``pcim_p2pdma_init()`` providers have none.
     """
-    need_pool = state.target.profile.key == "next" or state.target.version.series >= (6, 19)
+    need_pool = state.target.p2pmem_needs_pool
     out = []
     for dev in state.topology.devices:
         mem = dev.p2pmem

@@ -357,6 +357,17 @@ class KernelTarget:
         return rule
 
     @property
+    def p2pmem_needs_pool(self) -> bool:
+        """``pci_has_p2pmem()`` also wants a pool (``p2pmem/size`` above 0).
+
+        From v6.19 and in the newest tree: ``pcim_p2pdma_init()`` providers
+        have no pool, and ``pci_p2pmem_find_many()`` does not pick them
+        [inferred: the release as the engine has modelled it since the
+        multi-provider search; not read in a 6.19 tree].
+        """
+        return self.profile.key == "next" or self.version.series >= (6, 19)
+
+    @property
     def acs_params(self) -> AcsParamForm:
         """How ``disable_acs_redir=`` and ``config_acs=`` are applied."""
         return acs_param_form(self.version)

@@ -31,6 +31,7 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -78,6 +79,10 @@ class MatrixGrid(ScrollView, can_focus=True):
         Binding("ctrl+home", "first_cell", "Top left", show=False),
         Binding("ctrl+end", "last_cell", "Bottom right", show=False),
     ]
+
+    #: (row, column) of the highlighted cell; kept on a cell of the view by
+    #: :meth:`validate_cursor`, drawn and reported by :meth:`watch_cursor`.
+    cursor: reactive[tuple[int, int]] = reactive((0, 0), init=False)
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "matrix--corner",
@@ -152,8 +157,6 @@ class MatrixGrid(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.view: MatrixView | None = None
-        self.cursor_row = 0
-        self.cursor_col = 0
         self.show_nv = False
         self.nv_labels: NvLabels | None = None
         self.empty_text = "Nothing in view."
@@ -199,13 +202,14 @@ class MatrixGrid(ScrollView, can_focus=True):
         self._header_height = len(self._header)
         self._kernel_width = view.kernel_width
         self._texts.clear()
+        row, col = self.cursor
         if cursor is not None:
-            row, col = view.row_of(cursor[0]), view.col_of(cursor[1])
-            if row is not None:
-                self.cursor_row = row
-            if col is not None:
-                self.cursor_col = col
+            found_row, found_col = view.row_of(cursor[0]), view.col_of(cursor[1])
+            row = row if found_row is None else found_row
+            col = col if found_col is None else found_col
         self._layout()
+        # set without its watcher (a new view redraws whole), then said once
+        self.set_reactive(MatrixGrid.cursor, self.validate_cursor((row, col)))
         self._cursor_moved()
 
     def set_nv_labels(self, on: bool) -> None:
@@ -214,6 +218,28 @@ class MatrixGrid(ScrollView, can_focus=True):
         self._layout()
         self._scroll_to_cursor()
         self.refresh()
+
+    @property
+    def cursor_row(self) -> int:
+        """The provider row under the cursor."""
+        return self.cursor[0]
+
+    @property
+    def cursor_col(self) -> int:
+        """The client column under the cursor."""
+        return self.cursor[1]
+
+    def validate_cursor(self, cursor: tuple[int, int]) -> tuple[int, int]:
+        """Keep the cursor on a cell of the view."""
+        view = self.view
+        if view is None or view.empty:
+            return (0, 0)
+        row, col = cursor
+        return (min(max(row, 0), view.n_rows - 1), min(max(col, 0), view.n_cols - 1))
+
+    def watch_cursor(self, previous: tuple[int, int], _cursor: tuple[int, int]) -> None:
+        """Scroll to the new cell, redraw the lines that changed, tell the screen."""
+        self._cursor_moved(previous[0])
 
     @property
     def cursor_pair(self) -> tuple[BDF, BDF] | None:
@@ -295,16 +321,9 @@ class MatrixGrid(ScrollView, can_focus=True):
 
     def move_cursor(self, row: int, col: int) -> None:
         """Put the cursor on cell ``(row, col)`` (clamped to the view)."""
-        view = self.view
-        if view is None or view.empty:
+        if self.view is None or self.view.empty:
             return
-        row = min(max(row, 0), view.n_rows - 1)
-        col = min(max(col, 0), view.n_cols - 1)
-        if (row, col) == (self.cursor_row, self.cursor_col):
-            return
-        previous = self.cursor_row
-        self.cursor_row, self.cursor_col = row, col
-        self._cursor_moved(previous)
+        self.cursor = (row, col)
 
     def _cursor_moved(self, previous_row: int | None = None) -> None:
         """Scroll the cursor into view, redraw, tell the screen.
@@ -315,9 +334,6 @@ class MatrixGrid(ScrollView, can_focus=True):
         view = self.view
         if view is None:
             return
-        if not view.empty:
-            self.cursor_row = min(self.cursor_row, view.n_rows - 1)
-            self.cursor_col = min(self.cursor_col, view.n_cols - 1)
         scrolled = self._scroll_to_cursor()
         if previous_row is None or scrolled:
             self.refresh()
