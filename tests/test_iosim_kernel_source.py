@@ -26,6 +26,7 @@ from iosim_fixtures import (
 )
 
 from p2pview.iosim.datapath import datapath_for
+from p2pview.iosim.dmachoice import DmaChosenBy
 from p2pview.iosim.limits import kernel_limits
 from p2pview.iosim.nvme import prp_list_pages
 from p2pview.iosim.scenario import NvmeSetup, read_scenario
@@ -249,13 +250,18 @@ def test_topology_iommu_wins_unless_the_scenario_says_otherwise():
     topo = big_cmb(IommuMode.TRANSLATED)
     t = run(topo, scenario((p2p("01:00.0", 64 * KiB),), "01:00.0", "6.12"))
     assert t.context.scenario.dma is DmaMode.IOMMU and t.context.limits.max_hw_sectors_kb == 128
+    assert t.context.dma.chosen_by is DmaChosenBy.TOPOLOGY and not t.context.dma.what_if
     what_if = run(
         topo, scenario((p2p("01:00.0", 64 * KiB),), "01:00.0", "6.12", dma=DmaMode.DIRECT)
     )
     assert what_if.context.scenario.dma is DmaMode.DIRECT
-    assert what_if.context.dma_note is not None and "what-if" in what_if.context.dma_note
+    assert what_if.context.dma.chosen_by is DmaChosenBy.SCENARIO and what_if.context.dma.what_if
+    assert what_if.context.dma.note == (
+        "what-if: the topology's IOMMU translates DMA, but this scenario runs as direct"
+    )
     off = run(big_cmb(IommuMode.OFF), scenario((p2p("01:00.0", 64 * KiB),), "01:00.0", "6.12"))
-    assert off.context.scenario.dma is DmaMode.DIRECT and off.context.dma_note is None
+    assert off.context.scenario.dma is DmaMode.DIRECT and off.context.dma.note is None
+    assert off.context.dma.chosen_by is DmaChosenBy.TOPOLOGY
 
 
 # -- scenario fields ---------------------------------------------------------------------
