@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from p2pview.iosim import DmaChoice, DmaChosenBy, DmaMode, Trace
+from p2pview.iosim import DmaChoice, DmaChosenBy, DmaMode, KernelLimits, Trace
 from p2pview.iosim.objects import (
     RAM,
     SG_DMA_BUS_ADDRESS,
@@ -67,10 +67,25 @@ def header(trace: Trace) -> Text:
     dma = dma_line(ctx.dma)
     if dma:
         text.append(dma + "\n", style="event.warn" if ctx.dma.what_if else "")
-    text.append(ctx.limits.summary() + "\n")
+    text.append(limits_line(ctx.limits) + "\n")
+    # How each value that is not the kernel's default came about, and what was assumed.
     for note in ctx.limits.notes:
         text.append(f"  {note}\n", style="muted")
     return text
+
+
+def limits_line(limits: KernelLimits) -> str:
+    """The limits in one line, as ``grep . /sys/block/nvme0n1/queue/*`` would list them."""
+    parts = [
+        f"max_hw_sectors_kb {limits.max_hw_sectors_kb}",
+        f"max_sectors_kb {limits.max_sectors_kb}",
+        f"max_segments {limits.max_segments}",
+        f"max_segment_size {limits.max_segment_size}",
+        f"virt_boundary_mask {limits.virt_boundary_mask:#x}",
+    ]
+    if limits.dma_opt_mapping_size is not None:
+        parts.append(f"dma_opt_mapping_size {limits.dma_opt_mapping_size}")
+    return "queue limits: " + ", ".join(parts)
 
 
 def event_log(trace: Trace) -> list[RenderableType]:

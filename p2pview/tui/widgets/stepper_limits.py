@@ -1,12 +1,10 @@
 """The queue limits an I/O ran with, where each comes from, and what a re-run changed.
 
 The values are the simulator's (``p2pview.iosim.limits.kernel_limits()``), shown
-as ``/sys/block/nvme*/queue/*`` names them; each one's source is the note the
-simulator wrote for it (MDTS, the IOMMU's ``dma_opt_mapping_size()``,
-``BLK_DEF_MAX_SECTORS_CAP`` of the release ...) or, when it wrote none, the
-kernel's default for that value (spec section 7.0 items 2-3: nvme-pci's
-``nvme_pci_alloc_dev()``, nvme core's ``nvme_set_ctrl_limits()``, the block
-layer's ``blk_validate_limits()``). ``p2pview trace`` prints the same values.
+as ``/sys/block/nvme*/queue/*`` names them, each beside the source the simulator
+gives it (:class:`~p2pview.iosim.limits.LimitSource`: MDTS, the IOMMU's
+``dma_opt_mapping_size()``, ``BLK_DEF_MAX_SECTORS_CAP`` of the release, the
+kernel's default ...). ``p2pview trace`` prints the same values.
 
 Collapsed, the limits are one line at the top of the Bios, Scatterlist and
 PRP/SGL panels (the scatterlist stays in view at 80x24); ``l`` or a click
@@ -24,10 +22,10 @@ from textual import events
 from textual.content import Content
 from textual.message import Message
 
-from p2pview.iosim import Trace
-from p2pview.iosim.limits import UINT_MAX, KernelLimits, mdts_sectors
+from p2pview.iosim import DmaChosenBy, Trace
+from p2pview.iosim.limits import UINT_MAX, mdts_sectors
 from p2pview.iosim.objects import syscall_name
-from p2pview.iosim.scenario import DmaMode, TargetKind
+from p2pview.iosim.scenario import TargetKind
 from p2pview.model.units import size_text
 from p2pview.tui.presenters.stepper_render import CHANGED, HEAD, MUTED, TITLE, WARN, lines
 from p2pview.tui.widgets.stepper_widgets import WidthView
@@ -45,105 +43,27 @@ class LimitRow:
     source: str
 
 
-def _note_for(limits: KernelLimits, name: str) -> str | None:
-    """The simulator's last note about ``name`` (``"name N: why"``), as ``why``."""
-    found = None
-    for note in limits.notes:
-        head, sep, why = note.partition(": ")
-        if sep and head.split(" ")[0] == name:
-            found = why
-    return found
-
-
 def limit_rows(trace: Trace) -> list[LimitRow]:
-    """Every limit the I/O ran with, in sysfs order, each with its source."""
-    ctx = trace.context
-    lim = ctx.limits
-    given = ctx.scenario.limits
-    dp = ctx.datapath
-    nvme = ctx.scenario.target is TargetKind.NVME
-    release = f"Linux {dp.title}"
-    unmodelled = "p2pview's default for a queue whose driver it does not model"
+    """Every limit the I/O ran with, in sysfs order, each with the source the simulator gives.
 
-    def source(name: str, default: str, given_value: object = None) -> str:
-        if given_value is not None:
-            return f"the scenario's target.{name} (a what-if; the driver's value replaced)"
-        return _note_for(lim, name) or default
-
-    hw = source(
-        "max_hw_sectors_kb",
-        f"NVME_MAX_KB_SZ, {dp.nvme_max_hw_kb} KiB in {release} (nvme_pci_alloc_dev(),"
-        " drivers/nvme/host/pci.c); no lower MDTS or DMA mapping limit"
-        if nvme
-        else f"{unmodelled} (BLK_DEF_MAX_SECTORS_CAP of {release})",
-    )
-    if given.max_sectors_kb is not None:
-        max_sectors = (
-            "written to max_sectors_kb (the scenario's target.max_sectors_kb), at most"
-            " max_hw_sectors_kb"
-        )
-    else:
-        max_sectors = source(
-            "max_sectors_kb",
-            f"= max_hw_sectors_kb, under BLK_DEF_MAX_SECTORS_CAP ({dp.def_max_sectors_kb} KiB"
-            f" in {release}; blk_validate_limits(), block/blk-settings.c)",
-        )
-    by_size = lim.max_hw_sectors_kb * 2 // 8 + 1
-    segments = source(
-        "max_segments",
-        f"the lower of max_hw_sectors / 8 + 1 = {by_size} and NVME_MAX_SEGS ="
-        f" {dp.nvme_max_segments} (nvme_set_ctrl_limits(), drivers/nvme/host/core.c)"
-        if nvme
-        else f"{unmodelled} (BLK_MAX_SEGMENTS, 128)",
-        given.max_segments,
-    )
-    seg_size = source(
-        "max_segment_size",
-        "UINT_MAX (nvme_set_ctrl_limits())" if nvme else f"{unmodelled} (UINT_MAX)",
-        given.max_segment_size,
-    )
-    virt = source(
-        "virt_boundary_mask",
-        "NVME_CTRL_PAGE_SIZE - 1: a PRP addresses whole controller pages (nvme_set_ctrl_limits())"
-        if nvme
-        else f"{unmodelled} (NVME_CTRL_PAGE_SIZE - 1)",
-        given.virt_boundary_mask,
-    )
-    rows = [
-        LimitRow("max_hw_sectors_kb", str(lim.max_hw_sectors_kb), hw),
-        LimitRow("max_sectors_kb", str(lim.max_sectors_kb), max_sectors),
-        LimitRow("max_segments", str(lim.max_segments), segments),
-        LimitRow("max_segment_size", str(lim.max_segment_size), seg_size),
-        LimitRow("virt_boundary_mask", f"{lim.virt_boundary_mask:#x}", virt),
+    ``logical_block_size`` only when it is not 512; ``dma_opt_mapping_size``
+    only when the DMA mode has one.
+    """
+    lim = trace.context.limits
+    values = {
+        "logical_block_size": str(lim.logical_block_size),
+        "max_hw_sectors_kb": str(lim.max_hw_sectors_kb),
+        "max_sectors_kb": str(lim.max_sectors_kb),
+        "max_segments": str(lim.max_segments),
+        "max_segment_size": str(lim.max_segment_size),
+        "virt_boundary_mask": f"{lim.virt_boundary_mask:#x}",
+        "dma_opt_mapping_size": str(lim.dma_opt_mapping_size),
+    }
+    return [
+        LimitRow(source.name, values[source.name], source.why)
+        for source in lim.sources
+        if source.name != "logical_block_size" or lim.logical_block_size != 512
     ]
-    if lim.logical_block_size != 512:
-        rows.insert(
-            0,
-            LimitRow(
-                "logical_block_size",
-                str(lim.logical_block_size),
-                "the scenario's target.logical_block_size",
-            ),
-        )
-    if lim.dma_opt_mapping_size is not None:
-        if ctx.scenario.dma is DmaMode.SWIOTLB:
-            why = (
-                "swiotlb_max_mapping_size(): 128 slots of 2 KiB less the 4 KiB nvme's"
-                " alignment costs (kernel/dma/swiotlb.c)"
-            )
-        else:
-            why = (
-                "the IOMMU's iova_rcache_range(): IOVAs up to 128 KiB are cached"
-                " (drivers/iommu/iova.c)"
-            )
-        rows.append(LimitRow("dma_opt_mapping_size", str(lim.dma_opt_mapping_size), why))
-    return rows
-
-
-def _other_notes(limits: KernelLimits, rows: Sequence[LimitRow]) -> list[str]:
-    """The simulator's notes that are not the source of a row shown."""
-    used = {row.source for row in rows}
-    return [note for note in limits.notes if note.partition(": ")[2] not in used]
 
 
 def _mdts_size(mdts: int) -> str:
@@ -176,8 +96,8 @@ def controller_line(trace: Trace) -> str:
         parts.append(f"p2pmem/size of {bdf.short()} {size_text(prov.pool_size)}")
     how = (
         "as the scenario says"
-        if sc.dma_given
-        else f"the topology's IOMMU: {ctx.topology.platform.iommu.value}"
+        if ctx.dma.chosen_by is DmaChosenBy.SCENARIO
+        else f"the topology's IOMMU: {ctx.dma.iommu.value}"
     )
     parts.append(f"DMA {sc.dma.value} ({how})")
     return " · ".join(parts)
@@ -313,7 +233,7 @@ def limits_view(trace: Trace, opened: bool, changes: Sequence[RunChange], width:
         else:
             out.append(value)
             out += _wrapped(row.source, width, 6, MUTED)
-    for note in _other_notes(trace.context.limits, rows):
+    for note in trace.context.limits.other_notes:
         out += _wrapped(note, width, 2, WARN if "assumed" in note else MUTED)
     out += _wrapped("controller: " + controller_line(trace), width, 2, "")
     if changes:
