@@ -37,6 +37,14 @@ from p2pview.model import IommuMode
 from p2pview.tui.failures import failure_text
 from p2pview.tui.model import TuiModel
 from p2pview.tui.presenters.stepper_changes import StepChanges, step_changes
+from p2pview.tui.presenters.stepper_limits import (
+    LIMITS_PANELS,
+    LimitsToggled,
+    LimitsView,
+    RunChange,
+    limits_view,
+    run_changes,
+)
 from p2pview.tui.presenters.stepper_panels import PANELS, STAGE_PANEL, strip_line
 from p2pview.tui.presenters.stepper_render import (
     ERROR,
@@ -60,14 +68,6 @@ from p2pview.tui.widgets.stepper_form import (
     KernelPrompt,
     ScenarioForm,
     default_values,
-)
-from p2pview.tui.widgets.stepper_limits import (
-    LIMITS_PANELS,
-    LimitsToggled,
-    LimitsView,
-    RunChange,
-    limits_view,
-    run_changes,
 )
 from p2pview.tui.widgets.stepper_widgets import WidthView
 
