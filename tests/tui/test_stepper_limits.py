@@ -12,11 +12,11 @@ from dataclasses import replace
 from textual.widgets import Static
 
 from p2pview.tui.app import TuiArgs, make_app
-from p2pview.tui.presenters.stepper_limits import LimitsView
 from p2pview.tui.presenters.stepper_render import CHANGED
 from p2pview.tui.screens.stepper import StepperScreen
 from p2pview.tui.widgets.stepper_controller import ControllerPrompt
 from p2pview.tui.widgets.stepper_form import ScenarioForm
+from p2pview.tui.widgets.stepper_limits import LimitsView
 from p2pview.tui.widgets.stepper_widgets import WidthView
 
 

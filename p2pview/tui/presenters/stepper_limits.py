@@ -10,6 +10,7 @@ Collapsed, the limits are one line at the top of the Bios, Scatterlist and
 PRP/SGL panels (the scatterlist stays in view at 80x24); ``l`` or a click
 opens the table. After a re-run of the same I/O (an edit in the form, another
 kernel, a what-if edit) the values that changed are lit with what they were.
+The widget that shows them is :class:`p2pview.tui.widgets.stepper_limits.LimitsView`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from textual import events
 from textual.content import Content
-from textual.message import Message
 
 from p2pview.iosim import DmaChosenBy, Trace
 from p2pview.iosim.limits import UINT_MAX, mdts_sectors
@@ -28,7 +27,6 @@ from p2pview.iosim.objects import syscall_name
 from p2pview.iosim.scenario import TargetKind
 from p2pview.model.units import size_text
 from p2pview.tui.presenters.stepper_render import CHANGED, HEAD, MUTED, TITLE, WARN, lines
-from p2pview.tui.widgets.stepper_widgets import WidthView
 
 #: The panels that show the limits (the stages the limits decide: split, request, map_sg, nvme).
 LIMITS_PANELS = ("bios", "sg", "nvme")
@@ -250,16 +248,3 @@ def _wrapped(text: str, width: int, indent: int, style: str) -> list[Content]:
             text, max(20, width), initial_indent=pad, subsequent_indent=pad + "  "
         )
     ]
-
-
-class LimitsToggled(Message):
-    """The user clicked the limits line (the screen opens or folds every copy of it)."""
-
-
-class LimitsView(WidthView):
-    """The queue limits at the top of a panel: a line that opens into a table on a click."""
-
-    def on_click(self, event: events.Click) -> None:
-        """Open or fold the limits."""
-        event.stop()
-        self.post_message(LimitsToggled())

@@ -39,8 +39,6 @@ from p2pview.tui.model import TuiModel
 from p2pview.tui.presenters.stepper_changes import StepChanges, step_changes
 from p2pview.tui.presenters.stepper_limits import (
     LIMITS_PANELS,
-    LimitsToggled,
-    LimitsView,
     RunChange,
     limits_view,
     run_changes,
@@ -69,6 +67,7 @@ from p2pview.tui.widgets.stepper_form import (
     ScenarioForm,
     default_values,
 )
+from p2pview.tui.widgets.stepper_limits import LimitsToggled, LimitsView
 from p2pview.tui.widgets.stepper_widgets import WidthView
 
 #: The picker's option that opens the form.
