@@ -289,7 +289,12 @@ def _sources(
             "logical_block_size", LimitBasis.GIVEN, "the scenario's target.logical_block_size"
         )
         if given.logical_block_size != 512
-        else LimitSource("logical_block_size", LimitBasis.DEFAULT, "512 bytes")
+        else LimitSource(
+            "logical_block_size",
+            LimitBasis.DEFAULT,
+            "the namespace's LBA format, taken as 512 bytes (assumed; the scenario's"
+            " target.logical_block_size gives another)",
+        )
     )
     if given.max_sectors_kb is not None:
         max_sectors = LimitSource(
