@@ -75,7 +75,8 @@ class CliError(Exception):
     """A problem with the command line to report in one line, exit status 2.
 
     The command line's own counterpart of :class:`p2pview.model.errors.InputError`
-    (deriving from it would import the model before ``--version`` answers).
+    (deriving from it would import the model, whose package imports every
+    model module, before ``--version`` answers).
     """
 
 
@@ -1013,17 +1014,18 @@ def _qemu(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """``exc`` is bad input, to be reported in one line (not a bug in p2pview).
+    """``exc`` is an error p2pview raised on purpose, to be reported in one line (not a bug).
 
-    Every such error derives from :class:`p2pview.model.errors.InputError`
-    (or is this module's :class:`CliError`). The class is looked up in
-    ``sys.modules``, so that ``--version`` does not import the model just to be
-    ready for it: if the module was never imported, no such error was raised.
+    Every such error derives from :class:`p2pview.model.errors.P2pviewError`
+    (bad input, or a tool that failed), or is this module's :class:`CliError`.
+    The class is looked up in ``sys.modules``, so that ``--version`` does not
+    import the model just to be ready for it: if the module was never imported,
+    no such error was raised.
     """
     if isinstance(exc, CliError):
         return True
     errors = sys.modules.get("p2pview.model.errors")
-    return errors is not None and isinstance(exc, errors.InputError)
+    return errors is not None and isinstance(exc, errors.P2pviewError)
 
 
 def looks_like_source(word: str) -> bool:

@@ -267,7 +267,39 @@ def test_scenario_contrary_to_the_topology_is_a_what_if(capsys, tmp_path):
     )
     assert main(["trace", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "what-if: the topology's IOMMU translates DMA, but this scenario runs as direct" in out
+    assert (
+        "what-if: the topology's IOMMU translates DMA, but this scenario runs as direct"
+        " ([dma] mode)\n" in out
+    )
+    # JSON carries who chose the mode, and the simulator's words name no option of a face.
+    doc = trace_json(capsys, str(path))["scenario"]
+    assert doc["dma"] == "direct" and doc["dma_chosen_by"] == "scenario"
+    assert doc["dma_note"].endswith("but this scenario runs as direct")
+
+
+def test_a_topology_that_does_not_say_gets_dma_direct_and_the_cli_says_how_to_change_it(
+    capsys, tmp_path
+):
+    from p2pview.sources.bundled import bundled_path
+
+    bundled = bundled_path("switch-nvme")
+    assert bundled is not None
+    text = bundled.read_text()
+    assert 'iommu = "off"\n' in text
+    path = tmp_path / "unknown.toml"
+    path.write_text(text.replace('iommu = "off"\n', ""))
+    args = [str(path), "--provider", "1a:00.0", "--client", "1b:00.0", "--size", "64K"]
+    assert main(["trace", *args]) == 0
+    assert (
+        "the topology does not say whether an IOMMU translates DMA: dma-direct assumed"
+        " (set [dma] mode, or --iommu)\n" in capsys.readouterr().out
+    )
+    doc = trace_json(capsys, *args)["scenario"]
+    assert doc["dma"] == "direct" and doc["dma_chosen_by"] == "default"
+    assert "[dma]" not in doc["dma_note"] and "--iommu" not in doc["dma_note"]
+    # --iommu turns the topology's IOMMU on: the mode is the option's, and no what-if.
+    doc = trace_json(capsys, *args, "--iommu")["scenario"]
+    assert doc["dma"] == "iommu" and doc["dma_chosen_by"] == "scenario" and not doc["dma_note"]
 
 
 def test_one_run_has_one_kernel_for_verdicts_and_data_path() -> None:

@@ -26,7 +26,8 @@ from iosim_fixtures import (
 )
 
 from p2pview.iosim.datapath import datapath_for
-from p2pview.iosim.limits import kernel_limits
+from p2pview.iosim.dmachoice import DmaChosenBy
+from p2pview.iosim.limits import LimitBasis, kernel_limits
 from p2pview.iosim.nvme import prp_list_pages
 from p2pview.iosim.scenario import NvmeSetup, read_scenario
 from p2pview.model import IommuMode, Platform, Topology
@@ -95,6 +96,38 @@ def test_mdts_lowers_max_hw_sectors():
     lim = limits("6.12", nvme=NvmeSetup(mdts=7))
     assert (lim.max_hw_sectors_kb, lim.max_sectors_kb, lim.max_segments) == (512, 512, 128)
     assert limits("6.12", nvme=NvmeSetup(mdts=5)).max_segments == 33
+
+
+def test_each_limit_says_where_it_comes_from():
+    # Through the IOMMU with MDTS 3: nvme_pci_alloc_dev() caps max_hw_sectors at 128
+    # KiB, then nvme_init_identify() at MDTS; the first cap stays a note (the CLI
+    # prints both), the second is the value's source.
+    lim = limits("6.12", dma=DmaMode.IOMMU, nvme=NvmeSetup(mdts=3))
+    hw = lim.source("max_hw_sectors_kb")
+    assert (lim.max_hw_sectors_kb, hw.basis) == (32, LimitBasis.LIMITED)
+    assert hw.why == "the controller's MDTS 3 (2^3 pages of 4 KiB; nvme_init_identify())"
+    assert hw.note == lim.notes[-1]
+    assert lim.other_notes == (
+        "max_hw_sectors_kb 128: nvme_pci_alloc_dev() caps it at dma_opt_mapping_size() ="
+        " 128 KiB (the IOMMU's IOVA rcache limit)",
+    )
+    segments = lim.source("max_segments")
+    assert segments.basis is LimitBasis.DEFAULT
+    assert segments.why.startswith("the lower of max_hw_sectors / 8 + 1 = 9 and NVME_MAX_SEGS")
+    assert "iova_rcache_range()" in lim.source("dma_opt_mapping_size").why
+    # No MDTS, no SGLs, no IOMMU on 7.2: the kernel's defaults, naming the function and
+    # the release, but for max_sectors_kb under BLK_DEF_MAX_SECTORS_CAP (4 MiB).
+    plain = limits("7.2", nvme=NvmeSetup(mdts=0, sgl=False))
+    bases = [LimitBasis.DEFAULT] * 6
+    bases[2] = LimitBasis.LIMITED
+    assert [s.basis for s in plain.sources] == bases
+    assert plain.notes == (plain.source("max_sectors_kb").note,) and not plain.other_notes
+    assert plain.source("max_hw_sectors_kb").why.startswith("NVME_MAX_KB_SZ, 8192 KiB in Linux 7.2")
+    # The scenario's own values are what-ifs, and say so.
+    given = limits("6.12", limits=QueueLimits(max_segments=7, max_sectors_kb=64))
+    assert given.source("max_segments").basis is LimitBasis.GIVEN
+    assert "target.max_segments (a what-if" in given.source("max_segments").why
+    assert "target.max_sectors_kb" in given.source("max_sectors_kb").why
 
 
 # -- the default max_sectors cap -------------------------------------------------------
@@ -249,13 +282,18 @@ def test_topology_iommu_wins_unless_the_scenario_says_otherwise():
     topo = big_cmb(IommuMode.TRANSLATED)
     t = run(topo, scenario((p2p("01:00.0", 64 * KiB),), "01:00.0", "6.12"))
     assert t.context.scenario.dma is DmaMode.IOMMU and t.context.limits.max_hw_sectors_kb == 128
+    assert t.context.dma.chosen_by is DmaChosenBy.TOPOLOGY and not t.context.dma.what_if
     what_if = run(
         topo, scenario((p2p("01:00.0", 64 * KiB),), "01:00.0", "6.12", dma=DmaMode.DIRECT)
     )
     assert what_if.context.scenario.dma is DmaMode.DIRECT
-    assert what_if.context.dma_note is not None and "what-if" in what_if.context.dma_note
+    assert what_if.context.dma.chosen_by is DmaChosenBy.SCENARIO and what_if.context.dma.what_if
+    assert what_if.context.dma.note == (
+        "what-if: the topology's IOMMU translates DMA, but this scenario runs as direct"
+    )
     off = run(big_cmb(IommuMode.OFF), scenario((p2p("01:00.0", 64 * KiB),), "01:00.0", "6.12"))
-    assert off.context.scenario.dma is DmaMode.DIRECT and off.context.dma_note is None
+    assert off.context.scenario.dma is DmaMode.DIRECT and off.context.dma.note is None
+    assert off.context.dma.chosen_by is DmaChosenBy.TOPOLOGY
 
 
 # -- scenario fields ---------------------------------------------------------------------

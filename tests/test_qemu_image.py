@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from p2pview.kernel import KernelTarget
+from p2pview.kernel.version import VersionError
 from p2pview.qemu.image import ImageError, kernel_release
-from p2pview.qemu.verify import VerifyError, image_target
+from p2pview.qemu.verify import image_target
 
 
 def bzimage(version: bytes, pointer: int = 0x3A0) -> bytes:
@@ -60,7 +61,7 @@ def test_not_a_kernel_is_one_line_naming_the_file(tmp_path, content):
 def test_a_release_without_p2pdma_is_refused_before_booting(tmp_path):
     image = tmp_path / "bzImage"
     image.write_bytes(bzimage(b"4.19.300 (root@vm) #1 SMP"))
-    with pytest.raises(VerifyError, match=r"v4\.20"):
+    with pytest.raises(VersionError, match=r"v4\.20"):
         image_target(image)
 
 

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from p2pview.iosim.datapath import DataPath, datapath_for
+from p2pview.iosim.dmachoice import DmaChoice, DmaChosenBy
 from p2pview.iosim.limits import KernelLimits, kernel_limits
 from p2pview.iosim.scenario import (
     BufferKind,
@@ -76,6 +77,8 @@ __all__ = [
     "BufferKind",
     "BufferSegment",
     "DataPath",
+    "DmaChoice",
+    "DmaChosenBy",
     "DmaMode",
     "Iovec",
     "KernelLimits",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from p2pview.iosim.datapath import DataPath, datapath_for
+from p2pview.iosim.dmachoice import DmaChoice, choose_dma
 from p2pview.iosim.limits import KernelLimits, kernel_limits
-from p2pview.iosim.scenario import BufferKind, DmaMode, Scenario, TargetKind
+from p2pview.iosim.scenario import BufferKind, Scenario, TargetKind
 from p2pview.kernel import KernelState, Verdict, calc_map_type_and_dist
 from p2pview.kernel.busaddr import U64, bar_bus_address
 from p2pview.kernel.version import KernelVersion
-from p2pview.model import BDF, Bar, BarKind, IommuMode, PciDevice, Topology
+from p2pview.model import BDF, Bar, BarKind, PciDevice, Topology
 from p2pview.model.errors import InputError
 
 
@@ -50,8 +51,9 @@ class SimContext:
     limits: KernelLimits
     queue_p2pdma: bool
     client: PciDevice
-    #: How the DMA mode was chosen (the topology's IOMMU, or the scenario's what-if).
-    dma_note: str | None = None
+    #: The DMA mode (``scenario.dma``) and who chose it: the scenario, the
+    #: topology's IOMMU, or the default when the topology does not say.
+    dma: DmaChoice
     #: Set when the scenario names another kernel than the one the verdicts come
     #: from: the data path follows the verdicts' kernel, and this says so.
     kernel_note: str | None = None
@@ -186,7 +188,9 @@ def make_context(scenario: Scenario, topology: Topology, kstate: KernelState) ->
             providers[seg.provider] = _provider(
                 topology, seg.provider, len(providers) + 1, scenario
             )
-    scenario, dma_note = _resolve_dma(scenario, topology)
+    dma = choose_dma(scenario, topology)
+    if scenario.dma is not dma.mode:
+        scenario = scenario.replace(dma=dma.mode)
     limits = kernel_limits(datapath, scenario, scenario.dma)
     if scenario.limits.p2pdma is not None:
         queue_p2pdma = scenario.limits.p2pdma
@@ -205,48 +209,6 @@ def make_context(scenario: Scenario, topology: Topology, kstate: KernelState) ->
         limits=limits,
         queue_p2pdma=queue_p2pdma,
         client=topology[scenario.client],
-        dma_note=dma_note,
+        dma=dma,
         kernel_note=kernel_note,
     )
-
-
-def _resolve_dma(scenario: Scenario, topology: Topology) -> tuple[Scenario, str | None]:
-    """The DMA mode the I/O runs with: the topology's IOMMU, unless the scenario says otherwise.
-
-    A translating IOMMU means dma-iommu for the client (its default domain is a
-    DMA domain); pass-through and off mean dma-direct. A scenario that gives
-    ``[dma] mode`` runs as it says; when that contradicts the topology it is a
-    what-if, and the note says so.
-    """
-    iommu = topology.platform.iommu
-    fact = topology.platform.facts.iommu
-    if not scenario.dma_given:
-        if iommu is IommuMode.TRANSLATED:
-            mode = DmaMode.IOMMU
-            note = "DMA through the IOMMU: the topology's IOMMU translates (dma-iommu)"
-        elif iommu is IommuMode.UNKNOWN:
-            mode = DmaMode.DIRECT
-            note = (
-                "the topology does not say whether an IOMMU translates DMA: dma-direct"
-                " assumed (set [dma] mode, or --iommu)"
-            )
-        else:
-            mode = DmaMode.DIRECT
-            note = None
-        if fact.is_assumed and iommu is not IommuMode.UNKNOWN:
-            note = (note or f"dma-direct: the topology's IOMMU is {iommu.value}") + (
-                f" ({fact.describe()})"
-            )
-        return scenario.replace(dma=mode), note
-    mode = scenario.dma
-    if iommu is IommuMode.TRANSLATED and mode is not DmaMode.IOMMU:
-        return scenario, (
-            f"what-if: the topology's IOMMU translates DMA, but this scenario runs as"
-            f" {mode.value} ([dma] mode)"
-        )
-    if iommu in (IommuMode.OFF, IommuMode.PASSTHROUGH) and mode is DmaMode.IOMMU:
-        return scenario, (
-            f"what-if: the topology's IOMMU is {iommu.value}, but this scenario runs"
-            " through a translating IOMMU ([dma] mode or --iommu)"
-        )
-    return scenario, None

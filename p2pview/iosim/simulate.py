@@ -193,7 +193,8 @@ def trace_document(trace: Trace) -> dict[str, Any]:
             "op": "write" if sc.write else "read",
             "length": sc.io_length,
             "dma": sc.dma.value,
-            "dma_note": ctx.dma_note,
+            "dma_chosen_by": ctx.dma.chosen_by.value,
+            "dma_note": ctx.dma.note,
             "kernel_note": ctx.kernel_note,
         },
         "queue_limits": ctx.limits.sysfs()

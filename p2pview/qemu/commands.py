@@ -1,7 +1,9 @@
 """``p2pview qemu`` and ``p2pview verify``: parsers and command functions (plain text output).
 
-Wired into :mod:`p2pview.cli` with ``add_parsers(sub)`` in ``build_parser()`` and
-``COMMANDS.update(qemu_commands.COMMANDS)``.
+Wired into :mod:`p2pview.cli` with ``add_parsers(sub)`` in ``build_parser()``
+(and run by ``python -m p2pview.qemu``). The functions raise what they cannot
+do as a :class:`~p2pview.model.errors.P2pviewError` (bad input, or a tool
+that failed); the caller reports it in one line with exit status 2.
 """
 
 from __future__ import annotations
@@ -15,20 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from p2pview.kernel import KernelTarget
-from p2pview.qemu.initramfs import GuestBuildError, build_initramfs, build_module
+from p2pview.qemu.initramfs import build_initramfs, build_module
 from p2pview.qemu.iocheck import QEMU_MDTS, IoBoot, run_all
-from p2pview.qemu.machine import DISK_BYTES, ORACLE_KERNEL, Machine, MachineError, build_machine
-from p2pview.qemu.record import RecordError, record_io_results, record_results
+from p2pview.qemu.machine import DISK_BYTES, ORACLE_KERNEL, Machine, build_machine
+from p2pview.qemu.record import record_io_results, record_results
 from p2pview.qemu.verify import (
     Job,
     JobError,
     PairResult,
-    VerifyError,
     VerifyResult,
     image_target,
     run_jobs,
 )
-from p2pview.sources import SourceError, load_source
+from p2pview.sources import load_source
 
 #: Exit status for usage and input errors (as p2pview.cli).
 EXIT_USAGE = 2
@@ -237,11 +238,7 @@ def _write_dir(machine: Machine, out: Path) -> Path:
 
 def cmd_qemu(args: argparse.Namespace) -> int:
     """``p2pview qemu SOURCE``."""
-    try:
-        machine = _machine(args)
-    except (MachineError, SourceError) as exc:
-        print(f"p2pview: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    machine = _machine(args)
     sys.stdout.write(describe(machine, machine.command_line()))
     if args.output:
         script = _write_dir(machine, Path(args.output))
@@ -372,15 +369,11 @@ def io_report(boot: IoBoot, verbose: bool) -> str:
 
 def cmd_verify_io(args: argparse.Namespace, image: Path) -> int:
     """``p2pview verify --io SOURCE... --kernel IMAGE``."""
-    try:
-        release, _target = image_target(image)
-        boots = run_all(
-            args.sources, image, args.qemu, tuple(args.mdts or (QEMU_MDTS,)), args.timeout,
-            args.jobs, args.iommu,
-        )  # fmt: skip
-    except (VerifyError, GuestBuildError) as exc:
-        print(f"p2pview: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    release, _target = image_target(image)
+    boots = run_all(
+        args.sources, image, args.qemu, tuple(args.mdts or (QEMU_MDTS,)), args.timeout,
+        args.jobs, args.iommu,
+    )  # fmt: skip
     print(f"kernel {image}: release {release}; O_DIRECT as QEMU's NVMe saw it")
     failed = 0
     for boot in boots:
@@ -390,11 +383,7 @@ def cmd_verify_io(args: argparse.Namespace, image: Path) -> int:
     agreed = sum(r.agrees for b in boots for r in b.results)
     print(f"{agreed} of {checked} O_DIRECT scenario(s) agree with the kernel")
     if args.record:
-        try:
-            record_io_results(Path(args.record), boots, image, args.qemu)
-        except RecordError as exc:
-            print(f"p2pview: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        record_io_results(Path(args.record), boots, image, args.qemu)
     return 1 if failed or not checked else 0
 
 
@@ -415,14 +404,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.mdts or args.iommu:
         print("p2pview: error: --mdts and --iommu go with --io", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        release, target = image_target(image)
-        build = _module_dir(args, image)
-        module = build_module(build) if build is not None else None
-        initrd = build_initramfs(module)
-    except (GuestBuildError, VerifyError) as exc:
-        print(f"p2pview: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    release, target = image_target(image)
+    build = _module_dir(args, image)
+    module = build_module(build) if build is not None else None
+    initrd = build_initramfs(module)
     print(f"kernel {image}: release {release}, judged by the {target.profile.title} profile")
     cpus: list[str | None] = list(args.cpu) if args.cpu else [None]
     jobs = [Job(s, c) for s in args.sources for c in cpus]
@@ -465,11 +450,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             for r in results
             if isinstance(r, JobError)
         ]
-        try:
-            record_results(Path(args.record), done, image, args.qemu, errors)
-        except RecordError as exc:
-            print(f"p2pview: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        record_results(Path(args.record), done, image, args.qemu, errors)
     # Exit 1 on any disagreement or boot error, and when nothing at all was checked.
     return 1 if failed or not booted else 0
 

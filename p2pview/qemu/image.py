@@ -21,6 +21,8 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
+from p2pview.model.errors import InputError
+
 #: The most of a vmlinux scanned for the banner (a tiny oracle vmlinux is ~20 MiB).
 MAX_SCAN = 512 << 20
 _CHUNK = 4 << 20
@@ -28,8 +30,8 @@ _BANNER = b"Linux version "
 _RELEASE = re.compile(rb"[0-9]+\.[0-9]+[0-9A-Za-z.+~_-]*")
 
 
-class ImageError(ValueError):
-    """IMAGE is not a kernel whose release can be read; one line naming the file."""
+class ImageError(InputError):
+    """IMAGE (``--kernel``) is not a kernel whose release can be read; one line naming the file."""
 
 
 def _release_at(data: bytes, where: str, path: Path) -> str:

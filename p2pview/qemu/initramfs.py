@@ -18,14 +18,15 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from p2pview.model.errors import ToolError
 from p2pview.sources.sysfs import DEVICE_FILES, DEVICE_LINKS
 
 #: Where Debian's busybox-static puts its binary.
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
 
 
-class GuestBuildError(RuntimeError):
-    """Something needed for the guest is missing; the message says what to install."""
+class GuestBuildError(ToolError):
+    """Something needed for the guest is missing or failed to build; the message says what."""
 
 
 def cache_dir() -> Path:

@@ -290,7 +290,8 @@ def plan(
     """Group SOURCEs by topology: a topology brings its generated scenarios, a scenario itself.
 
     Raises:
-        IoCheckError: a SOURCE is neither a topology nor a scenario (one line).
+        InputError: a SOURCE is neither a topology nor a scenario, or a topology has
+            no p2pmem provider (one line).
     """
     from p2pview.sources.bundled import bundled_scenario_path
 
@@ -305,17 +306,11 @@ def plan(
             else None
         )
         if scenario_path is not None:
-            try:
-                topology, item = bundled_io(scenario_path, iommu)
-            except SourceError as exc:
-                raise IoCheckError(str(exc)) from None
+            topology, item = bundled_io(scenario_path, iommu)
             runs, skipped = out.setdefault(topology, ([], []))
             (skipped if isinstance(item, NotRun) else runs).append(item)  # type: ignore[arg-type]
             continue
-        try:
-            topo = load_source(source).topology
-        except SourceError as exc:
-            raise IoCheckError(str(exc)) from None
+        topo = load_source(source).topology
         runs, _ = out.setdefault(source, ([], []))
         runs[:0] = generated_scenarios(topo)
     return out
@@ -345,7 +340,8 @@ def run_all(
     A boot that fails is an :class:`IoBoot` with ``error`` set.
 
     Raises:
-        IoCheckError: a SOURCE is neither a topology nor a scenario.
+        InputError: a SOURCE is neither a topology nor a scenario (as :func:`plan`).
+        ImageError: no kernel release in ``kernel_image``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -364,6 +360,8 @@ def run_all(
             return IoBoot(name, release, m, not_run=skipped, iommu=iommu)
         try:
             return run_boot(topology, runs, kernel_image, qemu, m, timeout, skipped, iommu)
+        # What fails one boot (QEMU, the guest, SOURCE's machine or the guest's
+        # capture) is reported in its place; anything else stops the run.
         except (IoCheckError, MachineError, SourceError) as exc:
             return IoBoot(name, release, m, not_run=skipped, error=str(exc), iommu=iommu)
 

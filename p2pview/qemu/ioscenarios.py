@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from p2pview.model import BDF, Topology
-from p2pview.qemu.machine import Machine
-from p2pview.qemu.verify import VerifyError
+from p2pview.qemu.machine import Machine, MachineError
+from p2pview.qemu.verify import NothingToCheck, VerifyError
 
 PAGE = 4096
 SECTOR = 512
@@ -29,7 +29,14 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}$")
 
 
 class IoCheckError(VerifyError):
-    """A scenario or machine of the I/O check cannot be run; one line."""
+    """A boot of the I/O check failed or cannot be compared; one line.
+
+    QEMU exited or timed out, the guest printed no capture or io section, its
+    trace log or page frames cannot be used, or a scenario's name cannot be put
+    on the guest's command line. What SOURCE itself cannot give is a
+    :class:`~p2pview.qemu.machine.MachineError` or
+    :class:`~p2pview.qemu.verify.NothingToCheck` (bad input, not a tool's failure).
+    """
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ def guest_bdf(machine: Machine, bdf: BDF) -> BDF:
     """Where SOURCE's function ``bdf`` is in the guest (raises when QEMU left it out)."""
     guest = machine.guest_bdf(bdf)
     if guest is None:
-        raise IoCheckError(f"{bdf} is not reproduced in the QEMU machine")
+        raise MachineError(f"{bdf} is not reproduced in the QEMU machine")
     return guest
 
 
@@ -121,7 +128,7 @@ def generated_scenarios(topo: Topology) -> list[IoScenario]:
     providers = [d.bdf for d in nvme if d.p2pmem is not None]
     plain = [d.bdf for d in nvme if d.p2pmem is None]
     if not providers:
-        raise IoCheckError("no p2pmem provider: no P2P scenario to run")
+        raise NothingToCheck("no p2pmem provider: no P2P scenario to run")
     a = providers[0]
     b = providers[1] if len(providers) > 1 else None
     peer = b or (plain[0] if plain else a)

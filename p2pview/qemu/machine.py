@@ -54,6 +54,7 @@ from p2pview.model import (
     RootBus,
     Topology,
 )
+from p2pview.model.errors import InputError
 from p2pview.model.topology import HostBridge
 
 #: QEMU ``-cpu`` models -> (``vendor_id``, family) as the guest's /proc/cpuinfo shows
@@ -124,8 +125,8 @@ CMB_BAR = 2
 DISK_BYTES = 4 << 20
 
 
-class MachineError(ValueError):
-    """SOURCE cannot be expressed as a QEMU machine; the message is one line."""
+class MachineError(InputError):
+    """SOURCE (or an option) cannot be expressed as a QEMU machine; the message is one line."""
 
 
 @dataclass(frozen=True)

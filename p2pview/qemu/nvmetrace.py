@@ -34,6 +34,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from p2pview.model.errors import ToolError
+
 #: The events ``-trace events=FILE`` enables (one a line; ``*`` is QEMU's glob).
 TRACE_EVENTS = (
     "pci_nvme_read",
@@ -67,8 +69,12 @@ _ERR = re.compile(r"^(pci_nvme_err_\w+)(?: (.*))?$")
 _PREFIX = re.compile(r"^[0-9]+@[0-9]+\.[0-9]+:")
 
 
-class TraceError(ValueError):
-    """The trace log cannot be read or a line is not what QEMU 7.2 writes; one line."""
+class TraceError(ToolError):
+    """The trace log cannot be read or a line is not what QEMU 7.2 writes; one line.
+
+    A tool's failure, not the user's input: QEMU writes the log where p2pview
+    tells it to, so a line p2pview cannot read says which QEMU ran.
+    """
 
 
 @dataclass

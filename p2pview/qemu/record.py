@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from p2pview.kernel import KernelTarget
+from p2pview.model.errors import InputError
 from p2pview.qemu.iocheck import IoBoot
 from p2pview.qemu.verify import PairResult, VerifyResult, image_target
 
@@ -37,8 +38,11 @@ QEMU_DSP_ACS = "dsp-acs"
 MAX_BYTES = 16 << 20
 
 
-class RecordError(ValueError):
-    """The results file cannot be read or a table cannot be made; one line."""
+class RecordError(InputError):
+    """The results file (``--record``) cannot be read or a table cannot be made from it; one line.
+
+    Also README's markers, and a disagreement the file gives no explanation for.
+    """
 
 
 def _pair(p: PairResult) -> dict[str, Any]:

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from p2pview.kernel import KernelState, KernelTarget, calc_map_type_and_dist, prepare
-from p2pview.kernel.version import VersionError
 from p2pview.model import BDF
-from p2pview.qemu.image import ImageError, kernel_release
+from p2pview.model.errors import InputError, ToolError
+from p2pview.qemu.image import kernel_release
 from p2pview.qemu.machine import CMB_BAR, DISK_BYTES, Machine, MachineError, build_machine
 from p2pview.session import EngineConfig, Session, session_for
 from p2pview.sources import SourceError, load_source
@@ -72,7 +72,7 @@ def map_values(target: KernelTarget) -> dict[int, str]:
     return {value: name for name, value in target.map_type_values.items()}
 
 
-class VerifyError(RuntimeError):
+class VerifyError(ToolError):
     """The guest could not be booted or said nothing usable; one line."""
 
 
@@ -90,7 +90,7 @@ class JobError(VerifyError):
         self.skipped = skipped
 
 
-class NothingToCheck(VerifyError):
+class NothingToCheck(InputError):
     """SOURCE's machine has no p2pmem provider, so booting it would check no pair."""
 
 
@@ -506,13 +506,11 @@ def image_target(kernel_image: Path) -> tuple[str, KernelTarget]:
     """The release a kernel image carries and the era p2pview judges it by.
 
     Raises:
-        VerifyError: no release in the image, or one p2pview has no era for.
+        ImageError: no release in the image.
+        VersionError: a release p2pview has no era for.
     """
-    try:
-        release = kernel_release(kernel_image)
-        return release, KernelTarget.parse(release)
-    except (ImageError, VersionError) as exc:
-        raise VerifyError(str(exc)) from None
+    release = kernel_release(kernel_image)
+    return release, KernelTarget.parse(release)
 
 
 def run_job(
@@ -557,6 +555,8 @@ def run_jobs(
     def one(job: Job) -> VerifyResult | VerifyError:
         try:
             return run_job(job, kernel_image, initrd, qemu, timeout, kernel_cmdline, dsp_acs)
+        # SOURCE QEMU cannot check is skipped; a boot that failed, or a guest
+        # capture p2pview cannot read, is that job's error; anything else stops the run.
         except (NothingToCheck, MachineError) as exc:
             return JobError(job, str(exc), skipped=True)
         except (VerifyError, SourceError) as exc:

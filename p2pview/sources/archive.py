@@ -341,6 +341,8 @@ def _tree_top(top: _Node) -> _Node:
     return top
 
 
+# Not a P2pviewError: the member walk raises it and _read_stream() turns it into a
+# SourceError naming the archive; it never leaves this module.
 class _LimitReached(Exception):
     """A limit of :data:`LIMITS` was passed (the message says which)."""
 

@@ -205,6 +205,9 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
+# Not a P2pviewError, and not even an Exception: like KeyboardInterrupt it must pass
+# every "except Exception" on its way out, so that the half-written file is removed
+# and the capture command reports the signal with exit status 128 + signum.
 class Interrupted(BaseException):
     """SIGTERM or SIGHUP arrived while :func:`interruptible` was in force."""
 

@@ -46,6 +46,8 @@ class NodeType(Enum):
     OTHER = "special file"
 
 
+# Dangling and Unreadable are not P2pviewErrors: they are signals from the tree to
+# its readers, which skip the path or turn it into a SourceError naming the capture.
 class Dangling(Exception):
     """A path that leads nowhere inside the tree; ``why`` says where it went wrong."""
 
@@ -67,6 +69,7 @@ class Loops(Dangling):
     """A path with more than :data:`MAX_LINKS` links on it."""
 
 
+# Not a P2pviewError either (as Dangling): Tree.read() and the sysfs reader word it.
 class Unreadable(Exception):
     """A directory that exists but cannot be listed (permissions, I/O error)."""
 

@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from p2pview.iosim import Trace
+from p2pview.iosim import DmaChoice, DmaChosenBy, DmaMode, KernelLimits, Trace
 from p2pview.iosim.objects import (
     RAM,
     SG_DMA_BUS_ADDRESS,
@@ -20,6 +20,24 @@ from p2pview.model.units import bytes_and_size
 LEVEL_STYLE = {"info": "", "warn": "event.warn", "error": "event.error"}
 #: Rows of the final scatterlist shown in the table (JSON has them all).
 MAX_ROWS = 32
+
+
+def dma_line(choice: DmaChoice) -> str | None:
+    """The simulator's note on how the DMA mode was chosen, and where this face sets it.
+
+    A scenario file sets the mode with ``[dma] mode``; ``--iommu`` asks for
+    dma-iommu.
+    """
+    note = choice.note
+    if note is None:
+        return None
+    if choice.chosen_by is DmaChosenBy.DEFAULT:
+        return f"{note} (set [dma] mode, or --iommu)"
+    if choice.chosen_by is DmaChosenBy.SCENARIO:
+        # The command line has an option for dma-iommu only.
+        where = "[dma] mode or --iommu" if choice.mode is DmaMode.IOMMU else "[dma] mode"
+        return f"{note} ({where})"
+    return note
 
 
 def header(trace: Trace) -> Text:
@@ -46,12 +64,28 @@ def header(trace: Trace) -> Text:
         text.append("\n")
     if ctx.kernel_note:
         text.append(ctx.kernel_note + "\n", style="event.warn")
-    if ctx.dma_note:
-        text.append(ctx.dma_note + "\n", style="event.warn" if "what-if" in ctx.dma_note else "")
-    text.append(ctx.limits.summary() + "\n")
+    dma = dma_line(ctx.dma)
+    if dma:
+        text.append(dma + "\n", style="event.warn" if ctx.dma.what_if else "")
+    text.append(limits_line(ctx.limits) + "\n")
+    # How each value that is not the kernel's default came about, and what was assumed.
     for note in ctx.limits.notes:
         text.append(f"  {note}\n", style="muted")
     return text
+
+
+def limits_line(limits: KernelLimits) -> str:
+    """The limits in one line, as ``grep . /sys/block/nvme0n1/queue/*`` would list them."""
+    parts = [
+        f"max_hw_sectors_kb {limits.max_hw_sectors_kb}",
+        f"max_sectors_kb {limits.max_sectors_kb}",
+        f"max_segments {limits.max_segments}",
+        f"max_segment_size {limits.max_segment_size}",
+        f"virt_boundary_mask {limits.virt_boundary_mask:#x}",
+    ]
+    if limits.dma_opt_mapping_size is not None:
+        parts.append(f"dma_opt_mapping_size {limits.dma_opt_mapping_size}")
+    return "queue limits: " + ", ".join(parts)
 
 
 def event_log(trace: Trace) -> list[RenderableType]:

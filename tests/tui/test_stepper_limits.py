@@ -319,3 +319,46 @@ def test_the_pool_size_a_scenario_gives_each_provider_is_kept_unless_typed():
     assert same.nvme.mdts == 5
     typed = apply_controller(scenario, replace(shown, pool_size="4M"), shown)
     assert [s.pool_size for s in typed.buffer] == [4 << 20, 4 << 20, None]
+
+
+def _header_note(source: str, scenario) -> str:
+    """The stepper header's note for ``scenario`` run on ``source`` (IOMMU as loaded)."""
+    from p2pview.iosim import simulate
+    from p2pview.session import open_session
+    from p2pview.tui.presenters.stepper_render import scenario_header
+
+    session = open_session(source)
+    trace = simulate(scenario, session.topology, session.state)
+    return scenario_header(trace, "6.12", iommu_on=False).plain.replace("\n", " ")
+
+
+def test_the_stepper_says_where_its_dma_mode_is_set_and_names_no_cli_option(tmp_path):
+    from p2pview.iosim import DmaMode, quick_scenario, read_scenario
+    from p2pview.model import BDF
+    from p2pview.sources.bundled import bundled_path
+
+    # A scenario file's [dma] mode against a translating IOMMU.
+    path = tmp_path / "direct.toml"
+    path.write_text(
+        'topology = "switch-acs-iommu"\nkernel = "6.12"\n'
+        '[[buffer]]\nkind = "p2pmem"\nprovider = "0000:1a:00.0"\nsize = "64K"\n'
+        '[target]\nclient = "0000:1b:00.0"\n[dma]\nmode = "direct"\n'
+    )
+    note = _header_note("switch-acs-iommu", read_scenario(path))
+    assert "but this scenario runs as direct (the scenario file's [dma] mode; c changes it)" in note
+    # The form's DMA field (a scenario with no file) asking for the IOMMU the topology lacks.
+    provider, client = BDF.parse("1a:00.0"), BDF.parse("1b:00.0")
+    form = quick_scenario("switch-nvme", provider, client, 65536, iommu=True)
+    assert form.dma is DmaMode.IOMMU and not form.path
+    note = _header_note("switch-nvme", form)
+    assert "runs through a translating IOMMU (the form's DMA field); the verdicts keep" in note
+    # A topology that does not say: dma-direct by default, and the key that changes it.
+    bundled = bundled_path("switch-nvme")
+    assert bundled is not None
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text(bundled.read_text().replace('iommu = "off"\n', ""))
+    plain = quick_scenario(str(unknown), provider, client, 65536)
+    note = _header_note(str(unknown), plain)
+    assert "dma-direct assumed (c, then DMA, chooses one)" in note
+    for text in (note, _header_note("switch-acs-iommu", read_scenario(path))):
+        assert "--iommu" not in text

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from textual.content import Content
 
-from p2pview.iosim import STAGE_TITLES, STAGES, Trace
+from p2pview.iosim import STAGE_TITLES, STAGES, DmaChosenBy, DmaMode, Trace
 from p2pview.iosim.objects import RAM, Event, Result, syscall_name
-from p2pview.iosim.scenario import DmaMode
-from p2pview.model import BDF, IommuMode
+from p2pview.model import BDF
 from p2pview.model.units import size_text
 
 # -- styles (theme variables only) ---------------------------------------------------
@@ -261,23 +260,24 @@ def scenario_header(trace: Trace, session_kernel: str, iommu_on: bool, origin: s
 
 
 def _dma_note(trace: Trace, iommu_on: bool) -> str | None:
-    """How the DMA mode was chosen, when it is a what-if or an assumption (as ``trace`` says).
+    """How the DMA mode was chosen, when it is a what-if or an assumption, and where to change it.
 
-    A DMA mode the form set is a what-if against the topology; the simulator's
-    note names the scenario's key or the CLI's option, so for a scenario built
-    in the form the note names the form's field instead.
+    The simulator's note says how; the stepper adds where: the form's DMA
+    field for an I/O built in the form, a scenario file's ``[dma] mode``, and
+    ``c`` (this I/O's controller and DMA fields) to change it.
     """
     ctx = trace.context
-    sc = ctx.scenario
-    note = ctx.dma_note
-    platform = ctx.topology.platform
-    told = sc.dma_given or platform.iommu is IommuMode.UNKNOWN or platform.facts.iommu.is_assumed
-    if note is None or not told:
+    choice = ctx.dma
+    note = choice.note
+    if note is None or (choice.chosen_by is DmaChosenBy.TOPOLOGY and not choice.iommu_assumed):
         return None  # the topology's IOMMU decided, as the header's "DMA" says
-    if sc.dma_given and not sc.path:
-        for hint in (" ([dma] mode or --iommu)", " ([dma] mode)"):
-            note = note.replace(hint, " (the form's DMA field)")
-    if sc.dma is DmaMode.IOMMU and not iommu_on:
+    if choice.chosen_by is DmaChosenBy.DEFAULT:
+        note += " (c, then DMA, chooses one)"
+    elif choice.chosen_by is DmaChosenBy.SCENARIO and ctx.scenario.path:
+        note += " (the scenario file's [dma] mode; c changes it)"
+    elif choice.chosen_by is DmaChosenBy.SCENARIO:
+        note += " (the form's DMA field)"
+    if choice.mode is DmaMode.IOMMU and not iommu_on:
         note += "; the verdicts keep the ACS as loaded (the what-if screen turns the IOMMU on)"
     return note
 

@@ -37,6 +37,12 @@ from p2pview.model import IommuMode
 from p2pview.tui.analysis import Analysis, StepperRun, simulate_scenario
 from p2pview.tui.failures import failure_text
 from p2pview.tui.presenters.stepper_changes import StepChanges, step_changes
+from p2pview.tui.presenters.stepper_limits import (
+    LIMITS_PANELS,
+    RunChange,
+    limits_view,
+    run_changes,
+)
 from p2pview.tui.presenters.stepper_panels import PANELS, STAGE_PANEL, strip_line
 from p2pview.tui.presenters.stepper_render import (
     ERROR,
@@ -61,14 +67,7 @@ from p2pview.tui.widgets.stepper_form import (
     ScenarioForm,
     default_values,
 )
-from p2pview.tui.widgets.stepper_limits import (
-    LIMITS_PANELS,
-    LimitsToggled,
-    LimitsView,
-    RunChange,
-    limits_view,
-    run_changes,
-)
+from p2pview.tui.widgets.stepper_limits import LimitsToggled, LimitsView
 from p2pview.tui.widgets.stepper_widgets import WidthView
 
 #: The picker's option that opens the form.
