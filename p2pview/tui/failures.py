@@ -1,11 +1,12 @@
 """How the TUI words a failure: bad input in one line, a bug as a bug.
 
 Workers run the engine off the UI thread and hand their failures to the
-screens as text. Input p2pview cannot use (:class:`~p2pview.model.errors.
-InputError`) and the operating system's refusals (``OSError``) are one line
-for the user. Anything else is a bug in p2pview: the line says so, and its
-traceback is kept and printed on stderr when the TUI exits
-(:func:`report_bugs`), so that a bug is never passed off as bad input.
+screens as text. Input p2pview cannot use, and a tool it runs that fails
+(:class:`~p2pview.model.errors.P2pviewError`: ``InputError``, ``ToolError``),
+and the operating system's refusals (``OSError``) are one line for the user.
+Anything else is a bug in p2pview: the line says so, and its traceback is
+kept and printed on stderr when the TUI exits (:func:`report_bugs`), so that a
+bug is never passed off as bad input.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 import traceback
 from typing import TextIO
 
-from p2pview.model.errors import InputError
+from p2pview.model.errors import P2pviewError
 
 _lock = threading.Lock()
 _tracebacks: list[str] = []
@@ -22,7 +23,7 @@ _tracebacks: list[str] = []
 
 def failure_text(exc: BaseException) -> str:
     """One line for the user about ``exc`` (a bug's traceback is kept for exit)."""
-    if isinstance(exc, InputError):
+    if isinstance(exc, P2pviewError):
         return str(exc) or type(exc).__name__
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""

@@ -308,7 +308,7 @@ def build_step(spec: StepSpec, whatif: WhatIf, selection: Selection) -> DemoStep
         pair = (selected, peer) if selected is not None and peer is not None else selection.pair
     except DemoError:
         raise
-    except (InputError, KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:  # InputError is a ValueError
         raise DemoError(f"step {n}: {exc}") from None
     return DemoStep(spec, whatif, Selection(selected, peer, pair), run, stage_index)
 
@@ -339,7 +339,7 @@ def _load(spec: StepSpec) -> tuple[WhatIf, Selection]:
             kernel = _scenario(spec).kernel
         config = EngineConfig.parse(kernel=kernel, cpu=spec.cpu, cmdline=spec.cmdline)
         start = load_start(spec.topology, config)
-    except (InputError, ValueError) as exc:
+    except ValueError as exc:  # InputError is a ValueError
         raise DemoError(f"step {spec.number}: {exc}") from None
     return start.whatif, start.selection
 

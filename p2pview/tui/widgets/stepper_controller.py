@@ -23,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
 from p2pview.iosim import DmaMode, Scenario
+from p2pview.iosim.dmachoice import DmaChoice, DmaChosenBy, topology_dma_mode
 from p2pview.iosim.scenario import NvmeSetup, check_pool_size, nvme_setup
 from p2pview.model import IommuMode, Topology
 
@@ -146,18 +147,26 @@ def apply_controller(
 def topology_dma(topology: Topology) -> tuple[DmaMode, str]:
     """The DMA mode the topology's IOMMU gives (a scenario without ``[dma] mode``), and why."""
     iommu = topology.platform.iommu
+    mode = topology_dma_mode(iommu)  # the simulator's rule
     if iommu is IommuMode.TRANSLATED:
-        return DmaMode.IOMMU, "translates: dma-iommu"
+        return mode, "translates: dma-iommu"
     if iommu is IommuMode.UNKNOWN:
-        return DmaMode.DIRECT, "not recorded: dma-direct assumed"
-    return DmaMode.DIRECT, f"{iommu.value}: dma-direct"
+        return mode, "not recorded: dma-direct assumed"
+    return mode, f"{iommu.value}: dma-direct"
 
 
 def what_if_note(topology: Topology, dma: DmaMode | None) -> str:
-    """What the fields' DMA mode means against the topology's IOMMU ("" when it agrees)."""
-    mode, _why = topology_dma(topology)
-    if dma is None or dma is mode:
+    """What the fields' DMA mode means against the topology's IOMMU ("" when it agrees).
+
+    The simulator decides what a what-if is (:class:`~p2pview.iosim.dmachoice.
+    DmaChoice`); the form words it for the I/O it is about to run.
+    """
+    if dma is None:
         return ""
+    choice = DmaChoice(dma, DmaChosenBy.SCENARIO, topology.platform.iommu)
+    if not choice.what_if:
+        return ""
+    mode = topology_dma_mode(topology.platform.iommu)
     return (
         f"what-if: the topology's IOMMU is {topology.platform.iommu.value}"
         f" ({MODE_NAMES[mode]}); this I/O runs as {MODE_NAMES[dma]}"
