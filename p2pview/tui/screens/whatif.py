@@ -195,6 +195,8 @@ like any other. The header says EDITED while edits are in place.
         self.save_path = DEFAULT_SAVE_PATH
         #: The session a first ``R`` warned about (a second ``R`` on it resets).
         self._reset_armed: Session | None = None
+        #: Each Select's options as last set (kernel releases, whitelist presets).
+        self._select_options: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         """Status line, the edit tabs, the changes pane."""
@@ -349,7 +351,11 @@ like any other. The header says EDITED while edits are in place.
             else:
                 iommu.prompt = f"{plat.iommu.value} (as loaded)"
                 iommu.clear()
-            kernel.set_options(self._kernel_options())
+            releases = kernel_choices(target.version)
+            if releases != self._select_options.get("kernel"):
+                # Select.set_options() rebuilds its overlay: only when the list changed
+                self._select_options["kernel"] = releases
+                kernel.set_options(self._kernel_options())
             kernel.value = str(target.version)
             choice = cpu_choice(plat)
             if choice is None:
@@ -410,10 +416,11 @@ like any other. The header says EDITED while edits are in place.
         keep = hb_list.highlighted or 0
         hb_list.set_options(Option(host_bridge_prompt(row, names)) for row in self._host_rows)
         preset = self.query_one("#hb-preset", Select)
-        with self.prevent(Select.Changed):
-            preset.set_options(
-                [(Content(label), ids) for label, ids in whitelist_presets(self.whatif)]
-            )
+        presets = whitelist_presets(self.whatif)
+        if presets != self._select_options.get("presets"):
+            self._select_options["presets"] = presets
+            with self.prevent(Select.Changed):
+                preset.set_options([(Content(label), ids) for label, ids in presets])
         if self._host_rows:
             hb_list.highlighted = min(keep, len(self._host_rows) - 1)
         self._show_host_detail()
