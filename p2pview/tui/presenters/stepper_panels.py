@@ -25,6 +25,7 @@ from p2pview.iosim.objects import (
     SG_PAGE_LINK_BUS_ADDRESS,
     DmaMapping,
     NvmeCommand,
+    Region,
     SgTable,
     TlpRoute,
 )
@@ -153,6 +154,11 @@ def _marker_strip(
     return Content.assemble(*parts).rstrip()
 
 
+def _pgmaps(regions: Sequence[Region]) -> list[int]:
+    """The pgmaps of the buffer's mappings, each once, in mapping order (a legend's entries)."""
+    return list(dict.fromkeys(region.pgmap for region in regions))
+
+
 def strip_line(trace: Trace, index: int, changes: StepChanges, width: int) -> Content:
     """One line above the panels: the buffer's pages by pgmap, and what each glyph is."""
     state = trace.steps[index].state
@@ -160,13 +166,9 @@ def strip_line(trace: Trace, index: int, changes: StepChanges, width: int) -> Co
     if not regions:
         return Content.styled("buffer: not mapped", MUTED)
     legend: list[tuple[str, str] | str] = []
-    seen: set[int] = set()
-    for region in regions:
-        if region.pgmap in seen:
-            continue
-        seen.add(region.pgmap)
-        glyph, style = pgmap_glyph(region.pgmap)
-        legend += ["  ", (glyph, style), " ", memory_of(trace, region.pgmap)]
+    for pgmap in _pgmaps(regions):
+        glyph, style = pgmap_glyph(pgmap)
+        legend += ["  ", (glyph, style), " ", memory_of(trace, pgmap)]
     legend_content = Content.assemble(*legend)
     runs: list[tuple[int, int, int]] = []
     lit: list[tuple[int, int]] = []
@@ -236,13 +238,9 @@ def buffer_panel(trace: Trace, index: int, changes: StepChanges, width: int) -> 
             )
         # The legend.
         legend: list[tuple[str, str] | str] = [" "]
-        seen: set[int] = set()
-        for region in regions:
-            if region.pgmap in seen:
-                continue
-            seen.add(region.pgmap)
-            glyph, style = pgmap_glyph(region.pgmap)
-            what = "RAM" if region.pgmap == RAM else f"{memory_of(trace, region.pgmap)} p2pmem"
+        for pgmap in _pgmaps(regions):
+            glyph, style = pgmap_glyph(pgmap)
+            what = "RAM" if pgmap == RAM else f"{memory_of(trace, pgmap)} p2pmem"
             legend += [(glyph, style), f" {what}   "]
         if state.pages is not None:
             legend += [("▀", MUTED if released else "$text-accent")]
