@@ -172,7 +172,7 @@ class P2PViewApp(App[None]):
         self.post_message(ModelLoaded(start))
 
     async def loaded(self) -> None:
-        """Wait until the load worker has delivered a model or failed.
+        """Wait until the load worker has delivered the analysis or failed.
 
         For headless drivers (tests, screenshots, benchmarks, the demo): just
         after ``run_test`` starts, the worker may not have started yet, so
