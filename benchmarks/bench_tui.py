@@ -55,6 +55,7 @@ import sys
 import time
 
 from textual import events
+from textual._compositor import LayoutUpdate
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -272,19 +273,21 @@ async def whatif_count(source: str, size: tuple[int, int]) -> tuple[float, str]:
 
 
 class FrameLog:
-    """Notes the time of every frame the app writes, and which screen it showed.
+    """Notes the time of every frame the app writes, which screen it showed, and if whole.
 
     Wraps ``App._display`` as :class:`FrameClock` does.
     """
 
     def __init__(self, app: P2PViewApp) -> None:
-        self.frames: list[tuple[float, Screen[object]]] = []
+        #: (time, screen shown, whether the whole screen was painted) of each frame.
+        self.frames: list[tuple[float, Screen[object], bool]] = []
         self._display = app._display
         app._display = self._hook  # type: ignore[method-assign,assignment]  # a timing hook
 
     def _hook(self, screen: Screen[object], update: object) -> None:
         self._display(screen, update)  # type: ignore[arg-type]
-        self.frames.append((time.perf_counter(), screen))
+        # a partial update paints only what changed: it does not show a new screen
+        self.frames.append((time.perf_counter(), screen, isinstance(update, LayoutUpdate)))
 
 
 #: A switch has settled when no frame has been written for this long.
@@ -296,7 +299,8 @@ async def switch_once(app: P2PViewApp, log: FrameLog, key: str) -> tuple[float, 
 
     The key goes to the driver as a terminal's would (not ``pilot.press``,
     which waits for the app to be idle and forces a repaint). *First frame*:
-    the first frame written with the new screen current. *Settled*: the last
+    the first whole frame written with the new screen current (a partial one
+    paints only what changed over the old screen). *Settled*: the last
     frame written before the app went quiet (``QUIET`` without a frame): what
     the screen shows once every handler of the switch has run (the footer,
     the selection followed, a deferred repaint). CPU: the process's CPU time
@@ -319,7 +323,7 @@ async def switch_once(app: P2PViewApp, log: FrameLog, key: str) -> tuple[float, 
             seen = len(log.frames)
             cpu_at_frame = time.process_time()
             if first is None:
-                shown = [t for t, screen in log.frames if screen is app.screen]
+                shown = [t for t, screen, whole in log.frames if whole and screen is app.screen]
                 if shown and app.screen.is_current and app.current_mode != "_default":
                     first = shown[0]
         elif first is not None and time.perf_counter() - log.frames[-1][0] > QUIET:
@@ -330,17 +334,25 @@ async def switch_once(app: P2PViewApp, log: FrameLog, key: str) -> tuple[float, 
 
 
 async def screen_switches(
-    source: str, size: tuple[int, int]
-) -> list[tuple[str, str, float, float, float]]:
-    """(visit, mode, first frame, settled, CPU seconds) for each screen key, twice."""
-    app = make_app(TuiArgs(source))
+    source: str, size: tuple[int, int], build_ahead: bool
+) -> tuple[list[tuple[str, str, float, float, float]], float | None]:
+    """(visit, mode, first frame, settled, CPU seconds) for each screen key, twice.
+
+    With ``build_ahead``, also the seconds from the load to every screen built
+    (the switches start after that).
+    """
+    app = make_app(TuiArgs(source), build_ahead=build_ahead)
     app.animation_level = "none"
     results = []
+    built = None
     async with app.run_test(size=size) as pilot:
+        start = time.perf_counter()
         await app.loaded()
         await pilot.pause()
+        if build_ahead:
+            await asyncio.wait_for(app.screens_built.wait(), 60)
+            built = time.perf_counter() - start
         await app.workers.wait_for_complete()
-        await pilot.pause()
         await asyncio.sleep(QUIET)
         log = FrameLog(app)
         for visit in ("first visit", "again"):
@@ -349,13 +361,38 @@ async def screen_switches(
                 results.append((visit, app.current_mode, first, settled, cpu))
                 await app.workers.wait_for_complete()
                 await asyncio.sleep(QUIET)
+    return results, built
+
+
+async def switch_while_building(source: str, size: tuple[int, int]) -> list[tuple[str, float]]:
+    """(mode, settled seconds) for each screen key typed while the screens are built ahead.
+
+    The first key comes as soon as the first screen is shown, the others right
+    after the previous switch settles: each waits for the screen being built
+    (at most one) and then for its own.
+    """
+    app = make_app(TuiArgs(source), build_ahead=True)
+    app.animation_level = "none"
+    results = []
+    async with app.run_test(size=size):
+        await app.loaded()
+        while not isinstance(app.screen, TopologyScreen):
+            await asyncio.sleep(0.001)
+        log = FrameLog(app)
+        for key in "4325":
+            if app.screens_built.is_set():
+                break
+            _first, settled, _cpu = await switch_once(app, log, key)
+            results.append((app.current_mode, settled))
     return results
 
 
 def print_switches(source: str, size: tuple[int, int]) -> None:
     """Item 6."""
-    rows = asyncio.run(screen_switches(source, size))
-    print(f"screen switch, key to the new screen's frames, {source} at {size[0]}x{size[1]}:")
+    where = f"{source} at {size[0]}x{size[1]}"
+    print(f"screen switch, key to the new screen's frames, {where}:")
+    rows, built = asyncio.run(screen_switches(source, size, build_ahead=True))
+    print(f"  screens built ahead (as in a terminal) {built:.2f} s after the load started")
     print(f"  {'':21s} {'first frame':>12s} {'settled':>9s} {'CPU':>9s}")
     for visit, mode, first, settled, cpu in rows:
         print(
@@ -373,6 +410,18 @@ def print_switches(source: str, size: tuple[int, int]) -> None:
             f" settled {statistics.median(settles) * 1e3:5.1f} ms;"
             f" worst settled {worst * 1e3:5.1f} ms (target < 100 ms): {verdict}"
         )
+    cold, _ = asyncio.run(screen_switches(source, size, build_ahead=False))
+    settles = [row[3] for row in cold if row[0] == "first visit"]
+    median, worst = statistics.median(settles) * 1e3, max(settles) * 1e3
+    print(
+        "  first visits of screens not built ahead (headless default):"
+        f" settled median {median:.1f} ms, worst {worst:.1f} ms"
+    )
+    early = asyncio.run(switch_while_building(source, size))
+    text = ", ".join(f"{mode} {settled * 1e3:.0f} ms" for mode, settled in early)
+    print(
+        f"  keys typed while the screens are being built ahead, settled: {text or 'none (built)'}"
+    )
 
 
 def large(source: str, size: tuple[int, int], presses: int) -> None:

@@ -7,8 +7,10 @@ hold the behaviour that makes it fast, which a timing on a shared machine cannot
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Awaitable, Callable
 
+from rich.console import Console
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -86,3 +88,59 @@ def test_the_footer_rebuilds_when_its_keys_change() -> None:
         assert [key.action for key in footer.shown][:2] == ["help", "quit"]
 
     run(body)
+
+
+def styled_text(app: P2PViewApp) -> str:
+    """The terminal as text with its colours and styles (ANSI), as painted from the screen."""
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), record=True, color_system="truecolor"
+    )
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text(styles=True)
+
+
+async def visit(app: P2PViewApp, pilot: Pilot[None], keys: str) -> list[str]:
+    """Press each key, let the switch settle, and read the screen."""
+    shown = []
+    for key in keys:
+        await pilot.press(key)
+        await settle(app, pilot)
+        shown.append(styled_text(app))
+    return shown
+
+
+def screens(keys: str, build_ahead: bool, first: str = "") -> tuple[list[str], bool]:
+    """What each of ``keys`` shows, after ``first``; and whether the visits mounted no widget."""
+
+    async def main() -> tuple[list[str], bool]:
+        app = make_app(TuiArgs("switch-acs-iommu"), build_ahead=build_ahead)
+        app.animation_level = "none"
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(app, pilot)
+            if build_ahead:
+                await asyncio.wait_for(app.screens_built.wait(), 30)
+                await settle(app, pilot)
+            await visit(app, pilot, first)
+            before = widgets_of(app)
+            shown = await visit(app, pilot, keys)
+            return shown, widgets_of(app) == before
+
+    return asyncio.run(main())
+
+
+def test_screens_built_ahead_show_what_screens_built_on_a_visit_show() -> None:
+    ahead, none_mounted = screens("23451", build_ahead=True)
+    assert none_mounted  # every screen was built before its first visit
+    visited, _ = screens("23451", build_ahead=False)
+    assert ahead == visited
+
+
+def test_a_screen_left_before_the_theme_changed_shows_the_new_theme() -> None:
+    # the matrix is styled dark, left, the theme changes: shown again, it is
+    # restyled (a switch skips restyling only when nothing of the app changed)
+    again, _ = screens("2", build_ahead=False, first="21d")
+    fresh, _ = screens("2", build_ahead=False, first="d")
+    assert again == fresh
+    dark, _ = screens("2", build_ahead=False)
+    assert again != dark

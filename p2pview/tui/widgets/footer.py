@@ -12,7 +12,8 @@ changed: on every focus change and on every screen switch, both for the screen
 left and the screen shown, although the keys are nearly always the same. A
 rebuild mounts a dozen widgets and restyles and lays out the screen again, a
 good part of a screen switch. This footer rebuilds only when the keys it shows
-changed, and only while its screen is shown (a screen shown again checks).
+changed, and only while its screen is shown (a screen shown again checks), or
+for the first time.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class AppFirstFooter(Footer):
         self._bindings_ready = True
         if not screen.app.app_focus:
             return
-        if self.is_attached and screen is self.screen and screen.is_current:
+        # a screen built ahead, not shown yet, gets its keys now rather than when shown
+        if self.is_attached and screen is self.screen and (screen.is_current or self.shown is None):
             self.call_after_refresh(self._recompose_if_changed)
 
     def _recompose_if_changed(self) -> None:
@@ -109,6 +111,9 @@ class AppFirstFooter(Footer):
             return
         self.shown = self.keys()
         self.rebuilds += 1
+        # Born with the compact class that data_bind would give each key once
+        # mounted: adding it then restyled every key, one after the other.
+        compact = "-compact" if self.compact else ""
         for key in self.shown:
             if key.palette:
                 yield FooterKey(
@@ -126,6 +131,7 @@ class AppFirstFooter(Footer):
                     key.display,
                     key.description,
                     key.action,
+                    classes=compact,
                     disabled=not key.enabled,
                     tooltip=key.tooltip,
                 ).data_bind(compact=Footer.compact)
