@@ -10,7 +10,10 @@ import asyncio
 import io
 from collections.abc import Awaitable, Callable
 
+import pytest
 from rich.console import Console
+from textual.app import App
+from textual.dom import DOMNode
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -144,3 +147,27 @@ def test_a_screen_left_before_the_theme_changed_shows_the_new_theme() -> None:
     assert again == fresh
     dark, _ = screens("2", build_ahead=False)
     assert again != dark
+
+
+def test_a_revisit_restyles_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    restyled: list[str] = []
+    update_styles = App.update_styles
+
+    def record(app: App[object], node: DOMNode, animate: bool = True) -> None:
+        restyled.append(type(node).__name__)
+        update_styles(app, node, animate)
+
+    monkeypatch.setattr(App, "update_styles", record)
+
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        for key in "23451":
+            await pilot.press(key)
+            await settle(app, pilot)
+        restyled.clear()
+        for key in "23451":
+            await pilot.press(key)
+            await settle(app, pilot)
+        # Textual restyled each screen shown (and so redrew all of it): nothing changed here
+        assert restyled == []
+
+    run(body)
