@@ -2,9 +2,11 @@
 
 The matrix (:mod:`p2pview.kernel.matrix`) needs numpy, which one pair's
 decision does not: its names are imported on first use, so that ``p2pview
-explain`` starts without numpy.
+explain`` starts without numpy. So are those of ``pci_p2pmem_find_many()``
+(:mod:`p2pview.kernel.many`), which only ``p2pview find`` uses.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from p2pview.kernel.acs import AcsEffect, effective_acs, with_iommu_acs
@@ -15,13 +17,6 @@ from p2pview.kernel.decision import (
     host_bridge_whitelist,
     pci_host_bridge_dev,
     prepare,
-)
-from p2pview.kernel.many import (
-    DistanceMany,
-    FindMany,
-    NonPciClient,
-    pci_p2pdma_distance_many,
-    pci_p2pmem_find_many,
 )
 from p2pview.kernel.messages import KernelMessage
 from p2pview.kernel.profiles import (
@@ -35,17 +30,37 @@ from p2pview.kernel.verdict import AcsCheck, MapType, PathKind, Verdict, Whiteli
 from p2pview.kernel.version import KernelVersion, VersionError
 
 if TYPE_CHECKING:
+    from p2pview.kernel.many import (
+        DistanceMany,
+        FindMany,
+        NonPciClient,
+        pci_p2pdma_distance_many,
+        pci_p2pmem_find_many,
+    )
     from p2pview.kernel.matrix import PairMatrix, chain_arrays, pair_matrix
 
-_MATRIX_NAMES = frozenset({"PairMatrix", "chain_arrays", "pair_matrix"})
+#: The names imported on first use, by the module that defines them.
+_LAZY = {
+    "p2pview.kernel.matrix": frozenset({"PairMatrix", "chain_arrays", "pair_matrix"}),
+    "p2pview.kernel.many": frozenset(
+        {
+            "DistanceMany",
+            "FindMany",
+            "NonPciClient",
+            "pci_p2pdma_distance_many",
+            "pci_p2pmem_find_many",
+        }
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The matrix's names, imported (with numpy) when first asked for."""
-    if name in _MATRIX_NAMES:
-        from p2pview.kernel import matrix
-
-        return getattr(matrix, name)
+    """The matrix's names (with numpy) and find_many's, imported when first asked for."""
+    for module_name, names in _LAZY.items():
+        if name in names:
+            value = getattr(importlib.import_module(module_name), name)
+            globals()[name] = value
+            return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

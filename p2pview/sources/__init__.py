@@ -1,38 +1,46 @@
 """Layer 2: readers that turn topology files, sysfs trees and captures into a model.
 
-The readers of dumps (:mod:`~p2pview.sources.formats`: lspci, hwloc, NCCL ...),
-of archives, of ``generated:N`` and the topology writers are imported when a
-source needs them, so that a command on a topology file or a sysfs tree
-starts without them (``tests/test_cli_startup.py``).
+Each reader is imported when a source needs it: the readers of dumps
+(:mod:`~p2pview.sources.formats`: lspci, hwloc, NCCL ...), of archives, of
+sysfs trees, of ``generated:N``, and the topology writers, so that a command
+on a topology file starts without the sysfs reader, one on a sysfs tree
+without the dump readers (``tests/test_cli_startup.py``), and a module that
+wants only :class:`SourceError` (the simulator's scenario reader) without
+any reader. The package's names are the same as when it imported them all.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from p2pview.model import BDF, Topology
-from p2pview.sources.bundled import BundledTopology, bundled_path, bundled_topologies
 from p2pview.sources.checks import SourceError
-from p2pview.sources.infer import infer_missing
-from p2pview.sources.readfile import TEXT, not_a_source, read_text_bounded
-from p2pview.sources.sysfs import ScanReport, is_sysfs_root, read_sysfs
-from p2pview.sources.topofile import parse_topology_text, read_topology_file
+from p2pview.sources.report import ScanReport
 
 if TYPE_CHECKING:
+    from p2pview.sources.bundled import BundledTopology, bundled_topologies
+    from p2pview.sources.topofile import parse_topology_text, read_topology_file
     from p2pview.sources.topowrite import to_json, to_mapping, to_toml
 
-_WRITERS = frozenset({"to_json", "to_mapping", "to_toml"})
+#: The names this package lends from its readers, by module (imported on first use).
+_LAZY = {
+    "p2pview.sources.bundled": frozenset({"BundledTopology", "bundled_topologies"}),
+    "p2pview.sources.topofile": frozenset({"parse_topology_text", "read_topology_file"}),
+    "p2pview.sources.topowrite": frozenset({"to_json", "to_mapping", "to_toml"}),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The topology writers, imported when first asked for."""
-    if name in _WRITERS:
-        from p2pview.sources import topowrite
-
-        return getattr(topowrite, name)
+    """A reader's name, imported when first asked for."""
+    for module_name, names in _LAZY.items():
+        if name in names:
+            value = getattr(importlib.import_module(module_name), name)
+            globals()[name] = value
+            return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -86,6 +94,8 @@ def load_source(
     Raises:
         SourceError: with one line naming what could not be read and why.
     """
+    from p2pview.sources.infer import infer_missing
+
     loaded = _load(spec, fmt, only)
     inferred = infer_missing(loaded.topology)
     if inferred is loaded.topology:
@@ -102,6 +112,8 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
     Raises:
         SourceError: with one line naming what could not be read and why.
     """
+    from p2pview.sources.readfile import not_a_source
+
     sysfs = fmt == SYSFS
     if fmt is not None and not sysfs:
         from p2pview.sources.formats import by_name, names
@@ -120,6 +132,8 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
             )
         fmt = None  # a directory or an archive of one: what the checks below look for
     if spec is None or spec == LIVE:
+        from p2pview.sources.sysfs import is_sysfs_root, read_sysfs
+
         root = Path(LIVE)
         if not is_sysfs_root(root):
             raise SourceError("/: this host has no /sys/bus/pci (not Linux, or sysfs not mounted)")
@@ -127,6 +141,8 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
         return Loaded(topo, "live", report)
     path = Path(spec)
     if path.is_dir():
+        from p2pview.sources.sysfs import is_sysfs_root, read_sysfs
+
         if not is_sysfs_root(path):
             raise SourceError(
                 f"{spec}: a directory, but no sys/bus/pci/devices or sys/devices under it"
@@ -138,6 +154,8 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
         from p2pview.sources.archive import is_tarball, read_archive
 
         if fmt is None and is_tarball(path):
+            from p2pview.sources.sysfs import is_sysfs_root, read_sysfs
+
             tree = read_archive(path)
             if not is_sysfs_root(tree):
                 raise SourceError(f"{spec}: an archive without a sys/ tree inside")
@@ -154,8 +172,12 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
     odd = not_a_source(path)
     if odd is not None:
         raise SourceError(f"{spec}: {odd}; p2pview reads regular files and directories")
+    from p2pview.sources.bundled import bundled_path
+
     bundled = bundled_path(spec)
     if bundled is not None:
+        from p2pview.sources.topofile import read_topology_file
+
         return Loaded(read_topology_file(bundled), "bundled")
     if spec.startswith("generated:"):
         # generated:N[:SEED] - a synthetic topology of N functions (benchmarks, scale tests)
@@ -178,6 +200,7 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
 def _read_file(path: Path, fmt: str | None) -> Topology:
     from p2pview.sources.formats import by_name, detect, not_recognised, unwrap
     from p2pview.sources.provenance import with_acs_reason
+    from p2pview.sources.readfile import TEXT, read_text_bounded
 
     # prompts, command lines and fences around a pasted dump are blanked first
     text = unwrap(read_text_bounded(path, TEXT)).text

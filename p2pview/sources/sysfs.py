@@ -25,7 +25,6 @@ import re
 import socket
 from collections.abc import Collection
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from p2pview.model import (
@@ -59,6 +58,7 @@ from p2pview.sources.checks import (
 from p2pview.sources.configspace import ConfigError, ConfigInfo, decode
 from p2pview.sources.readfile import ATTRIBUTE, CONFIG, CPUINFO, PROC_LINE, Kind, ReadRefused
 from p2pview.sources.readfile import MANIFEST as MANIFEST_KIND
+from p2pview.sources.report import ScanReport as ScanReport  # the readers import it from here
 from p2pview.sources.tree import (
     Dangling,
     DirView,
@@ -107,15 +107,6 @@ IORESOURCE_IO = 0x100
 IORESOURCE_MEM = 0x200
 IORESOURCE_PREFETCH = 0x2000
 IORESOURCE_MEM_64 = 0x100000
-
-
-@dataclass
-class ScanReport:
-    """What the scan could not read, for the faces to say once."""
-
-    unreadable_config: list[BDF] = field(default_factory=list)
-    vanished: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
 
 #: Functions a tree may list (large hosts have a few thousand).

@@ -15,16 +15,21 @@ attributes it draws from (:class:`~p2pview.tui.screens.base.ModelScreen`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Center, Middle
+from textual.dom import DOMNode
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Header, Input, LoadingIndicator, Static, TextArea
@@ -55,6 +60,16 @@ UNSET = Unset()
 KEY_HOLD_LIMIT = 2.0
 #: The action of the screen keys 1-5.
 SHOW_ACTION = re.compile(r"show\('(?P<mode>\w+)'\)")
+#: Seconds at most that a switch waits for the new screen to take its place before painting.
+RESUME_WAIT = 1.0
+#: Pseudo-classes of a screen that say where it is among the app's screens (which change as
+#: screens are built, and which no style sheet addresses).
+POSITIONAL_PSEUDO_CLASSES = frozenset(
+    ("first-child", "last-child", "odd", "even", "first-of-type", "last-of-type", "empty")
+)
+#: Seconds between building the screens ahead, laying them out, and drawing them (for the
+#: handlers each step sets off to run).
+DRAW_AHEAD_DELAY = 0.2
 
 #: (mode, key, footer label, palette help) for the main screens.
 SCREENS = (
@@ -127,9 +142,19 @@ class P2PViewApp(App[None]):
     #: The I/O the stepper shows (``None``: none run since the last edit).
     stepper_run: reactive[StepperRun | None] = reactive(None, init=False)
 
-    def __init__(self, args: TuiArgs | None = None, start: TuiStart | None = None) -> None:
+    def __init__(
+        self,
+        args: TuiArgs | None = None,
+        start: TuiStart | None = None,
+        build_ahead: bool | None = None,
+    ) -> None:
         super().__init__()
+        for mode, base in list(self._modes.items()):
+            if isinstance(base, type) and issubclass(base, Screen):
+                self._modes[mode] = partial(self._new_screen, base)
         self.args = args or TuiArgs()
+        #: Build the main screens in idle time once the first is drawn (``None``: in a terminal).
+        self.build_ahead = build_ahead
         #: Loaded before the app started (the CLI loads first, so that errors go to stderr).
         self._preloaded = start
         #: Why a bundled topology is shown instead of this host (``None``: it is not).
@@ -140,6 +165,16 @@ class P2PViewApp(App[None]):
         #: Keys typed while a screen is being switched to (``None``: no switch under way).
         self._held_keys: list[events.Key] | None = None
         self._switches = 0
+        #: Set while :meth:`switch_mode` runs for :meth:`action_show` (see :meth:`delay_update`).
+        self._switching = False
+        #: The screen being shown by :meth:`action_show`, until it has resumed.
+        self._resuming: Screen[object] | None = None
+        #: What each main screen was last styled for (:meth:`_style_inputs`).
+        self._styled_as: weakref.WeakKeyDictionary[Screen[Any], tuple[object, ...]] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: Set once :meth:`_build_ahead` finds every main screen built.
+        self.screens_built = asyncio.Event()
 
     # -- loading ------------------------------------------------------------------
 
@@ -207,6 +242,7 @@ class P2PViewApp(App[None]):
         self.whatif = start.whatif
         if first:
             self.show("topology")
+            self.call_later(self._start_building_ahead)
         for note in start.notes[:2]:
             self.notify(note, timeout=8)
 
@@ -251,12 +287,16 @@ class P2PViewApp(App[None]):
     async def action_show(self, mode: str) -> None:
         """Switch to a main screen; keys typed until it is drawn do not reach it.
 
-        A first visit builds the screen, which takes a moment on a big topology.
-        Keys typed in that moment were meant for what the user saw, not for a
-        screen not drawn yet (digits typed to change screens ended up in the
-        I/O form): the app's own keys (1-5, ?, q ...) are held and run, in
-        order, once the new screen is drawn; any other key is dropped, and a
-        notification says so.
+        A first visit builds the screen, which takes a moment on a big topology
+        (unless it was built ahead: :meth:`_build_ahead`). Keys typed in that
+        moment were meant for what the user saw, not for a screen not drawn yet
+        (digits typed to change screens ended up in the I/O form): the app's
+        own keys (1-5, ?, q ...) are held and run, in order, once the new
+        screen is drawn; any other key is dropped, and a notification says so.
+
+        Nothing is painted until the new screen has taken its place (restyled,
+        laid out, its own resume handlers run); Textual's switch instead holds
+        every paint for a fixed 50 ms (:meth:`delay_update`).
         """
         if self.current_mode == mode:
             await self._release_keys(self._switches)
@@ -264,8 +304,152 @@ class P2PViewApp(App[None]):
         if self._held_keys is None:
             self._hold_keys()
         release = partial(self._release_keys, self._switches)
-        await self.switch_mode(mode)
+        self._styled_as[self.screen] = self._style_inputs(self.screen)
+        with self.batch_update():
+            self._switching = True
+            try:
+                mounted = self.switch_mode(mode)
+            finally:
+                self._switching = False
+            self._resuming = self.screen
+            try:
+                await mounted
+                await self._resumed(self.screen)
+            finally:
+                self._resuming = None
         self.screen.call_after_refresh(release)
+
+    async def _resumed(self, screen: Screen[object]) -> None:
+        """Wait until ``screen`` has handled the messages posted to it so far (its resume)."""
+        done = asyncio.Event()
+        screen.call_later(done.set)
+        with contextlib.suppress(TimeoutError):  # paint what there is rather than nothing
+            await asyncio.wait_for(done.wait(), RESUME_WAIT)
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        """Hold paints for ``delay`` seconds, except in :meth:`action_show`'s switch.
+
+        Textual's ``switch_mode`` calls this to hide the new screen's first
+        moments: every switch then waited 50 ms before its first paint.
+        :meth:`action_show` holds paints itself, for exactly as long as needed.
+        """
+        if not self._switching:
+            super().delay_update(delay)
+
+    def update_styles(self, node: DOMNode, animate: bool = True) -> None:
+        """Restyle ``node`` and what it holds, except a main screen shown again as it was left.
+
+        Textual restyles the whole screen each time it is shown, in case the
+        app's own look changed meanwhile (a theme, the terminal's focus: those
+        restyle only the screen shown). Each restyle also throws away every
+        widget's drawn lines, so that the switch redrew the whole screen from
+        scratch: about half of a switch. When nothing the style sheets see of
+        the app and of the screen itself changed since the screen was last
+        styled, the switch skips that restyle. (Changes to the screen's widgets
+        restyle them as they happen, shown or not.)
+        """
+        if isinstance(node, Screen) and node in self._styled_as:
+            inputs = self._style_inputs(node)
+            if node is self._resuming and self._styled_as[node] == inputs:
+                return
+            self._styled_as[node] = inputs
+        super().update_styles(node, animate)
+
+    def _style_inputs(self, screen: Screen[Any]) -> tuple[object, ...]:
+        """What the style sheets see of the app and of ``screen`` itself (not its widgets)."""
+        return (
+            self._css_update_count,
+            self.theme,
+            frozenset(self.get_pseudo_classes()),
+            frozenset(self.classes),
+            self.size,
+            frozenset(screen.classes),
+            frozenset(screen.get_pseudo_classes()) - POSITIONAL_PSEUDO_CLASSES,
+        )
+
+    def _new_screen(self, screen_class: type[Screen[None]]) -> Screen[None]:
+        """A main screen, new (the factory of each mode).
+
+        A new screen is styled from the app's style sheets as it mounts, but
+        Textual, seeing a screen that never had the sheets refreshed, re-reads
+        and re-applies every sheet of the app before showing it (twice: once
+        when the mode is made, once when it is shown), about 50-150 ms each at
+        2,000 functions. Marking the screen as up to date skips that; a later
+        change of theme still refreshes it as it does every screen.
+        """
+        screen = screen_class()
+        screen._css_update_count = self._css_update_count
+        self._styled_as[screen] = self._style_inputs(screen)  # as it mounts
+        return screen
+
+    def _start_building_ahead(self) -> None:
+        """Once the first screen is drawn, build the others in idle time (:meth:`_build_ahead`)."""
+        if self.build_ahead is None:
+            self.build_ahead = not self.is_headless
+        if self.build_ahead:
+            self.screen.call_after_refresh(self._build_ahead)
+
+    def _build_ahead(self) -> None:
+        """Build the next main screen not built yet; once it is idle, the one after.
+
+        A first visit would otherwise build the screen while the user waits:
+        0.3-0.9 s at 2,000 functions, against 100 ms for a switch. Each screen
+        is built (composed, mounted, drawn from the analysis, laid out: Textual
+        tells a new mode's screen that it is shown, and it lays itself out) on
+        its own, and the next only once it is idle, so that a key typed
+        meanwhile waits for one screen at most. Once all are built, a moment
+        later, :meth:`_lay_out_ahead`.
+        """
+        if self.whatif is None:
+            return
+        if self._held_keys is not None:  # a switch is under way: it goes first
+            self.set_timer(DRAW_AHEAD_DELAY, self._build_ahead)
+            return
+        mode = next((mode for mode, *_ in SCREENS if mode not in self._screen_stacks), None)
+        if mode is None:
+            self.set_timer(DRAW_AHEAD_DELAY, self._lay_out_ahead)
+            return
+        self._init_mode(mode)
+        self.get_screen_stack(mode)[0].call_after_refresh(self._build_ahead)
+
+    def _screens_ahead(self) -> list[Screen[object]]:
+        """The main screens built and not shown."""
+        return [
+            screen
+            for mode, *_ in SCREENS
+            for screen in self._screen_stacks.get(mode, ())
+            if screen.is_attached and not screen.is_current
+        ]
+
+    def _lay_out_ahead(self) -> None:
+        """Lay out the screens built ahead at the terminal's size, then (a moment later) draw them.
+
+        Textual lays out only the screen shown: a screen built ahead was laid out
+        once, as it was told it is shown, before its widgets were all mounted;
+        its first visit would lay it out again, resize every widget, and so draw
+        every line anew.
+        """
+        for screen in self._screens_ahead():
+            screen._refresh_layout(self.size)
+        self.set_timer(DRAW_AHEAD_DELAY, self._draw_ahead)
+
+    def _draw_ahead(self) -> None:
+        """Draw the screens built ahead into their widgets' line caches, without showing them.
+
+        Their first visit then paints from the caches, as a revisit does, instead
+        of drawing every line of every widget (40-60 ms at 2,000 functions).
+        """
+        for screen in self._screens_ahead():
+            screen._compositor.render_update(full=True)
+        # The analysis and the screens now live as long as the app (an edit
+        # keeps the analysis as read beside the edited one). Python's full garbage
+        # collection walks every object, 0.1-0.3 s at 2,000 functions, and came
+        # at random in switches and keys; frozen, these objects are no longer
+        # walked. Frozen objects are still freed when no longer referenced
+        # (four reloads of 2,000 functions grow the process no more than
+        # without freezing); only reference cycles among them would stay.
+        gc.freeze()
+        self.screens_built.set()
 
     def show(self, mode: str) -> None:
         """Switch to a main screen from code that cannot await (see :meth:`action_show`)."""
@@ -407,13 +591,18 @@ class P2PViewApp(App[None]):
             yield from extra()
 
 
-def make_app(args: TuiArgs | None = None, start: TuiStart | None = None) -> P2PViewApp:
+def make_app(
+    args: TuiArgs | None = None, start: TuiStart | None = None, build_ahead: bool | None = None
+) -> P2PViewApp:
     """The one place the app is built (CLI, tests, snapshots, screenshots).
 
     ``start``: the source as already loaded (the CLI's case); without it the app
-    loads ``args.source`` in a worker behind a loading screen.
+    loads ``args.source`` in a worker behind a loading screen. ``build_ahead``:
+    build every main screen in idle time once the first is drawn, so that a
+    first visit is as quick as a revisit; by default in a terminal, not
+    headless (tests and snapshots build a screen when they visit it).
     """
-    return P2PViewApp(args, start)
+    return P2PViewApp(args, start, build_ahead)
 
 
 def header_text(whatif: WhatIf, stand_in: str | None = None) -> str:
