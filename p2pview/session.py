@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from p2pview.kernel import DEFAULT_KERNEL, KernelState, KernelTarget, VersionError, prepare
@@ -71,11 +71,6 @@ class CpuChoice:
         )
 
 
-def parse_cpu(spec: str, base: Platform) -> Platform:
-    """Apply ``--cpu``: ``VENDOR:FAMILY`` (``amd:0x19``, ``intel:6``) or an arch (``arm64``)."""
-    return CpuChoice.parse(spec).apply(base)
-
-
 #: ``--iommu``: ``on`` (ACS as an IOMMU driver enables it) or ``off`` (firmware ACS).
 IommuChoice = Literal["on", "off"]
 
@@ -119,18 +114,6 @@ class EngineConfig:
             cmdline=cmdline,
             iommu=cast("IommuChoice | None", iommu),
         )
-
-    def with_kernel(self, release: str) -> EngineConfig:
-        """These settings under another release (raises :class:`VersionError`)."""
-        return replace(self, kernel=KernelTarget.parse(release))
-
-    def with_cpu(self, spec: str) -> EngineConfig:
-        """These settings with another CPU (raises :class:`UsageError`)."""
-        return replace(self, cpu=CpuChoice.parse(spec))
-
-    def with_cmdline(self, cmdline: str) -> EngineConfig:
-        """These settings with another kernel command line."""
-        return replace(self, cmdline=cmdline)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from p2pview.kernel import PROFILES, KernelTarget, KernelVersion
 from p2pview.kernel.decision import whitelist_check
 from p2pview.kernel.whitelist import PCI_ANY_ID
 from p2pview.model import BDF, Platform, RootBus
-from p2pview.session import parse_cpu
+from p2pview.session import CpuChoice
 from p2pview.tui.analysis import WhatIf
 from p2pview.tui.presenters.explain_content import MUTED, Names
 
@@ -54,7 +54,7 @@ def cpu_choice(platform: Platform) -> str | None:
     """The preset spec the platform's CPU matches (``None``: none does)."""
     key = _cpu_key(platform)
     for _label, spec in CPU_PRESETS:
-        if _cpu_key(parse_cpu(spec, platform)) == key:
+        if _cpu_key(CpuChoice.parse(spec).apply(platform)) == key:
             return spec
     return None
 
