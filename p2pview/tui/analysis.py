@@ -139,7 +139,7 @@ def set_cmdline(cmdline: str) -> Edit:
     """Replace the kernel command line (disable_acs_redir=, config_acs= ...)."""
 
     def edit(analysis: Analysis) -> Analysis:
-        config = analysis.config.with_cmdline(cmdline)
+        config = replace(analysis.config, cmdline=cmdline)
         what = f"command line: {cmdline or '(empty)'}"
         return _edited(analysis, analysis.topology, config, what)
 
@@ -187,7 +187,8 @@ class WhatIf:
 
     original: Analysis
     current: Analysis
-    #: The analyses before each edit, oldest first (kept light: see :meth:`Analysis.light`).
+    #: The analyses before each edit, oldest first (kept light but for the original:
+    #: see :meth:`Analysis.light`).
     history: tuple[Analysis, ...]
     #: The verdicts as edited against those as loaded.
     comparison: Comparison
@@ -202,8 +203,13 @@ class WhatIf:
         return WhatIf(self.original, current, history, comparison)
 
     def apply(self, edit: Edit) -> WhatIf:
-        """After one more edit (raises, changing nothing, when the edit is refused)."""
-        return self._to(edit(self.current), (*self.history, self.current.light()))
+        """After one more edit (raises, changing nothing, when the edit is refused).
+
+        Undo keeps the analysis as loaded whole (the comparison holds its
+        verdicts anyway), so undoing the first edit computes nothing again.
+        """
+        before = self.current if self.current is self.original else self.current.light()
+        return self._to(edit(self.current), (*self.history, before))
 
     def undone(self) -> WhatIf | None:
         """Before the last edit (``None``: nothing to undo)."""

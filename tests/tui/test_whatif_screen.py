@@ -569,3 +569,14 @@ def test_iommu_on_says_which_functions_would_share_a_group() -> None:
         assert "IOMMU groups with the IOMMU on, as pci_device_group() forms them:" in edits
 
     run_whatif(body, source="switch-nvme", pair=None)
+
+
+def test_undoing_every_edit_gives_back_the_analysis_as_loaded() -> None:
+    """Undo keeps the original whole: its verdicts are not computed again."""
+    loaded = start("switch-acs-iommu").whatif
+    edited = loaded.apply(toggle_acs_bit(DSP_A, 0x4)).apply(toggle_acs_bit(DSP_A, 0x8))
+    once = edited.undone()
+    assert once is not None and once.edits == ("ACS Control of 0000:19:00.0 -> 0x0019",)
+    back = once.undone()
+    assert back is not None and back.current is loaded.original
+    assert back.verdicts is loaded.verdicts and not back.comparison.marked
