@@ -3,15 +3,21 @@
 from p2pview.tui.app import TuiArgs, make_app
 
 
+async def _open_stepper(pilot):
+    """The stepper screen, once the source is loaded (no animations)."""
+    app = pilot.app
+    app.animation_level = "none"
+    await app.loaded()
+    await pilot.pause()
+    await pilot.press("5")
+    await pilot.pause()
+    return app.screen
+
+
 def _at_stage(scenario: str, stage: str):
     async def run_before(pilot) -> None:
         app = pilot.app
-        app.animation_level = "none"
-        await app.loaded()
-        await pilot.pause()
-        await pilot.press("5")
-        await pilot.pause()
-        screen = app.screen
+        screen = await _open_stepper(pilot)
         assert screen.run_bundled(scenario)
         await app.loaded()
         await pilot.pause()
@@ -63,12 +69,7 @@ def test_stepper_queue_limits_after_an_mdts_edit_at_80x24(snap_compare):
 
     async def run_before(pilot) -> None:
         app = pilot.app
-        app.animation_level = "none"
-        await app.loaded()
-        await pilot.pause()
-        await pilot.press("5")
-        await pilot.pause()
-        screen = app.screen
+        screen = await _open_stepper(pilot)
         read = quick_scenario(
             "switch-nvme", BDF.parse("0000:1a:00.0"), BDF.parse("0000:1b:00.0"), 1 << 20
         )
