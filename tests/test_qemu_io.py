@@ -357,7 +357,7 @@ def test_io_report_lists_disagreements_and_reasons():
     assert "read-4K" not in text and "read-8K" in text
     assert "differs: result: kernel 8192, p2pview -1 EIO" in text
     assert "not run: thru-iommu: needs a translating IOMMU" in text
-    assert "1 of 2 scenario(s) agree (2 NVMe commands traced)" in text
+    assert "1 of 2 scenario(s) agree (2 NVMe commands compared)" in text
     assert "queue limits (nvme0n1): max_hw_sectors_kb 512, max_segments 129" in text
 
 

@@ -108,8 +108,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--iommu",
         action="store_true",
-        help="with --io: QEMU's intel-iommu translates the guest's DMA (needs a kernel built"
-        " with ORACLE_VARIANT=iommu tools/oracle-kernel/build.sh)",
+        help="with --io: QEMU's intel-iommu translates the guest's DMA (needs a kernel with"
+        " CONFIG_INTEL_IOMMU, as tools/oracle-kernel/build.sh builds)",
     )
     p.add_argument(
         "--mdts",
@@ -360,9 +360,10 @@ def io_report(boot: IoBoot, verbose: bool) -> str:
             )
     if boot.results:
         agreed = sum(r.agrees for r in boot.results)
-        traced = sum(r.commands for r in boot.results)
+        compared = sum(r.commands for r in boot.results)
         out.append(
-            f"   {agreed} of {len(boot.results)} scenario(s) agree ({traced} NVMe commands traced)"
+            f"   {agreed} of {len(boot.results)} scenario(s) agree"
+            f" ({compared} NVMe commands compared)"
         )
     return "\n".join(out) + "\n"
 

@@ -247,7 +247,7 @@ def compare_boot(
     if iommu and not translated:
         raise IoCheckError(
             f"{name}: the guest's capture shows no translating IOMMU (a kernel without"
-            " CONFIG_INTEL_IOMMU? tools/oracle-kernel/build.sh with ORACLE_VARIANT=iommu)"
+            " CONFIG_INTEL_IOMMU? tools/oracle-kernel/build.sh builds one)"
         )
     if iommu:
         _check_groups(boot, session)

@@ -242,7 +242,7 @@ def bundled_io(path: Path, iommu: bool = False) -> tuple[str, IoScenario | NotRu
         return sc.source, NotRun(
             name,
             "needs a translating IOMMU in the guest: run with --iommu (QEMU's intel-iommu and"
-            " an oracle kernel built with ORACLE_VARIANT=iommu)",
+            " a kernel with CONFIG_INTEL_IOMMU)",
         )
     if iommu and sc.dma is DmaMode.DIRECT and sc.dma_given:
         return sc.source, NotRun(name, "runs without an IOMMU (its [dma] mode is direct)")

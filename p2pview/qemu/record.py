@@ -442,7 +442,7 @@ def render_io_table(data: Mapping[str, Any]) -> str:
         return ""
     lines = [
         "| kernel (Debian package) | nvme `mdts` | IOMMU | topology"
-        " | O_DIRECT scenarios agreed / run | NVMe commands traced | disagreements |",
+        " | O_DIRECT scenarios agreed / run | NVMe commands compared | disagreements |",
         "|---|---|---|---|---|---|---|",
     ]
     explained: list[str] = []
