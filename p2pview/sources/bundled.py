@@ -8,9 +8,9 @@ top-level ``topologies/`` directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from p2pview.sources.packaged import package_file
 from p2pview.sources.topofile import read_topology_file
 
 
@@ -26,7 +26,7 @@ class BundledTopology:
 
 def topologies_dir() -> Path:
     """The directory holding the bundled ``*.toml`` files."""
-    packaged = Path(str(resources.files("p2pview"))) / "topologies"
+    packaged = package_file("topologies")
     if packaged.is_dir():
         return packaged
     checkout = Path(__file__).resolve().parents[2] / "topologies"

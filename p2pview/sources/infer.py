@@ -23,10 +23,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, replace
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from p2pview.model import BDF, Acs, Fact, PciDevice, Platform, RootBus, Topology
+from p2pview.sources.packaged import package_file
 
 #: Vendors whose functions on a root bus mean a virtual machine (the chipset is emulated).
 HYPERVISOR_VENDORS = {
@@ -86,7 +86,7 @@ class RootPortRow:
 
 def _rows(name: str, table: str) -> list[dict[str, Any]]:
     """The ``[[table]]`` rows of a data file shipped in ``p2pview/data``."""
-    text = resources.files("p2pview").joinpath("data", name).read_text(encoding="utf-8")
+    text = package_file("data", name).read_text(encoding="utf-8")
     rows: list[dict[str, Any]] = tomllib.loads(text).get(table, [])
     return rows
 

@@ -28,10 +28,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from p2pview.model import PciDevice
+from p2pview.sources.packaged import package_file
 
 #: The environment variable that chooses the pci.ids file (a path, or ``bundled``).
 ENV_VAR = "P2PVIEW_PCI_IDS"
@@ -346,10 +346,8 @@ def shorten_vendor(name: str) -> str:
 
 def bundled_path() -> Path | None:
     """The bundled subset's path, if it is installed."""
-    candidate = resources.files("p2pview").joinpath("data", BUNDLED_NAME)
-    if candidate.is_file():
-        return Path(str(candidate))
-    return None
+    candidate = package_file("data", BUNDLED_NAME)
+    return candidate if candidate.is_file() else None
 
 
 def find_pci_ids() -> Path | None:
