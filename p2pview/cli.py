@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from p2pview.iosim import Scenario
+    from p2pview.iosim.datapath import DataPathKernel
     from p2pview.model import BDF
     from p2pview.session import Session
     from p2pview.sources import Loaded
@@ -629,6 +630,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace_kernel(args: argparse.Namespace) -> DataPathKernel | None:
+    """``--kernel``, parsed (a VersionError names what is wrong with it)."""
+    from p2pview.iosim.datapath import DataPathKernel
+
+    return None if not args.kernel else DataPathKernel.parse(args.kernel)
+
+
 def _trace_scenario(args: argparse.Namespace) -> tuple[Scenario, Loaded | None]:
     """The scenario to trace, and the source when the command line named one (read once)."""
     from p2pview.iosim import DmaMode, quick_scenario, read_scenario
@@ -654,7 +662,8 @@ def _trace_scenario(args: argparse.Namespace) -> tuple[Scenario, Loaded | None]:
             )
         scenario = quick_scenario(
             args.scenario, provider, client, size, offset=offset, write=args.write,
-            iommu=args.iommu or None, kernel=args.kernel, cpu=args.cpu, cmdline=args.cmdline,
+            iommu=args.iommu or None, kernel=_trace_kernel(args), cpu=args.cpu,
+            cmdline=args.cmdline,
         )  # fmt: skip
         return scenario, loaded
     path = Path(args.scenario)
@@ -669,7 +678,7 @@ def _trace_scenario(args: argparse.Namespace) -> tuple[Scenario, Loaded | None]:
     scenario = read_scenario(path)
     changes: dict[str, Any] = {}
     if args.kernel:
-        changes["kernel"] = args.kernel
+        changes["kernel"] = _trace_kernel(args)
     if args.cpu:
         changes["cpu"] = args.cpu
     if args.cmdline is not None:
@@ -729,6 +738,8 @@ def _trace_arguments(p: argparse.ArgumentParser) -> None:
 )
 def cmd_trace(args: argparse.Namespace) -> int:
     """``p2pview trace``; the exit status says how the I/O ended (:data:`EXIT_STATUS_HELP`)."""
+    from dataclasses import replace
+
     from p2pview.iosim import DmaMode, simulate, trace_document
     from p2pview.iosim.scenario import check_client
     from p2pview.session import EngineConfig, session_for
@@ -736,11 +747,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
     scenario, loaded = _trace_scenario(args)
     config = EngineConfig.parse(
-        kernel=scenario.kernel,
         cpu=scenario.cpu,
         cmdline=scenario.cmdline,
         iommu="on" if scenario.dma is DmaMode.IOMMU else None,
     )
+    if scenario.kernel is not None:
+        config = replace(config, kernel=scenario.kernel.target)
     session = session_for(loaded if loaded is not None else load_source(scenario.source), config)
     check_client(scenario, session.topology)
     trace = simulate(scenario, session.topology, session.state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from p2pview.iosim import Scenario, simulate
+from p2pview.iosim.datapath import DataPathKernel
 from p2pview.iosim.scenario import (
     BufferKind,
     BufferSegment,
@@ -152,7 +153,7 @@ def scenario(
         name="test",
         description="",
         source="test",
-        kernel=kernel,
+        kernel=DataPathKernel.parse(kernel),
         buffer=buffer,
         client=B(client),
         # A test that names the DMA mode means it (the topology does not decide).
@@ -162,8 +163,8 @@ def scenario(
 
 
 def run(topo: Topology, sc: Scenario) -> Trace:
-    kernel = sc.kernel or "6.12"
-    return simulate(sc, topo, prepare(topo, KernelTarget.parse(kernel)))
+    target = sc.kernel.target if sc.kernel is not None else KernelTarget.parse("6.12")
+    return simulate(sc, topo, prepare(topo, target))
 
 
 __all__ = [

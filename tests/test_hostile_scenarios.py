@@ -71,6 +71,8 @@ BAD_FIELDS = [
     ("io.iovecs", "[{offset = 0, length = 0}]", "io.iovecs[0].length: 0 is out of range"),
     ("io.extent_boundaries", "[-1]", "io.extent_boundaries: -1 is out of range"),
     ("kernel", "5", "kernel: expected a string, got 5"),
+    ("kernel", '"banana"', "kernel: not a kernel version: 'banana'"),
+    ("kernel", '"4.19"', "kernel: kernel 4.19: P2PDMA (drivers/pci/p2pdma.c) was merged in v4.20"),
     ("target.client", '"zz"', "target.client: not a PCI address: 'zz'"),
     ("target.client", '"1d:00.0"', "client 0000:1d:00.0 is not an NVMe controller"),
     ("target.client", '"19:00.0"', "client 0000:19:00.0 is a bridge or switch port"),

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from p2pview.cli import main
+from p2pview.iosim.datapath import DataPathKernel
 from p2pview.session import EngineConfig
 from p2pview.sources.bundled import bundled_scenarios
 
@@ -311,10 +312,14 @@ def test_one_run_has_one_kernel_for_verdicts_and_data_path() -> None:
     assert path is not None
     scenario = read_scenario(path)
     session = open_session(scenario.source, EngineConfig.parse(kernel="7.2"))
-    other = dataclasses.replace(scenario, kernel="6.12")
+    other = dataclasses.replace(scenario, kernel=DataPathKernel.parse("6.12"))
     trace = simulate(other, session.topology, session.state)
     assert trace.context.datapath.version.series == (7, 2)
     assert trace.context.kernel_note is not None
     assert "names kernel 6.12; it runs under 7.2" in trace.context.kernel_note
-    same = simulate(dataclasses.replace(scenario, kernel="7.2.13"), session.topology, session.state)
+    same = simulate(
+        dataclasses.replace(scenario, kernel=DataPathKernel.parse("7.2.13")),
+        session.topology,
+        session.state,
+    )
     assert same.context.kernel_note is None and str(same.context.datapath.version) == "7.2.13"

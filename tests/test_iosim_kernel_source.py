@@ -25,7 +25,7 @@ from iosim_fixtures import (
     tv3,
 )
 
-from p2pview.iosim.datapath import datapath_for
+from p2pview.iosim.datapath import DataPathKernel, datapath_for
 from p2pview.iosim.dmachoice import DmaChosenBy
 from p2pview.iosim.limits import LimitBasis, kernel_limits
 from p2pview.iosim.nvme import prp_list_pages
@@ -51,7 +51,7 @@ def big_cmb(iommu: IommuMode = IommuMode.OFF) -> Topology:
 
 def limits(kernel, **kw):
     sc = scenario((p2p("01:00.0", 4 * KiB),), "01:00.0", kernel=kernel, **kw)
-    return kernel_limits(datapath_for(kernel), sc, sc.dma)
+    return kernel_limits(datapath_for(sc.kernel), sc, sc.dma)
 
 
 # -- max_hw_sectors and max_segments under a translating IOMMU ----------------------
@@ -271,7 +271,7 @@ def test_v72_page_gap_forces_sgl():
     (cmd,) = step(t, "nvme").state.commands
     assert cmd.use_sgl and len(cmd.sgl) == 2
     # With the 6.12 virt boundary the same readv is two requests of PRPs.
-    old = run(tv1(), sc.replace(kernel="6.12"))
+    old = run(tv1(), sc.replace(kernel=DataPathKernel.parse("6.12")))
     assert len(step(old, "request").state.requests) == 2
 
 
@@ -354,5 +354,5 @@ def test_single_segment_fast_path_for_memory():
     (cmd,) = step(run(tv1(), sc.replace(length=8 * KiB)), "nvme").state.commands
     assert not cmd.use_sgl and (cmd.prp1, cmd.prp2) == (0x100000000, 0x100001000)
     # 7.2.13: four order-0 folios are four physical segments: the full path, PRPs.
-    (cmd,) = step(run(tv1(), sc.replace(kernel="7.2")), "nvme").state.commands
+    (cmd,) = step(run(tv1(), sc.replace(kernel=DataPathKernel.parse("7.2"))), "nvme").state.commands
     assert not cmd.use_sgl and len(cmd.prp_list) == 3

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from p2pview.iosim.datapath import DataPath, datapath_for
+from p2pview.iosim.datapath import DataPath, DataPathKernel, datapath_for
 from p2pview.iosim.dmachoice import DmaChoice, choose_dma
 from p2pview.iosim.limits import KernelLimits, kernel_limits
 from p2pview.iosim.scenario import BufferKind, Scenario, TargetKind
 from p2pview.kernel import KernelState, Verdict, calc_map_type_and_dist
 from p2pview.kernel.busaddr import U64, bar_bus_address
-from p2pview.kernel.version import KernelVersion
 from p2pview.model import BDF, Bar, BarKind, PciDevice, Topology
 from p2pview.model.errors import InputError
 
@@ -150,7 +149,7 @@ def _provider(topo: Topology, bdf: BDF, pgmap: int, scenario: Scenario) -> Provi
     )
 
 
-def _data_path_kernel(scenario: Scenario, kstate: KernelState) -> tuple[str, str | None]:
+def _data_path_kernel(scenario: Scenario, kstate: KernelState) -> tuple[DataPathKernel, str | None]:
     """The release whose data path runs, and a note when the scenario named another.
 
     One run has one kernel: the verdicts' (``kstate``). The CLI boots the engine
@@ -159,16 +158,15 @@ def _data_path_kernel(scenario: Scenario, kstate: KernelState) -> tuple[str, str
     v5 series (``5.17-series``) is a data path of its release, kept when the
     release agrees.
     """
-    ours = kstate.target.version
-    release = str(ours)
+    release = DataPathKernel.of(kstate.target)
+    ours = release.version
     named = scenario.kernel
     if named is None:
         return release, None
-    theirs = KernelVersion.parse(named)
+    theirs = named.version
     if theirs.series == ours.series and (theirs.patch in (0, ours.patch) or ours.patch == 0):
         # The same release, one of them more precise (6.12 and 6.12.117): that one.
-        series = "series" in named.lower()
-        return (named if series or theirs.patch else release), None
+        return (named if named.series or theirs.patch else release), None
     return release, (
         f"the scenario names kernel {named}; it runs under {release}, the kernel of the"
         " verdicts (change it on the what-if screen)"
@@ -180,8 +178,8 @@ def make_context(scenario: Scenario, topology: Topology, kstate: KernelState) ->
     where = scenario.path or scenario.name
     if scenario.client not in topology:
         raise ScenarioError(f"{where}: client {scenario.client} is not in the topology")
-    kernel_text, kernel_note = _data_path_kernel(scenario, kstate)
-    datapath = datapath_for(kernel_text)
+    kernel, kernel_note = _data_path_kernel(scenario, kstate)
+    datapath = datapath_for(kernel)
     providers: dict[BDF, ProviderInfo] = {}
     for seg in scenario.buffer:
         if seg.provider is not None and seg.provider not in providers:

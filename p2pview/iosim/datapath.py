@@ -17,7 +17,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from p2pview.kernel.profiles import KernelTarget
 from p2pview.kernel.version import KernelVersion
+
+
+@dataclass(frozen=True, slots=True)
+class DataPathKernel:
+    """The kernel an I/O runs under: a release, or the v5 series applied to one.
+
+    Parsed once where the user gives it (a scenario file's ``kernel``, ``trace
+    --kernel``, the stepper's form and ``k`` prompt); everything after works on
+    the typed value. ``text`` keeps the spelling the user gave, for display.
+    """
+
+    target: KernelTarget
+    #: The out-of-tree v5 userspace-P2PDMA series (``5.17-series``).
+    series: bool
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> DataPathKernel:
+        """``6.12``, ``6.12.117``, ``next``, ``5.17-series`` ...
+
+        Raises:
+            VersionError: a release p2pview cannot model (before v4.20, or unreadable).
+        """
+        text = text.strip()
+        return cls(KernelTarget.parse(text), "series" in text.lower(), text)
+
+    @classmethod
+    def of(cls, target: KernelTarget) -> DataPathKernel:
+        """The release ``target`` (the verdicts' kernel), without the v5 series."""
+        return cls(target, False, str(target.version))
+
+    @property
+    def version(self) -> KernelVersion:
+        """The release."""
+        return self.target.version
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class Mapping(StrEnum):
@@ -171,10 +210,10 @@ def _stable_has(version: KernelVersion, table: dict[tuple[int, int], int]) -> bo
     return not version.is_next and fixed_at is not None and version.patch >= fixed_at
 
 
-def datapath_for(kernel: str) -> DataPath:
-    """The data path of a kernel release string (``6.12``, ``5.17-series``, ``next``)."""
-    version = KernelVersion.parse(kernel)
-    series = "series" in kernel.lower()
+def datapath_for(kernel: DataPathKernel) -> DataPath:
+    """The data path of a release (``6.12``, ``5.17-series``, ``next``)."""
+    version = kernel.version
+    series = kernel.series
     v = (999, 0) if version.is_next else version.series
 
     def at_least(major: int, minor: int) -> bool:

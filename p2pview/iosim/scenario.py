@@ -20,6 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from p2pview.iosim.datapath import DataPathKernel
+from p2pview.kernel.version import VersionError
 from p2pview.model import BDF, AddressError, Topology
 from p2pview.sources.checks import SourceError, cut, parse_int, quote, show_int
 from p2pview.sources.readfile import SCENARIO, load_toml, read_text_bounded
@@ -137,7 +139,8 @@ class Scenario:
     name: str
     description: str
     source: str
-    kernel: str | None
+    #: The kernel the scenario names (its verdicts' and data path's); None: the session's.
+    kernel: DataPathKernel | None
     buffer: tuple[BufferSegment, ...]
     client: BDF
     write: bool = False
@@ -222,6 +225,13 @@ def _str(value: Any, where: str, path: str) -> str:
     if not isinstance(value, str):
         raise SourceError(f"{path}: {where}: expected a string, got {quote(value)}")
     return value
+
+
+def _kernel(value: Any, path: str) -> DataPathKernel:
+    try:
+        return DataPathKernel.parse(_str(value, "kernel", path))
+    except VersionError as exc:
+        raise SourceError(f"{path}: kernel: {exc}") from None
 
 
 def _bool(value: Any, where: str, path: str) -> bool:
@@ -464,7 +474,7 @@ def scenario_from_mapping(data: Mapping[str, Any], path: str) -> Scenario:
         name=_str(data.get("name", Path(path).stem), "name", path),
         description=_str(data.get("description", ""), "description", path),
         source=source,
-        kernel=None if "kernel" not in data else _str(data["kernel"], "kernel", path),
+        kernel=None if "kernel" not in data else _kernel(data["kernel"], path),
         buffer=buffer,
         client=_bdf(_get(target, "client", "target", path), "target.client", path),
         write=op == "write",
@@ -604,7 +614,7 @@ def quick_scenario(
     offset: int = 0,
     write: bool = False,
     iommu: bool | None = None,
-    kernel: str | None = None,
+    kernel: DataPathKernel | None = None,
     cpu: str | None = None,
     cmdline: str | None = None,
 ) -> Scenario:
@@ -615,8 +625,7 @@ def quick_scenario(
     one O_DIRECT read (or write) of ``size`` bytes starting ``offset`` bytes
     into it. ``iommu`` None: the topology's IOMMU decides the DMA mode.
     """
-    series = kernel is not None and "series" in kernel.lower()
-    kind = BufferKind.NVME_CMB if series else BufferKind.P2PMEM
+    kind = BufferKind.NVME_CMB if kernel is not None and kernel.series else BufferKind.P2PMEM
     pages = (offset + size + PAGE_SIZE - 1) // PAGE_SIZE
     return Scenario(
         name=f"{provider.short()} -> {client.short()}",

@@ -112,10 +112,18 @@ class KernelState:
             }
             alt = self._fresh(whitelist_overrides=flips)
         elif key.startswith(ALT_KERNEL):
-            alt = prepare(self.topology, KernelTarget.parse(key.removeprefix(ALT_KERNEL)))
+            return self.under(KernelTarget.parse(key.removeprefix(ALT_KERNEL)))
         else:
             raise KeyError(f"no alternative {key!r}")
         self._alternatives[key] = alt
+        return alt
+
+    def under(self, target: KernelTarget) -> KernelState:
+        """The same topology booted on another release (kept, as the alternatives are)."""
+        key = ALT_KERNEL + str(target.version)
+        alt = self._alternatives.get(key)
+        if alt is None:
+            alt = self._alternatives[key] = prepare(self.topology, target)
         return alt
 
     def _fresh(self, **changes: object) -> KernelState:

@@ -347,6 +347,7 @@ def simulateguest_bdf(
     io: IoScenario, machine: Machine, session: Any, release: str, mdts: int, run: GuestRun
 ) -> Any:
     """The simulator's trace of ``io`` on the guest's capture, with the guest's RAM pages."""
+    from p2pview.iosim.datapath import DataPathKernel
     from p2pview.iosim.scenario import BufferKind, BufferSegment, Iovec, NvmeSetup, Scenario
     from p2pview.iosim.simulate import simulate
 
@@ -367,7 +368,7 @@ def simulateguest_bdf(
         name=io.name,
         description=f"p2pview verify --io ({io.origin})",
         source="guest capture",
-        kernel=release,
+        kernel=DataPathKernel.parse(release),
         buffer=tuple(buffer),
         client=guest_bdf(machine, io.client),
         write=io.write,

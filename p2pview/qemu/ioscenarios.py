@@ -226,7 +226,7 @@ def bundled_io(path: Path, iommu: bool = False) -> tuple[str, IoScenario | NotRu
 
     sc = read_scenario(path)
     name = path.stem
-    if sc.kernel and "series" in sc.kernel:
+    if sc.kernel is not None and sc.kernel.series:
         return sc.source, NotRun(name, "the v5 series is not among the oracle kernels")
     if sc.target is not TargetKind.NVME:
         return sc.source, NotRun(

@@ -398,13 +398,14 @@ def expected_dio(
     # Imported here: the simulator needs numpy, which `p2pview --help` (it lists
     # this module's commands) must not load.
     from p2pview.iosim.context import ScenarioError
+    from p2pview.iosim.datapath import DataPathKernel
     from p2pview.iosim.scenario import BufferKind, BufferSegment, quick_scenario
     from p2pview.iosim.simulate import simulate
 
     outcomes = []
     for write in (False, True):
         scenario = quick_scenario(
-            source, provider, client, DIO_BYTES, write=write, kernel=str(state.target.version)
+            source, provider, client, DIO_BYTES, write=write, kernel=DataPathKernel.of(state.target)
         )
         if way == "bar":
             seg = BufferSegment(BufferKind.BAR_RESOURCE, 16 * DIO_BYTES, provider, bar=CMB_BAR)

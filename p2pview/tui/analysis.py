@@ -30,8 +30,6 @@ from functools import cached_property
 from p2pview.iosim import Scenario, Trace, simulate
 from p2pview.kernel import KernelTarget, Verdict, calc_map_type_and_dist
 from p2pview.kernel.acs import with_iommu_acs, without_iommu_acs
-from p2pview.kernel.provenance import ALT_KERNEL
-from p2pview.kernel.version import KernelVersion
 from p2pview.model import BDF, Acs, AcsPresence, IommuMode, RootBus, Topology
 from p2pview.model.select import SelectionError, select
 from p2pview.session import CpuChoice, EngineConfig, Session, session_for
@@ -334,8 +332,7 @@ def simulate_scenario(analysis: Analysis, scenario: Scenario) -> StepperRun:
     same topology for that release.
     """
     state = analysis.session.state
-    if scenario.kernel is not None:
-        wanted = KernelVersion.parse(scenario.kernel)
-        if wanted.series != state.target.version.series:
-            state = state.alternative(ALT_KERNEL + scenario.kernel)
+    named = scenario.kernel
+    if named is not None and named.version.series != state.target.version.series:
+        state = state.under(named.target)
     return StepperRun(scenario, simulate(scenario, analysis.topology, state), analysis)

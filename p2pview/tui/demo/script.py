@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from p2pview.iosim import STAGES, Scenario, read_scenario
-from p2pview.kernel.version import KernelVersion
+from p2pview.iosim.datapath import DataPathKernel
 from p2pview.model import BDF, AcsPresence, RootBus
 from p2pview.model.errors import InputError
 from p2pview.session import CpuChoice, EngineConfig
@@ -284,11 +284,11 @@ def build_step(spec: StepSpec, whatif: WhatIf, selection: Selection) -> DemoStep
         if spec.scenario is not None:
             scenario = _scenario(spec)
             kernel = whatif.current.config.kernel
-            named = None if scenario.kernel is None else KernelVersion.parse(scenario.kernel)
+            named = None if scenario.kernel is None else scenario.kernel.version
             if kernel is not None and kernel.version != named:
                 # The step's kernel (named, carried or edited) is also the data
                 # path's, as with 'p2pview trace --kernel'.
-                scenario = scenario.replace(kernel=str(kernel.version))
+                scenario = scenario.replace(kernel=DataPathKernel.of(kernel))
             providers = [seg.provider for seg in scenario.buffer if seg.provider is not None]
             if spec.select is None and providers:
                 selected = providers[0]
@@ -333,11 +333,12 @@ def _load(spec: StepSpec) -> tuple[WhatIf, Selection]:
     A step that runs a scenario and names no kernel runs it on the scenario's
     kernel, as ``p2pview trace`` does.
     """
-    kernel = spec.kernel
     try:
-        if kernel is None and spec.scenario is not None:
-            kernel = _scenario(spec).kernel
-        config = EngineConfig.parse(kernel=kernel, cpu=spec.cpu, cmdline=spec.cmdline)
+        config = EngineConfig.parse(kernel=spec.kernel, cpu=spec.cpu, cmdline=spec.cmdline)
+        if spec.kernel is None and spec.scenario is not None:
+            named = _scenario(spec).kernel
+            if named is not None:
+                config = replace(config, kernel=named.target)
         start = load_start(spec.topology, config)
     except ValueError as exc:  # InputError is a ValueError
         raise DemoError(f"step {spec.number}: {exc}") from None

@@ -243,7 +243,7 @@ def scenario_header(trace: Trace, session_kernel: str, iommu_on: bool, origin: s
         notes.append(origin)
     if ctx.kernel_note:
         notes.append(ctx.kernel_note)
-    elif sc.kernel and str(ctx.datapath.title) != session_kernel:
+    elif sc.kernel is not None and str(ctx.datapath.title) != session_kernel:
         notes.append(
             f"this I/O runs under kernel {ctx.datapath.title}, verdicts and data path; the"
             f" other screens keep the session's {session_kernel}"

@@ -63,6 +63,7 @@ from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.stepper_controller import ControllerPrompt
 from p2pview.tui.widgets.stepper_form import (
     FormValues,
+    KernelChoice,
     KernelPrompt,
     ScenarioForm,
     default_values,
@@ -679,11 +680,11 @@ Large I/Os show the first requests and entries with a count of the rest.
             return
         scenario = self._scenario
 
-        def done(kernel: str | None) -> None:
-            if kernel is None:
-                return
+        def done(choice: KernelChoice | None) -> None:
+            if choice is None:
+                return  # cancelled
             keep = self._trace.steps[self._index].stage if self._trace is not None else None
-            self._start(scenario.replace(kernel=kernel or None), self._origin, keep_stage=keep)
+            self._start(scenario.replace(kernel=choice.kernel), self._origin, keep_stage=keep)
 
         self.app.push_screen(KernelPrompt(scenario.kernel, self._session_kernel), done)
 

@@ -29,9 +29,9 @@ from p2pview.iosim import (
     Iovec,
     Scenario,
     TargetKind,
-    datapath_for,
     quick_scenario,
 )
+from p2pview.iosim.datapath import DataPathKernel
 from p2pview.kernel import MapType
 from p2pview.model import BDF, AddressError, Kind, Topology, kind_of
 from p2pview.model.units import size_text
@@ -125,9 +125,8 @@ def build_scenario(values: FormValues, topology: Topology) -> Scenario:
         raise ValueError("the size must be positive and the offset not negative")
     if size + offset > 1 << 40:
         raise ValueError("keep the buffer under 1 TiB")
-    kernel = values.kernel.strip() or None
-    if kernel is not None:
-        datapath_for(kernel)  # raises VersionError (a ValueError) with the reason
+    # A VersionError (a ValueError) says what is wrong with the release.
+    kernel = DataPathKernel.parse(values.kernel) if values.kernel.strip() else None
     target = TargetKind.NVME if kind_of(topology[client]) is Kind.NVME else TargetKind.OTHER
     op = "write" if values.write else "read"
     if values.provider == RAM_CHOICE:
@@ -314,12 +313,19 @@ class ScenarioForm(ModalScreen[tuple[Scenario, FormValues] | None]):
         self.action_cancel()
 
 
-class KernelPrompt(ModalScreen[str | None]):
+@dataclass(frozen=True)
+class KernelChoice:
+    """What the kernel prompt gave: a release, or None for the session's kernel."""
+
+    kernel: DataPathKernel | None
+
+
+class KernelPrompt(ModalScreen[KernelChoice | None]):
     """Ask which kernel's data path the current scenario should take."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, scenario_kernel: str | None, session_kernel: str) -> None:
+    def __init__(self, scenario_kernel: DataPathKernel | None, session_kernel: str) -> None:
         super().__init__()
         self.scenario_kernel = scenario_kernel
         self.session_kernel = session_kernel
@@ -329,7 +335,7 @@ class KernelPrompt(ModalScreen[str | None]):
         with Vertical(id="stepper-kernel"):
             yield Static(Content.styled("Kernel for this I/O's data path", "bold $text-accent"))
             yield Input(
-                self.scenario_kernel or "",
+                "" if self.scenario_kernel is None else str(self.scenario_kernel),
                 placeholder=f"empty: the session's {self.session_kernel}",
                 compact=True,
                 id="kernel-input",
@@ -347,15 +353,16 @@ class KernelPrompt(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
+        kernel = None
         if text:
             try:
-                datapath_for(text)
+                kernel = DataPathKernel.parse(text)
             except ValueError as exc:
                 self.query_one("#kernel-error", Static).update(
                     Content.styled(str(exc), "$text-error")
                 )
                 return
-        self.dismiss(text)
+        self.dismiss(KernelChoice(kernel))
 
     def action_cancel(self) -> None:
         """Keep the kernel as it is."""
