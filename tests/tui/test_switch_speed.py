@@ -7,14 +7,17 @@ hold the behaviour that makes it fast, which a timing on a shared machine cannot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from rich.console import Console
 from textual.app import App
 from textual.dom import DOMNode
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widget import Widget
 
 from p2pview.tui.app import P2PViewApp, TuiArgs, make_app
@@ -24,23 +27,27 @@ Body = Callable[[P2PViewApp, Pilot[None]], Awaitable[None]]
 MODES = ("topology", "matrix", "explain", "whatif", "stepper")
 
 
+def stacks_of(app: P2PViewApp) -> dict[str, list[Screen[Any]]]:
+    """The screen stack of each main screen's mode built so far."""
+    stacks = {}
+    for mode in MODES:
+        with contextlib.suppress(KeyError):  # KeyError: the mode has no stack yet
+            stacks[mode] = app.get_screen_stack(mode)
+    return stacks
+
+
 def widgets_of(app: P2PViewApp) -> set[Widget]:
     """Every widget of every main screen built so far."""
     found: set[Widget] = set()
-    for mode in MODES:
-        if mode in app._screen_stacks:
-            for screen in app.get_screen_stack(mode):
-                found.update(screen.walk_children(with_self=True))
+    for stack in stacks_of(app).values():
+        for screen in stack:
+            found.update(screen.walk_children(with_self=True))
     return found
 
 
 def footers_of(app: P2PViewApp) -> dict[str, AppFirstFooter]:
     """Each main screen's footer, by mode."""
-    return {
-        mode: app.get_screen_stack(mode)[0].query_one(AppFirstFooter)
-        for mode in MODES
-        if mode in app._screen_stacks
-    }
+    return {mode: stack[0].query_one(AppFirstFooter) for mode, stack in stacks_of(app).items()}
 
 
 async def settle(app: P2PViewApp, pilot: Pilot[None]) -> None:
