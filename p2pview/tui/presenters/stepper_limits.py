@@ -27,6 +27,7 @@ from p2pview.iosim.objects import syscall_name
 from p2pview.iosim.scenario import TargetKind
 from p2pview.model.units import size_text
 from p2pview.tui.presenters.stepper_render import CHANGED, HEAD, MUTED, TITLE, WARN, lines
+from p2pview.tui.stepper_state import RunChange
 
 #: The panels that show the limits (the stages the limits decide: split, request, map_sg, nvme).
 LIMITS_PANELS = ("bios", "sg", "nvme")
@@ -137,15 +138,6 @@ def run_facts(trace: Trace) -> dict[str, str]:
     for row in limit_rows(trace):
         facts[row.name] = row.value
     return facts
-
-
-@dataclass(frozen=True)
-class RunChange:
-    """One fact that differs from the run before."""
-
-    what: str
-    before: str
-    after: str
 
 
 def run_changes(before: Trace | None, after: Trace) -> tuple[RunChange, ...]:

@@ -945,7 +945,8 @@ def tlp_panel(trace: Trace, index: int, changes: StepChanges, width: int) -> Con
     return lines(out)
 
 
-#: (panel id, tab title, builder) in tab order.
+#: (panel id, tab title, builder) in tab order (the ids are
+#: :data:`~p2pview.tui.stepper_state.PANEL_IDS`; the panel of each stage is there too).
 PANELS = (
     ("buffer", "Buffer", buffer_panel),
     ("bios", "Bios", bios_panel),
@@ -953,19 +954,3 @@ PANELS = (
     ("nvme", "PRP/SGL", nvme_panel),
     ("tlp", "TLP path", tlp_panel),
 )
-
-#: The panel each stage is about.
-STAGE_PANEL = {
-    "mmap": "buffer",
-    "ptes": "buffer",
-    "gup": "buffer",
-    "bio": "bios",
-    "split": "bios",
-    "request": "bios",
-    "map_sg": "sg",
-    "dma_map": "sg",
-    "nvme": "nvme",
-    "device_dma": "tlp",
-    "completion": "sg",
-    "munmap": "buffer",
-}

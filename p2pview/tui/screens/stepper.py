@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import (
     ContentSwitcher,
     Header,
@@ -37,13 +38,8 @@ from p2pview.model import IommuMode
 from p2pview.tui.analysis import Analysis, StepperRun, simulate_scenario
 from p2pview.tui.failures import failure_text
 from p2pview.tui.presenters.stepper_changes import StepChanges, step_changes
-from p2pview.tui.presenters.stepper_limits import (
-    LIMITS_PANELS,
-    RunChange,
-    limits_view,
-    run_changes,
-)
-from p2pview.tui.presenters.stepper_panels import PANELS, STAGE_PANEL, strip_line
+from p2pview.tui.presenters.stepper_limits import LIMITS_PANELS, limits_view, run_changes
+from p2pview.tui.presenters.stepper_panels import PANELS, strip_line
 from p2pview.tui.presenters.stepper_render import (
     ERROR,
     MUTED,
@@ -59,6 +55,7 @@ from p2pview.tui.presenters.stepper_render import (
 )
 from p2pview.tui.presenters.stepper_scenarios import ScenarioChoice, scenario_choices
 from p2pview.tui.screens.base import ModelScreen
+from p2pview.tui.stepper_state import StepperView, stage_panel
 from p2pview.tui.widgets.footer import AppFirstFooter
 from p2pview.tui.widgets.stepper_controller import ControllerPrompt
 from p2pview.tui.widgets.stepper_form import (
@@ -73,6 +70,14 @@ from p2pview.tui.widgets.stepper_widgets import WidthView
 
 #: The picker's option that opens the form.
 FORM_OPTION = "__form__"
+
+
+class _Asked(NamedTuple):
+    """A scenario asked of the worker: its origin note, and the stage to show when it is done."""
+
+    scenario: Scenario
+    origin: str
+    keep_stage: str | None = None
 
 
 class TraceReady(Message):
@@ -178,26 +183,29 @@ Large I/Os show the first requests and entries with a count of the rest.
         Binding("escape", "back", "Back to the trace", show=False),
     ]
 
+    #: What the screen shows: the trace, the step, the panel, the limits (see
+    #: :class:`~p2pview.tui.stepper_state.StepperView`). Each key assigns the
+    #: next value; :meth:`watch_view` redraws what differs and greys the keys.
+    view: reactive[StepperView] = reactive(StepperView, init=False)
+
     def __init__(self) -> None:
         super().__init__()
-        self._scenario: Scenario | None = None
-        self._origin = ""
-        self._trace: Trace | None = None
-        self._index = 0
+        # Not what the screen shows, so not in the view: the worker's bookkeeping
+        # and caches of what the view and the topology determine.
+        #: Runs started here; a TraceReady of an older one is dropped.
         self._run = 0
-        self._keep_stage: str | None = None
+        #: The run in flight (``None``: none); ``s``, ``k`` and ``c`` build on it.
+        self._asked: _Asked | None = None
+        #: step_changes() of the trace shown, by step (computed once per step).
         self._changes: dict[int, StepChanges] = {}
+        self._changes_of: Trace | None = None
+        #: The scenarios offered, for the topology they were listed for.
         self._choices: list[ScenarioChoice] = []
         self._choices_for: object = None
+        #: The form's last values (the form opens with them again).
         self._form_values: FormValues | None = None
-        self._panel: str | None = None
+        #: The keys' availability when the footer was last refreshed (it is costly).
         self._keys_state: tuple[bool, ...] = ()
-        #: The last scenario that ran, its origin note and its trace.
-        self._last_good: tuple[Scenario, str, Trace] | None = None
-        #: The queue limits opened into their table (every panel's copy).
-        self._limits_open = False
-        #: What differs from the run before, when the same I/O ran again.
-        self._run_changes: tuple[RunChange, ...] = ()
 
     # -- layout ------------------------------------------------------------------
 
@@ -243,18 +251,27 @@ Large I/Os show the first requests and entries with a count of the rest.
     def refresh_model(self) -> None:
         """Re-list the scenarios; re-run the I/O when the topology or engine changed."""
         self._refresh_choices()
+        asked = self._asked_last()
         run = self.p2p_app.stepper_run
-        if self._scenario is None and run is not None and self._run == 0:
-            self._scenario = run.scenario  # run elsewhere before this screen opened
-        if self._scenario is None:
+        if asked is None and run is not None and self._run == 0:
+            asked = _Asked(run.scenario, "")  # run elsewhere before this screen opened
+        if asked is None:
             self._show_picker()
             return
+        view = self.view
         current = self._current_run()
-        if self._trace is not None and current is not None and current.trace is self._trace:
-            self._redraw(follow=False)
+        if view.trace is not None and current is not None and current.trace is view.trace:
+            self._draw_step(view)  # the same trace: the header may say another kernel
+            self._refresh_keys()
             return
-        keep = self._trace.steps[self._index].stage if self._trace is not None else None
-        self._start(self._scenario, self._origin, keep_stage=keep)
+        self._start(asked.scenario, asked.origin, keep_stage=view.stage)
+
+    def _asked_last(self) -> _Asked | None:
+        """The scenario asked for last: the one running, else the one shown."""
+        if self._asked is not None:
+            return self._asked
+        view = self.view
+        return _Asked(view.scenario, view.origin) if view.scenario is not None else None
 
     @property
     def _session_kernel(self) -> str:
@@ -268,9 +285,7 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     def _start(self, scenario: Scenario, origin: str, keep_stage: str | None = None) -> None:
         """Simulate ``scenario`` in a worker; the result arrives as :class:`TraceReady`."""
-        self._scenario = scenario
-        self._origin = origin
-        self._keep_stage = keep_stage
+        self._asked = _Asked(scenario, origin, keep_stage)
         self._run += 1
         busy = Content.styled(f"Simulating {scenario.name} ...", MUTED)
         self._status(busy)
@@ -293,42 +308,27 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     def on_trace_ready(self, message: TraceReady) -> None:
         """Show the new trace (at the stage shown before a re-run), or why it failed."""
-        if message.run != self._run:
+        asked = self._asked
+        if message.run != self._run or asked is None:
             return  # an older run finished after a newer one started
+        self._asked = None
+        view = self.view
         if message.result is None:
             error = message.error or "failed"
             self.notify(f"{message.scenario.name}: {error}", severity="error", timeout=8)
+            # The trace shown before stays while it is still the app's: escape goes back to it.
             current = self._current_run()
-            if (
-                self._last_good is not None
-                and current is not None
-                and (current.trace is self._last_good[2])
-            ):
-                # The trace shown before is still the app's: escape goes back to it.
-                self._scenario, self._origin, self._trace = self._last_good
-            else:
-                self._scenario, self._trace = None, None
-                self._changes.clear()
+            self.view = view.after_failure(current.trace if current is not None else None)
             self._show_picker(error=f"Cannot run {message.scenario.name}: {error}")
             return
         trace = message.result.trace
-        before = self._last_good[2] if self._last_good is not None else None
-        self._run_changes = run_changes(before, trace)
+        before = view.last_good.trace if view.last_good is not None else None
         self.p2p_app.stepper_run = message.result
-        self._last_good = (message.scenario, self._origin, trace)
-        self._trace = trace
-        self._changes.clear()
-        index = 0
-        if self._keep_stage is not None:
-            stages = [s.stage for s in trace.steps]
-            if self._keep_stage in stages:
-                index = stages.index(self._keep_stage)
-            else:
-                index = len(stages) - 1
-        self._index = index
-        self._panel = None
-        self._show_steps()
-        self._redraw(follow=True)
+        view = view.rerun(
+            message.scenario, asked.origin, trace, asked.keep_stage, run_changes(before, trace)
+        )
+        self._show_steps(view)
+        self.view = view
 
     # -- the picker --------------------------------------------------------------
 
@@ -389,19 +389,17 @@ Large I/Os show the first requests and entries with a count of the rest.
         option_list.focus()
         self._refresh_keys()
 
-    def _show_steps(self) -> None:
+    def _show_steps(self, view: StepperView) -> None:
+        """The steps instead of the list (``view``: the one about to be shown)."""
         self.query_one("#stepper-views", ContentSwitcher).current = "stepper-steps"
         focused = self.focused
         if focused is None or self.query_one("#stepper-steps") not in focused.ancestors:
             # Focus the panel of the stage about to be shown: focus in another
             # pane would switch the tabs to that pane when its focus event
             # arrives (a re-run that keeps its stage would land on Buffer).
-            stage = "mmap"
-            if self._trace is not None and 0 <= self._index < len(self._trace.steps):
-                stage = self._trace.steps[self._index].stage
-            panel = STAGE_PANEL.get(stage, STAGE_PANEL["mmap"])
+            panel = stage_panel(view.stage or "mmap")
             self.query_one(f"#panel-{panel} .stepper-scroll").focus()
-        self._refresh_keys()
+        self._refresh_keys(view)
 
     @property
     def showing_steps(self) -> bool:
@@ -411,12 +409,12 @@ Large I/Os show the first requests and entries with a count of the rest.
     @property
     def trace(self) -> Trace | None:
         """The trace on screen (``None``: none yet, or the last run failed with nothing before)."""
-        return self._trace
+        return self.view.trace
 
     @property
     def step_index(self) -> int:
         """The step on screen, counted from 0."""
-        return self._index
+        return self.view.index
 
     @on(OptionList.OptionHighlighted, "#stepper-choices")
     def _choice_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -467,42 +465,61 @@ Large I/Os show the first requests and entries with a count of the rest.
         once more after the mount to bring the steps into view.
         """
         self._run += 1  # a TraceReady still to come is stale now
-        self._scenario, self._origin, self._trace = scenario, "", trace
-        self._run_changes = ()
-        self._last_good = (scenario, "", trace)
-        self._changes.clear()
-        self._index = max(0, min(index, len(trace.steps) - 1))
-        self._panel = None
-        if self.is_mounted:
-            self.query_one("#stepper-views", ContentSwitcher).current = "stepper-steps"
-            self._redraw(follow=True)
-            # Focus inside the stage's own panel: focus in another pane would
-            # switch the tabs to that pane when its focus event arrives.
-            panel = STAGE_PANEL.get(trace.steps[self._index].stage, "buffer")
-            self.query_one(f"#panel-{panel} .stepper-scroll").focus()
+        self._asked = None
+        view = self.view.with_trace(scenario, "", trace, index)
+        if not self.is_mounted:
+            self.set_reactive(StepperScreen.view, view)
+            return
+        self.query_one("#stepper-views", ContentSwitcher).current = "stepper-steps"
+        self.view = view
+        # Focus inside the stage's own panel: focus in another pane would
+        # switch the tabs to that pane when its focus event arrives.
+        self.query_one(f"#panel-{stage_panel(view.stage or 'mmap')} .stepper-scroll").focus()
 
     # -- drawing -----------------------------------------------------------------
 
     def _status(self, content: Content) -> None:
         self.query_one("#stepper-status", Static).update(content)
 
-    def _step_changes(self, index: int) -> StepChanges:
-        assert self._trace is not None
+    def _step_changes(self, trace: Trace, index: int) -> StepChanges:
+        if self._changes_of is not trace:
+            self._changes_of, self._changes = trace, {}
         changes = self._changes.get(index)
         if changes is None:
-            changes = self._changes[index] = step_changes(self._trace, index)
+            changes = self._changes[index] = step_changes(trace, index)
         return changes
 
-    def _redraw(self, follow: bool) -> None:
-        """Draw the current step; with ``follow`` open the panel its stage is about."""
-        trace = self._trace
+    def watch_view(self, old: StepperView, new: StepperView) -> None:
+        """Redraw what the new view changed; open its panel; grey the keys that do nothing now."""
+        if not self.is_mounted:
+            return  # show_trace() before the mount: the first refresh_model() draws
+        trace = new.trace
+        if trace is not None:
+            if trace is not old.trace or new.index != old.index:
+                self._draw_step(new)
+            elif new.limits_open != old.limits_open or new.run_changes != old.run_changes:
+                self._draw_limits(new)
+            # A new trace opens its panel even when the view's was open before
+            # (the tabs may have been left elsewhere while it ran).
+            if new.panel is not None and (new.panel != old.panel or trace is not old.trace):
+                self.query_one("#stepper-panels", TabbedContent).active = f"panel-{new.panel}"
+        self._refresh_keys()
+
+    @on(TabbedContent.TabActivated, "#stepper-panels")
+    def _tab_activated(self) -> None:
+        """A click on a tab, or focus in a pane, opened a panel: the view follows."""
+        active = self.query_one("#stepper-panels", TabbedContent).active
+        self.view = self.view.showing_panel(active.removeprefix("panel-"))
+
+    def _draw_step(self, view: StepperView) -> None:
+        """Draw the step ``view`` shows (the tab of each panel it changed lit)."""
+        trace = view.trace
         if trace is None:
             return
-        index = self._index
-        step = trace.steps[index]
-        changes = self._step_changes(index)
+        index = view.index
+        changes = self._step_changes(trace, index)
         self.query_one("#stepper-scenario", Static).update(
-            scenario_header(trace, self._session_kernel, self._iommu_on, self._origin)
+            scenario_header(trace, self._session_kernel, self._iommu_on, view.origin)
         )
         self.query_one("#stepper-pipeline", Static).update(pipeline(trace, index))
         self._status(status_line(trace, index))
@@ -514,23 +531,19 @@ Large I/Os show the first requests and entries with a count of the rest.
             self._builder(strip_line, trace, index, changes)
         )
         for panel, _title, build in PANELS:
-            view = self.query_one(f"#view-{panel}", WidthView)
-            view.show(self._builder(build, trace, index, changes))
-        self._draw_limits()
+            self.query_one(f"#view-{panel}", WidthView).show(
+                self._builder(build, trace, index, changes)
+            )
+        self._draw_limits(view)
         lit = _changed_panels(changes)
         tabs = self.query_one("#stepper-panels", TabbedContent)
         for panel, _title, _build in PANELS:
             # A class, not a changed label: the tab keeps its width and the underline stays put.
             tabs.get_tab(f"panel-{panel}").set_class(panel in lit, "-changed")
-        wanted = STAGE_PANEL.get(step.stage, "buffer")
-        if follow and wanted != self._panel:
-            tabs.active = f"panel-{wanted}"
-        self._panel = wanted
-        self._refresh_keys()
 
-    def _draw_limits(self) -> None:
+    def _draw_limits(self, view: StepperView) -> None:
         """The queue limits atop their panels: one line, or the table with sources."""
-        trace, opened, changed = self._trace, self._limits_open, self._run_changes
+        trace, opened, changed = view.trace, view.limits_open, view.run_changes
         if trace is None:
             return
         for panel in LIMITS_PANELS:
@@ -538,15 +551,18 @@ Large I/Os show the first requests and entries with a count of the rest.
                 lambda width: limits_view(trace, opened, changed, width)
             )
 
-    def _refresh_keys(self) -> None:
-        """Refresh the footer only when a key's availability changed (the footer is costly)."""
-        trace = self._trace
+    def _refresh_keys(self, view: StepperView | None = None) -> None:
+        """Refresh the footer only when a key's availability changed (the footer is costly).
+
+        ``view``: the one about to be assigned, when the steps are shown before it.
+        """
+        view = view or self.view
         state = (
             self.showing_steps,
-            trace is not None,
-            self._index == 0,
-            trace is not None and self._index == len(trace.steps) - 1,
-            trace is not None and trace.result.stage is not None,
+            view.trace is not None,
+            view.at_first,
+            view.at_last,
+            view.failed,
         )
         if state != self._keys_state:
             self._keys_state = state
@@ -565,15 +581,15 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out keys that do nothing now (and let them fall through to the focused widget)."""
-        stepping = self._trace is not None and self.showing_steps
+        view = self.view
+        stepping = view.trace is not None and self.showing_steps
         if action == "step":
-            if not stepping or self._trace is None:
+            if not stepping:
                 return None
             delta = parameters[0] if parameters else 1
-            last = len(self._trace.steps) - 1
-            if isinstance(delta, int) and delta > 0 and self._index >= last:
+            if isinstance(delta, int) and delta > 0 and view.at_last:
                 return None
-            if isinstance(delta, int) and delta < 0 and self._index <= 0:
+            if isinstance(delta, int) and delta < 0 and view.at_first:
                 return None
             return True
         if action in ("first", "last", "next_panel", "kernel", "failure", "limits", "controller"):
@@ -581,56 +597,46 @@ Large I/Os show the first requests and entries with a count of the rest.
         if action == "pick":
             return True if self.showing_steps else None
         if action == "back":
-            return True if self._trace is not None and not self.showing_steps else None
+            return True if view.trace is not None and not self.showing_steps else None
         return True
 
     def action_step(self, delta: int) -> None:
         """Forward or back through the stages."""
-        if self._trace is None:
-            return
-        self._index = max(0, min(len(self._trace.steps) - 1, self._index + delta))
-        self._redraw(follow=True)
+        self.view = self.view.step(delta)
 
     def action_first(self) -> None:
         """The first stage (mmap)."""
-        self._index = 0
-        self._redraw(follow=True)
+        self.view = self.view.first()
 
     def action_last(self) -> None:
         """The last stage the trace reached."""
-        if self._trace is not None:
-            self._index = len(self._trace.steps) - 1
-            self._redraw(follow=True)
+        self.view = self.view.last()
 
     def action_failure(self) -> None:
         """The stage where the I/O stopped."""
-        if self._trace is not None and self._trace.result.stage is None:
+        view = self.view
+        if view.trace is not None and not view.failed:
             self.notify("Nothing failed: this I/O completed every stage", timeout=4)
             return
-        self.goto(self._trace.result.stage if self._trace is not None else None)
+        failure = view.failure()
+        if failure is not None:
+            self.view = failure
 
     def goto(self, stage: str | None) -> bool:
         """Show the step of ``stage`` if the trace reached it."""
-        if self._trace is None or stage is None:
+        moved = self.view.at_stage(stage)
+        if moved is None:
             return False
-        for i, step in enumerate(self._trace.steps):
-            if step.stage == stage:
-                self._index = i
-                self._redraw(follow=True)
-                return True
-        return False
+        self.view = moved
+        return True
 
     def action_next_panel(self) -> None:
         """The next panel (buffer, bios, scatterlist, PRP/SGL, TLP path)."""
-        tabs = self.query_one("#stepper-panels", TabbedContent)
-        ids = [f"panel-{panel}" for panel, _, _ in PANELS]
-        current = ids.index(tabs.active) if tabs.active in ids else -1
-        tabs.active = ids[(current + 1) % len(ids)]
+        self.view = self.view.next_panel()
 
     def action_limits(self) -> None:
         """Open the queue limits into a table with each value's source, or fold them."""
-        self._limits_open = not self._limits_open
-        self._draw_limits()
+        self.view = self.view.toggled_limits()
 
     @on(LimitsToggled)
     def _limits_clicked(self) -> None:
@@ -641,14 +647,15 @@ Large I/Os show the first requests and entries with a count of the rest.
         self.query_one("#stepper-choice-detail", Static).update("")
         self._show_picker()
         option_list = self.query_one("#stepper-choices", OptionList)
-        if self._scenario is not None:
+        asked = self._asked_last()
+        if asked is not None:
             with suppress(OptionDoesNotExist):
-                option_list.highlighted = option_list.get_option_index(self._scenario.name)
+                option_list.highlighted = option_list.get_option_index(asked.scenario.name)
 
     def action_back(self) -> None:
         """From the list back to the trace."""
-        if self._trace is not None:
-            self._show_steps()
+        if self.view.trace is not None:
+            self._show_steps(self.view)
 
     def action_form(self) -> None:
         """Build a scenario in a form."""
@@ -676,30 +683,33 @@ Large I/Os show the first requests and entries with a count of the rest.
 
     def action_kernel(self) -> None:
         """Re-run the current scenario with another kernel's data path."""
-        if self._scenario is None:
+        asked = self._asked_last()
+        if asked is None:
             return
-        scenario = self._scenario
+        scenario = asked.scenario
 
         def done(choice: KernelChoice | None) -> None:
             if choice is None:
                 return  # cancelled
-            keep = self._trace.steps[self._index].stage if self._trace is not None else None
-            self._start(scenario.replace(kernel=choice.kernel), self._origin, keep_stage=keep)
+            # The origin asked for last when the prompt closes (a run may have ended meanwhile).
+            origin = (self._asked_last() or asked).origin
+            self._start(scenario.replace(kernel=choice.kernel), origin, self.view.stage)
 
         self.app.push_screen(KernelPrompt(scenario.kernel, self._session_kernel), done)
 
     def action_controller(self) -> None:
         """Edit this I/O's controller (MDTS, SGL, sgl_threshold, pool) and DMA mode; re-run it."""
-        if self._scenario is None:
+        asked = self._asked_last()
+        if asked is None:
             return
 
         def done(scenario: Scenario | None) -> None:
             if scenario is None:
                 return
-            keep = self._trace.steps[self._index].stage if self._trace is not None else None
-            self._start(scenario, self._origin, keep_stage=keep)
+            origin = (self._asked_last() or asked).origin
+            self._start(scenario, origin, self.view.stage)
 
-        self.app.push_screen(ControllerPrompt(self._scenario, self.whatif.topology), done)
+        self.app.push_screen(ControllerPrompt(asked.scenario, self.whatif.topology), done)
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         """The stepper's actions for the command palette."""
@@ -713,11 +723,12 @@ Large I/Os show the first requests and entries with a count of the rest.
         yield SystemCommand(
             "I/O: build a scenario (f)", "Provider, client, size ...", self.action_form
         )
-        if self._trace is not None:
+        trace = self.view.trace
+        if trace is not None:
             yield SystemCommand("I/O: first stage (home)", "Back to mmap", self.action_first)
             yield SystemCommand("I/O: last stage (end)", "Where the trace ends", self.action_last)
-            if self._trace.result.stage is not None:
-                mark = failure_mark(self._trace.result)
+            if trace.result.stage is not None:
+                mark = failure_mark(trace.result)
                 yield SystemCommand(
                     f"I/O: where it failed (e) {mark}",
                     "The stage that raised the error",
