@@ -236,6 +236,37 @@ def test_the_current_stage_and_what_changed_are_lit():
     asyncio.run(run())
 
 
+def test_v_opens_the_panel_after_the_one_shown_however_it_was_opened():
+    """The stage's panel, v's or a clicked tab's: v goes on from the one shown."""
+
+    async def run() -> None:
+        app = _app("switch-nvme")
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await _open(app, pilot)
+            assert screen.run_bundled("cmb-read-bus-addr")
+            await _settle(app, pilot)
+            assert screen.goto("map_sg")
+            await pilot.pause()
+            tabs = screen.query_one("#stepper-panels", TabbedContent)
+            assert tabs.active == "panel-sg"
+            await pilot.press("v")
+            assert tabs.active == "panel-nvme"
+            # dma_map is about the scatterlist too: the panel opened with v stays.
+            await pilot.press("right")
+            assert screen.trace.steps[screen.step_index].stage == "dma_map"
+            assert tabs.active == "panel-nvme"
+            await pilot.click("#--content-tab-panel-bios")
+            await pilot.pause()
+            assert tabs.active == "panel-bios"
+            await pilot.press("v")
+            assert tabs.active == "panel-sg"
+            # The nvme stage is about another panel: its own opens.
+            await pilot.press("right")
+            assert tabs.active == "panel-nvme"
+
+    asyncio.run(run())
+
+
 def test_the_error_stage_of_eremoteio_dma_map():
     async def run() -> None:
         app = _app("multifunction-acs")
