@@ -27,8 +27,10 @@ compositing, ``render_line``, message handling.
    and shown, then every stage stepped through (``run_scenario`` to painted
    frame, then each step); and every panel of every stage of a 1 GiB scattered
    RAM readv (262,143 sg entries) built without a screen.
-5. **A what-if edit** on ``--matrix``: one ACS bit toggled, from the key to
-   every screen redrawn.
+5. **What-if edits** on ``--matrix``: one ACS bit set and cleared nine times
+   with every screen built, each edit's computation (a worker's job) and its
+   redraw (the new analysis assigned to the what-if screen drawn with it;
+   target under 100 ms each).
 6. **Screen switches** on ``--matrix`` (target under 100 ms): the keys ``2``,
    ``3``, ``4``, ``5``, ``1`` sent as a terminal sends them, the first visit of
    each screen and again; from the key to the first frame showing the new
@@ -427,13 +429,14 @@ def print_switches(source: str, size: tuple[int, int]) -> None:
     )
 
 
-def print_whatif_edit(source: str, size: tuple[int, int]) -> None:
-    """One ACS toggle: the worker's computation, and the redraw against the 100 ms target."""
-    compute, redraw = asyncio.run(whatif_edit(source, size))
-    verdict = "ok" if redraw < 0.1 else "TOO SLOW"
+def print_whatif_edit(source: str, size: tuple[int, int], edits: int = 9) -> None:
+    """ACS toggles: the worker's computation, and each redraw against the 100 ms target."""
+    compute, redraws = asyncio.run(whatif_edit(source, size, edits))
+    worst = max(redraws)
+    verdict = "ok" if worst < 0.1 else "TOO SLOW"
     print(
-        f"what-if ACS toggle on {source}: computed in {compute:.3f} s (worker),"
-        f" redrawn in {redraw * 1e3:.0f} ms (target < 100 ms): {verdict}"
+        f"what-if ACS toggle on {source}: computed in {_summary(compute)} (worker),"
+        f" redrawn in {_summary(redraws)} (target < 100 ms each): {verdict}"
     )
 
 
@@ -449,15 +452,19 @@ def large(source: str, size: tuple[int, int], presses: int) -> None:
     print(f"what-if kernel 4.20 on {source}, to the count shown: {took:.3f} s ({text})")
 
 
-async def whatif_edit(source: str, size: tuple[int, int]) -> tuple[float, float]:
-    """Seconds to compute one ACS bit's edit (a worker's job), and to redraw after it.
+async def whatif_edit(
+    source: str, size: tuple[int, int], edits: int
+) -> tuple[list[float], list[float]]:
+    """Seconds to compute each ACS bit edit (a worker's job), and to redraw after it.
 
-    Every screen is mounted first; the redraw is the UI thread's time from the
-    new analysis assigned to the what-if screen drawn with it (hidden screens
-    redraw when they are next shown).
+    Every screen is mounted first; a redraw is the UI thread's time from the new
+    analysis assigned to the what-if screen drawn with it (hidden screens redraw
+    when they are next shown). The bit is set and cleared in turn, ``edits`` times.
     """
     app = make_app(TuiArgs(source))
     app.animation_level = "none"
+    computes: list[float] = []
+    redraws: list[float] = []
     async with app.run_test(size=size) as pilot:
         await app.loaded()
         for key in "12345":  # every screen mounted, so every screen redraws
@@ -469,14 +476,18 @@ async def whatif_edit(source: str, size: tuple[int, int]) -> tuple[float, float]
         whatif = app.whatif
         assert whatif is not None
         bdf = next(d.bdf for d in whatif.topology.devices if d.acs.presence is AcsPresence.PRESENT)
-        start = time.perf_counter()
-        edited = whatif.apply(toggle_acs_bit(bdf, 0x4))
-        compute = time.perf_counter() - start
-        start = time.perf_counter()
-        app.whatif = edited
-        await app.loaded()
-        await pilot.pause()
-        return compute, time.perf_counter() - start
+        for _ in range(edits):
+            whatif = app.whatif
+            assert whatif is not None
+            start = time.perf_counter()
+            edited = whatif.apply(toggle_acs_bit(bdf, 0x4))
+            computes.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            app.whatif = edited
+            await app.loaded()
+            await pilot.pause()
+            redraws.append(time.perf_counter() - start)
+    return computes, redraws
 
 
 def main() -> None:
