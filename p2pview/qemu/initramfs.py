@@ -9,6 +9,7 @@ buffer-format.rst [recalled]), so no ``cpio`` binary is needed.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -61,6 +62,28 @@ def find_busybox() -> Path:
     raise GuestBuildError("no static busybox: apt-get install busybox-static")
 
 
+def _publish(data: bytes, out: Path, mode: int = 0o644) -> Path:
+    """Put ``data`` at ``out`` whole, however many guests build the same file at once.
+
+    ``verify --jobs N`` boots guests from threads; on an empty cache two of them
+    may build one initramfs (or helper, or module) together. Each writes its own
+    temporary file beside ``out`` and renames it over ``out``: a reader sees the
+    whole file or none, and the last rename wins with the same bytes.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(name, mode)
+        os.replace(name, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return out
+
+
 def build_helper() -> Path:
     """The static helper ``p2pvhelp`` compiled from ``guest/p2pvhelp.c`` (cached)."""
     src = guest_source("p2pvhelp.c")
@@ -69,7 +92,6 @@ def build_helper() -> Path:
         return out
     if shutil.which("gcc") is None:
         raise GuestBuildError("gcc is needed to build the guest helper: apt-get install gcc")
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         c = Path(tmp) / "p2pvhelp.c"
         c.write_bytes(src)
@@ -84,8 +106,7 @@ def build_helper() -> Path:
                 "gcc -static failed for the guest helper (libc6-dev provides libc.a): "
                 + proc.stderr.strip().splitlines()[-1]
             )
-        shutil.move(str(tmp_out), out)
-    return out
+        return _publish(tmp_out.read_bytes(), out, 0o755)
 
 
 def build_module(kernel_build: Path) -> Path:
@@ -101,7 +122,6 @@ def build_module(kernel_build: Path) -> Path:
     out = cache_dir() / "guest" / f"p2pdist-{key}.ko"
     if out.is_file():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "p2pdist.c").write_bytes(src)
         (Path(tmp) / "Kbuild").write_bytes(guest_source("Kbuild"))
@@ -113,8 +133,7 @@ def build_module(kernel_build: Path) -> Path:
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise GuestBuildError("building p2pdist.ko failed: " + " | ".join(tail))
-        shutil.move(str(Path(tmp) / "p2pdist.ko"), out)
-    return out
+        return _publish((Path(tmp) / "p2pdist.ko").read_bytes(), out)
 
 
 class _Cpio:
@@ -177,8 +196,4 @@ def build_initramfs(module: Path | None = None, io_list: bytes | None = None) ->
         cpio.file("p2pdist.ko", mod)
     if io_list is not None:
         cpio.file("etc/p2pview-io", io_list)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_bytes(gzip.compress(cpio.finish(), mtime=0))
-    tmp.replace(out)
-    return out
+    return _publish(gzip.compress(cpio.finish(), mtime=0), out)
