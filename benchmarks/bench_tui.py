@@ -28,9 +28,9 @@ compositing, ``render_line``, message handling.
    frame, then each step); and every panel of every stage of a 1 GiB scattered
    RAM readv (262,143 sg entries) built without a screen.
 5. **What-if edits** on ``--matrix``: one ACS bit set and cleared nine times
-   with every screen built, each edit's computation (a worker's job) and its
-   redraw (the new analysis assigned to the what-if screen drawn with it;
-   target under 100 ms each).
+   with every screen built: each edit's computation (a worker's job), the time
+   from the new analysis assigned to the first frame showing it (target under
+   100 ms each), and to the screen settled (its pair count, a worker, done).
 6. **Screen switches** on ``--matrix`` (target under 100 ms): the keys ``2``,
    ``3``, ``4``, ``5``, ``1`` sent as a terminal sends them, the first visit of
    each screen and again; from the key to the first frame showing the new
@@ -430,14 +430,13 @@ def print_switches(source: str, size: tuple[int, int]) -> None:
 
 
 def print_whatif_edit(source: str, size: tuple[int, int], edits: int = 9) -> None:
-    """ACS toggles: the worker's computation, and each redraw against the 100 ms target."""
-    compute, redraws = asyncio.run(whatif_edit(source, size, edits))
-    worst = max(redraws)
-    verdict = "ok" if worst < 0.1 else "TOO SLOW"
-    print(
-        f"what-if ACS toggle on {source}: computed in {_summary(compute)} (worker),"
-        f" redrawn in {_summary(redraws)} (target < 100 ms each): {verdict}"
-    )
+    """ACS toggles: the worker's computation, the frame, and the screen settled."""
+    compute, framed, settled = asyncio.run(whatif_edit(source, size, edits))
+    verdict = "ok" if max(framed) < 0.1 else "TOO SLOW"
+    print(f"what-if ACS toggle on {source}, {edits} edits:")
+    print(f"  computed (the edit worker's job)            {_summary(compute)}")
+    print(f"  to the first frame showing it (< 100 ms)    {_summary(framed)}: {verdict}")
+    print(f"  to the screen settled (its count worker)    {_summary(settled)}")
 
 
 def large(source: str, size: tuple[int, int], presses: int) -> None:
@@ -454,40 +453,44 @@ def large(source: str, size: tuple[int, int], presses: int) -> None:
 
 async def whatif_edit(
     source: str, size: tuple[int, int], edits: int
-) -> tuple[list[float], list[float]]:
-    """Seconds to compute each ACS bit edit (a worker's job), and to redraw after it.
+) -> tuple[list[float], list[float], list[float]]:
+    """Seconds to compute each ACS bit edit (a worker's job), to its frame, to settled.
 
-    Every screen is mounted first; a redraw is the UI thread's time from the new
-    analysis assigned to the what-if screen drawn with it (hidden screens redraw
-    when they are next shown). The bit is set and cleared in turn, ``edits`` times.
+    Every screen is built ahead first, as in a terminal. From the new analysis assigned (as the edit
+    worker's result is) to the first frame the app writes with it: the what-if
+    screen's redraw (hidden screens redraw when they are next shown); then to
+    the screen settled, its pair-count worker done. The bit is set and cleared
+    in turn, ``edits`` times.
     """
-    app = make_app(TuiArgs(source))
+    app = make_app(TuiArgs(source), build_ahead=True)  # as in a terminal
     app.animation_level = "none"
     computes: list[float] = []
-    redraws: list[float] = []
+    framed: list[float] = []
+    settled: list[float] = []
     async with app.run_test(size=size) as pilot:
         await app.loaded()
-        for key in "12345":  # every screen mounted, so every screen redraws
-            await pilot.press(key)
-            await app.loaded()
-            await pilot.pause()
+        await app.screens_built.wait()  # every screen built, drawn, and gc.freeze()
         await pilot.press("4")
         await pilot.pause()
         whatif = app.whatif
         assert whatif is not None
         bdf = next(d.bdf for d in whatif.topology.devices if d.acs.presence is AcsPresence.PRESENT)
+        clock = FrameClock(app)
         for _ in range(edits):
             whatif = app.whatif
             assert whatif is not None
             start = time.perf_counter()
             edited = whatif.apply(toggle_acs_bit(bdf, 0x4))
             computes.append(time.perf_counter() - start)
+            clock.painted.clear()
             start = time.perf_counter()
             app.whatif = edited
+            await asyncio.wait_for(clock.painted.wait(), 5)
+            framed.append(time.perf_counter() - start)
             await app.loaded()
             await pilot.pause()
-            redraws.append(time.perf_counter() - start)
-    return computes, redraws
+            settled.append(time.perf_counter() - start)
+    return computes, framed, settled
 
 
 def main() -> None:
