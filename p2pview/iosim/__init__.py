@@ -14,6 +14,7 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from p2pview import lend_lazily
 from p2pview.iosim.datapath import DataPath, datapath_for
 from p2pview.iosim.dmachoice import DmaChoice, DmaChosenBy
 from p2pview.iosim.limits import KernelLimits, kernel_limits
@@ -40,17 +41,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The simulator's names, imported (with numpy) when first asked for."""
-    import importlib
-
-    for module_name, names in _LAZY.items():
-        if name in names:
-            module = importlib.import_module(module_name)
-            for each in names:
-                globals()[each] = getattr(module, each)
-            return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The simulator's names, imported (with numpy) when first asked for.
+__getattr__ = lend_lazily(globals(), _LAZY)
 
 
 class _Package(ModuleType):

@@ -6,9 +6,9 @@ explain`` starts without numpy. So are those of ``pci_p2pmem_find_many()``
 (:mod:`p2pview.kernel.many`), which only ``p2pview find`` uses.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from p2pview import lend_lazily
 from p2pview.kernel.acs import AcsEffect, effective_acs, with_iommu_acs
 from p2pview.kernel.decision import (
     KernelState,
@@ -54,14 +54,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The matrix's names (with numpy) and find_many's, imported when first asked for."""
-    for module_name, names in _LAZY.items():
-        if name in names:
-            value = getattr(importlib.import_module(module_name), name)
-            globals()[name] = value
-            return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The matrix's names (with numpy) and find_many's, imported when first asked for.
+__getattr__ = lend_lazily(globals(), _LAZY)
 
 
 __all__ = [

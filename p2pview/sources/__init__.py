@@ -11,12 +11,12 @@ any reader. The package's names are the same as when it imported them all.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from p2pview import lend_lazily
 from p2pview.model import BDF, Topology
 from p2pview.sources.checks import SourceError
 from p2pview.sources.report import ScanReport
@@ -34,14 +34,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """A reader's name, imported when first asked for."""
-    for module_name, names in _LAZY.items():
-        if name in names:
-            value = getattr(importlib.import_module(module_name), name)
-            globals()[name] = value
-            return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: A reader's name, imported when first asked for.
+__getattr__ = lend_lazily(globals(), _LAZY)
 
 
 __all__ = [
