@@ -16,10 +16,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from p2pview.model.errors import ToolError
+from p2pview.sources.packaged import package_file
 from p2pview.sources.sysfs import DEVICE_FILES, DEVICE_LINKS
 
 #: Where Debian's busybox-static puts its binary.
@@ -41,7 +41,7 @@ def cache_dir() -> Path:
 
 def guest_source(name: str) -> bytes:
     """A file shipped in ``p2pview/qemu/guest/``."""
-    return resources.files("p2pview.qemu").joinpath("guest", name).read_bytes()
+    return package_file("qemu", "guest", name).read_bytes()
 
 
 def _digest(*parts: bytes) -> str:

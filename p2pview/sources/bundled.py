@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from p2pview.sources.packaged import package_file
+from p2pview.sources.packaged import PACKAGE_DIR, package_file
 from p2pview.sources.topofile import read_topology_file
 
 
@@ -27,10 +27,7 @@ class BundledTopology:
 def topologies_dir() -> Path:
     """The directory holding the bundled ``*.toml`` files."""
     packaged = package_file("topologies")
-    if packaged.is_dir():
-        return packaged
-    checkout = Path(__file__).resolve().parents[2] / "topologies"
-    return checkout
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / "topologies"
 
 
 def bundled_topologies() -> list[BundledTopology]:

@@ -1,4 +1,4 @@
-"""Files shipped inside the installed ``p2pview`` package (``data/``, ``topologies/``).
+"""Files shipped inside the installed ``p2pview`` package (data, topologies, guest sources).
 
 A path beside this module rather than ``importlib.resources.files()``: p2pview
 is installed as plain files (a wheel, or an editable checkout), never run from a
