@@ -13,9 +13,9 @@ exit statuses are in :data:`EXIT_STATUS_HELP` (``p2pview --help`` prints it).
 
 Start-up time matters (a script may run hundreds of one-pair queries): this
 module imports only argparse at the top, and each command imports what it
-uses. Rich costs about 40 ms, numpy 90 ms and networkx 120 ms; Textual is
-only for the TUI. ``tests/test_cli_startup.py`` holds every command that needs
-neither to that.
+uses. Rich costs about 25 ms, numpy 55 ms (with one OpenBLAS thread, below)
+and networkx 120 ms; Textual is only for the TUI. ``tests/test_cli_startup.py``
+holds every command that needs neither to that.
 """
 
 from __future__ import annotations
@@ -28,6 +28,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from p2pview import __version__
+
+# p2pview does no linear algebra (no BLAS call anywhere: its numpy work is
+# element-wise), yet importing numpy starts OpenBLAS's thread pool, one thread
+# per core, and starting it costs about 50 ms of CPU on a 2-core machine, as
+# much as the rest of numpy's import (benchmarks/bench_cli.py times both). A
+# value the user has set wins. Set here, before anything can import numpy, so
+# that the TUI and every command get it; a program importing p2pview's
+# packages as a library keeps its own BLAS threads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType

@@ -4,7 +4,8 @@
 up front (networkx alone ~0.3 s). Now a command pulls in numpy only for a
 matrix or the I/O simulator, networkx only when ``Topology.graph`` is used,
 Textual only for the TUI, and the dump readers only for dumps. ``matrix`` and
-``trace`` need numpy (96 ms of the 150 ms target alone), so every other module
+``trace`` need numpy (55 ms of the 150 ms target alone, with the one OpenBLAS
+thread ``p2pview.cli`` asks for; 100 ms with a thread per core), so every other module
 they import counts: on a bundled topology neither needs the sysfs reader,
 ``pci_p2pmem_find_many()``, ``numpy.ma`` nor ``importlib.resources`` (its
 ``zipfile`` for a path known in advance). Each case runs in a fresh
@@ -102,6 +103,31 @@ def test_the_matrix_and_the_simulator_bring_numpy_and_nothing_they_do_not_use(ar
     code, mods = imported(*argv)
     assert code == 0 and "numpy" in mods
     assert not mods & NOT_NEEDED_BY_NUMPY_COMMANDS, mods & NOT_NEEDED_BY_NUMPY_COMMANDS
+
+
+#: Imports numpy the way p2pview does (after p2pview.cli) and counts the process's threads.
+_THREADS = """
+import os
+import p2pview.cli
+import numpy
+print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/task")
+@pytest.mark.parametrize(("given", "expected"), [(None, "1 1"), ("2", "2 ")])
+def test_numpy_starts_no_blas_threads_unless_the_user_asks(given, expected):
+    # OpenBLAS started a thread per core at numpy's import, costing about 50 ms of CPU on
+    # 2 cores for nothing: p2pview makes no BLAS call. A value the user set is kept.
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    assert out.startswith(expected), out
 
 
 def test_topology_graph_imports_networkx_on_first_use():
