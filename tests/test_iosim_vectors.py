@@ -46,6 +46,15 @@ def test_tv12_mmap_takes_the_first_chunk():
     assert next(iter(step(t, "munmap").state.available.values())) == 2097152
 
 
+def test_traces_and_their_arrays_compare_by_identity():
+    # Their generated __eq__ compared numpy arrays and raised ValueError ("truth value of an
+    # array ... is ambiguous"); a face comparing two runs' traces (a reactive value) must not.
+    a, b = tv12(), tv12()
+    assert a == a and a != b
+    assert step(a, "gup").state.pages != step(b, "gup").state.pages
+    assert len({a, b, step(a, "mmap").state.regions[0]}) == 3
+
+
 def test_tv12_gup_flags_and_pages():
     t = tv12()
     gup = step(t, "gup")

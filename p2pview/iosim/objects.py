@@ -4,6 +4,12 @@ Page-level data are numpy arrays (one element per page, bvec or scatterlist
 entry), so that a 1 GiB I/O costs array operations, not a Python loop per
 page. Nothing here is mutated after it is built: each stage makes new
 objects, and a state shares whatever did not change with the one before.
+
+The classes that hold arrays (and those holding them: ``Bio``, and
+``SimState``, ``Step`` and ``Trace`` elsewhere) are ``eq=False``: two of
+them are equal only if they are the same object. A generated ``__eq__``
+would compare arrays element-wise and raise ("truth value of an array ...
+is ambiguous"), and the ``__hash__`` that comes with it would raise too.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ class Event:
     dmesg: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Region:
     """One mmap() of the user buffer.
 
@@ -77,7 +83,7 @@ class Region:
     chunk_offset: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PageList:
     """The pages GUP returned, one element per page-sized piece of the I/O."""
 
@@ -90,7 +96,7 @@ class PageList:
         return len(self.phys)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Bvecs:
     """Bio vectors: (first page's physical address, offset in it, length, pgmap).
 
@@ -121,7 +127,7 @@ class Bvecs:
         return self.phys + self.offset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Bio:
     """A bio: its vectors, where it sits on the disk, and its flags."""
 
@@ -149,7 +155,7 @@ class Request:
     flags: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SgTable:
     """One request's scatterlist (or, v6.17+, the DMA iterator's segments).
 
@@ -193,7 +199,7 @@ class DmaMapping:
     coalesced: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NvmeCommand:
     """The data pointer of one nvme command: PRPs or SGL descriptors."""
 

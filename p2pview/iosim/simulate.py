@@ -38,7 +38,7 @@ STAGE_FUNCTIONS: tuple[tuple[str, Stage], ...] = (
 _SKIPPED_AFTER_MAP_ERROR = ("nvme", "device_dma")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Step:
     """One stage: the state after it and the events it produced."""
 
@@ -48,7 +48,7 @@ class Step:
     events: tuple[Event, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Trace:
     """A whole simulated I/O."""
 

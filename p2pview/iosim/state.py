@@ -51,7 +51,7 @@ STAGE_TITLES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SimState:
     """Everything the I/O has built so far. ``result`` is set once it ended."""
 
