@@ -249,6 +249,35 @@ def test_v72_block_device_beyond_bio_max_vecs_loops_over_bios():
     assert not any(e.function == "__blkdev_direct_IO_simple()" for e in t.events)
 
 
+@pytest.mark.parametrize(
+    ("kernel", "limits", "contiguous", "apart"),
+    [("6.12", (1280, 128), 7, 16), ("7.2", (4096, 256), 8, 8)],
+)
+def test_mdts_0_ram_read_commands_follow_the_guests_page_placement(
+    kernel, limits, contiguous, apart
+):
+    # README: on 6.12 with mdts 0, ram-read-8M's command count on switch-nvme depends on where
+    # the guest's page allocator put the pages (max_sectors_kb binds on contiguous pages,
+    # max_segments on pages apart), so that cell of the table may change between runs; 7.2's
+    # limits are above what a bio of 256 pages reaches.
+    from p2pview.iosim.scenario import NvmeSetup
+    from p2pview.session import session_for
+
+    topology = session_for(load_source("switch-nvme")).topology
+    pages = (8 << 20) // 4096
+
+    def commands(pfns: tuple[int, ...]) -> int:
+        sc = scenario((ram(8 << 20, pfns=pfns),), "1b:00.0", kernel=kernel)
+        t = run(topology, sc.replace(blockdev=True, nvme=NvmeSetup(sgl=True, mdts=0)))
+        sysfs = t.context.limits.sysfs()
+        assert (sysfs["max_sectors_kb"], sysfs["max_segments"]) == limits
+        assert t.result.bytes == 8 << 20
+        return len(next(s for s in t.steps if s.stage == "nvme").state.commands)
+
+    assert commands(tuple(0x100000 + k for k in range(pages))) == contiguous
+    assert commands(tuple(0x100000 + 2 * k for k in range(pages))) == apart
+
+
 def test_io_path_key_is_read_and_checked(tmp_path):
     from p2pview.iosim.scenario import read_scenario
     from p2pview.sources.topofile import SourceError

@@ -343,7 +343,7 @@ def _sim_warned(trace: Any) -> bool:
     )
 
 
-def simulateguest_bdf(
+def simulate_guest(
     io: IoScenario, machine: Machine, session: Any, release: str, mdts: int, run: GuestRun
 ) -> Any:
     """The simulator's trace of ``io`` on the guest's capture, with the guest's RAM pages."""
@@ -406,7 +406,7 @@ def check_scenario(
             [f"the guest could not set the scenario up: {run.setup}"],
             notes,
         )
-    trace = simulateguest_bdf(io, machine, session, release, mdts, run)
+    trace = simulate_guest(io, machine, session, release, mdts, run)
     diffs: list[str] = []
     # Queue limits of the client's namespace.
     if ns_limits is None:
