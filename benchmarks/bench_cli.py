@@ -45,6 +45,9 @@ from p2pview.model import Kind, Topology, kind_of
 from p2pview.sources.synthetic import generate, write_sysfs_tree
 
 IMPORT_TARGET_MS = 150.0
+#: The checkout's K80 topology file and 'nvidia-smi topo -m' matrix
+#: (tests/data/nvidia-smi/SOURCES.md).
+_NVSMI = Path(__file__).resolve().parent.parent / "tests" / "data" / "nvidia-smi"
 RATIO_TARGET = 1.0
 JSON_TARGET_S = 15.0
 RSS_TARGET_MB = 400.0
@@ -111,6 +114,8 @@ COMMANDS: list[tuple[list[str], bool]] = [
     (["topologies"], False),
     (["scenarios"], False),
     (["explain", "TREE", "PROVIDER", "CLIENT"], False),
+    (["explain", "TOPOLOGY_FILE", "04:00.0", "05:00.0"], False),
+    (["compare", "TOPOLOGY_FILE", "TOPO_M"], False),
     (["find", "TREE", "CLIENT"], False),
     (["convert", "switch-nvme", "-o", "-"], False),
     (["matrix", "switch-nvme"], True),
@@ -283,7 +288,14 @@ def main() -> None:
         topo = generate(args.size)
         write_sysfs_tree(topo, root)
         provider, client = _pair(topo)
-        names = {"TREE": str(root), "PROVIDER": provider, "CLIENT": client}
+        names = {
+            "TREE": str(root),
+            "PROVIDER": provider,
+            "CLIENT": client,
+            # a hand-written topology file given by its path, and its nvidia-smi matrix
+            "TOPOLOGY_FILE": str(_NVSMI / "k80-3x-supermicro.reconstruction.toml"),
+            "TOPO_M": str(_NVSMI / "nccl-issue19-supermicro-3xK80.topo.txt"),
+        }
         env = _env(Path(tmp) / "pycache")
         for warm in (["explain", str(root), provider, client], ["matrix", "switch-nvme"]):
             _run([*p2pview, *warm], env)  # compiles and caches the bytecode

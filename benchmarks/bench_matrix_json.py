@@ -25,7 +25,7 @@ import time
 #: The big run, in a child of its own: the first ROWS provider rows of all pairs.
 _BIG = """
 import sys
-from p2pview.jsonreport import write_matrix_document
+from p2pview.matrixjson import write_matrix_document
 from p2pview.session import open_session
 size, rows = int(sys.argv[1]), int(sys.argv[2])
 session = open_session(f"generated:{size}")

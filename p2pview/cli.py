@@ -501,7 +501,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     except SelectionError as exc:
         raise CliError(str(exc)) from None
     if args.json:
-        from p2pview.jsonreport import write_matrix_document
+        from p2pview.matrixjson import write_matrix_document
 
         write_matrix_document(session, providers, clients, sys.stdout)
         return 0

@@ -1,27 +1,22 @@
 """JSON documents for ``--json`` (plain data; README documents the fields).
 
-``matrix --json`` is written as a stream (:func:`write_matrix_document`):
-the pairs are computed and printed a block of rows at a time, so memory
-stays bounded however many functions the topology has.
+The pieces every document shares (the platform, the kernel, a function) and
+``explain --json``'s verdict. ``matrix --json``, which needs the vectorised
+matrix and so numpy, is streamed by :mod:`p2pview.matrixjson`; ``explain``
+and ``compare`` import this module without it.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from typing import Any
 
-from p2pview.kernel import KernelState, PairMatrix, Verdict
-from p2pview.kernel.matrix import CODE_TO_MAP_TYPE
-from p2pview.kernel.pairstream import PairRecords
+from p2pview.kernel import KernelState, Verdict
 from p2pview.model import (
-    BDF,
     DEVICE_FACTS,
     PLATFORM_FACTS,
     AcsPresence,
     Fact,
     PciDevice,
-    Topology,
     kind_of,
 )
 from p2pview.session import Session
@@ -95,82 +90,6 @@ def device_dict(state: KernelState, dev: PciDevice) -> dict[str, Any]:
         out["acs_ctrl_before_params"] = f"{dev.acs.ctrl:04x}"
     out["facts"] = {name: fact_dict(dev.fact(name)) for name in DEVICE_FACTS}
     return out
-
-
-def matrix_document(session: Session, matrix: PairMatrix) -> dict[str, Any]:
-    """``p2pview matrix --json`` as one object (small selections; the CLI streams)."""
-    head = _matrix_head(session, matrix.providers, matrix.clients)
-    pairs = [json.loads(line) for line in _pair_lines(session, matrix.providers, matrix.clients)]
-    return {**head, "pairs": pairs}
-
-
-def write_matrix_document(
-    session: Session, providers: Sequence[BDF], clients: Sequence[BDF], out: TextIO
-) -> None:
-    """Stream ``p2pview matrix --json`` to ``out``, a block of provider rows at a time.
-
-    Memory is bounded by :data:`p2pview.kernel.pairstream.BLOCK_CELLS` cells
-    (and the per-function tables), not by the number of pairs. Pairs are
-    written one per line.
-    """
-    head = _matrix_head(session, providers, clients)
-    out.write("{\n")
-    for key, value in head.items():
-        out.write(f" {json.dumps(key)}: {json.dumps(value, indent=1)},\n")
-    out.write(' "pairs": [')
-    first = True
-    for chunk in _pair_lines(session, providers, clients):
-        out.write(("\n  " if first else ",\n  ") + chunk)
-        first = False
-    out.write("\n ]\n}\n")
-
-
-def _matrix_head(
-    session: Session, providers: Sequence[BDF], clients: Sequence[BDF]
-) -> dict[str, Any]:
-    state = session.state
-    topo: Topology = session.topology
-    wanted = set(providers) | set(clients)
-    return {
-        "kernel": kernel_dict(session),
-        "platform": platform_dict(session),
-        "source": topo.source,
-        "topology": topo.name,
-        "notes": session.notes,
-        "devices": [device_dict(state, d) for d in topo.devices if d.bdf in wanted],
-    }
-
-
-#: The JSON of a map-type code, for pairs written from a template.
-_MAP_JSON = {
-    code: json.dumps(None if t is None else t.value) for code, t in CODE_TO_MAP_TYPE.items()
-}
-
-
-def _pair_lines(
-    session: Session, providers: Sequence[BDF], clients: Sequence[BDF]
-) -> Iterator[str]:
-    """Every pair as one line of JSON (a row's plain pairs joined into one chunk)."""
-    quoted = [json.dumps(str(c)) for c in clients]
-    for row in PairRecords(session.state).rows(providers, clients):
-        head = '{"provider": ' + json.dumps(str(row.provider)) + ', "client": '
-        codes, dists = row.code.tolist(), row.distance.tolist()
-        lines = [
-            head
-            + quoted[j]
-            + ', "map_type": '
-            + _MAP_JSON[codes[j]]
-            + ', "distance": '
-            + str(dists[j])
-            + _EMPTY_TAIL
-            if j not in row.records
-            else json.dumps(row.records[j])
-            for j in range(len(quoted))
-        ]
-        yield ",\n  ".join(lines)
-
-
-_EMPTY_TAIL = ', "acs_redirect": [], "assumed": [], "assumptions": [], "alternatives": []}'
 
 
 def verdict_document(session: Session, verdict: Verdict) -> dict[str, Any]:

@@ -35,6 +35,18 @@ print(json.dumps({"code": code, "imported": sorted(sys.modules)}))
 
 HEAVY = {"numpy", "networkx", "textual"}
 SWITCH_TREE = str(DATA / "qemu-guest-captures/switch-qemu64.tar.gz")
+K80_FILE = str(DATA / "nvidia-smi/k80-3x-supermicro.reconstruction.toml")
+K80_MATRIX = str(DATA / "nvidia-smi/nccl-issue19-supermicro-3xK80.topo.txt")
+#: The readers of dumps and archives: a topology file needs none of them.
+DUMP_READERS = {
+    "p2pview.sources.hwloc",
+    "p2pview.sources.nccl",
+    "p2pview.sources.lspci",
+    "p2pview.sources.archive",
+    "p2pview.sources.sysfs",
+    "tarfile",
+    "xml.parsers.expat",
+}
 
 
 def imported(*argv: str) -> tuple[int, set[str]]:
@@ -64,10 +76,14 @@ def test_help_imports_neither_rich_nor_numpy():
         ["topologies"],
         ["scenarios"],
         ["explain", "switch-nvme", "1a:00.0", "1b:00.0"],
+        ["explain", "--json", "switch-nvme", "1a:00.0", "1b:00.0"],
         ["find", "switch-nvme", "1b:00.0"],
         ["convert", "switch-nvme", "-o", "-"],
+        # compare draws no matrix: the session header and the JSON pieces come without it
+        ["compare", K80_FILE, K80_MATRIX],
+        ["compare", "--json", K80_FILE, K80_MATRIX],
     ],
-    ids=lambda argv: argv[0],
+    ids=lambda argv: " ".join(a for a in argv if not a.startswith("/")),
 )
 def test_commands_without_a_matrix_import_neither_numpy_nor_networkx(argv):
     code, mods = imported(*argv)
@@ -76,7 +92,12 @@ def test_commands_without_a_matrix_import_neither_numpy_nor_networkx(argv):
 
 def test_one_pair_on_a_topology_file_needs_no_dump_reader():
     _, mods = imported("explain", "switch-nvme", "1a:00.0", "1b:00.0")
-    assert "p2pview.sources.formats" not in mods and "p2pview.sources.archive" not in mods
+    assert "p2pview.sources.formats" not in mods and not mods & DUMP_READERS
+    # A topology file given by its path is detected from its content, by the sniff tests
+    # tried before its own (p2pview.sources.sniff), without importing a dump reader.
+    code, mods = imported("explain", K80_FILE, "04:00.0", "05:00.0")
+    assert code == 0 and "p2pview.sources.formats" in mods
+    assert not mods & DUMP_READERS, mods & DUMP_READERS
 
 
 def test_one_pair_on_a_capture_needs_no_dump_reader():

@@ -13,11 +13,12 @@ PACKAGE = Path(p2pview.__file__).parent
 LAYERS = ["model", "sources", "kernel", "iosim"]
 #: Every module and package of p2pview, each importing only those before it:
 #: the four layers, then what the faces share (the engine session, the JSON
-#: report, compare, the CLI's text views, the QEMU oracle), then the faces.
+#: reports, compare, the CLI's text views, the QEMU oracle), then the faces.
 ORDER = [
     *LAYERS,
     "session",
     "jsonreport",
+    "matrixjson",
     "compare",
     "views",
     "qemu",

@@ -117,7 +117,7 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
             raise SourceError(f"--format {fmt!r}: unknown format (one of: {known})")
     if sysfs and spec is not None and spec != LIVE:
         path = Path(spec)
-        from p2pview.sources.archive import is_tarball
+        from p2pview.sources.readfile import is_tarball
 
         if not (path.is_dir() or (path.is_file() and is_tarball(path))):
             raise SourceError(
@@ -144,10 +144,11 @@ def _load(spec: str | None, fmt: str | None = None, only: Collection[BDF] | None
         topo, report = read_sysfs(path, only=only)
         return Loaded(topo, "sysfs", report)
     if path.is_file():
-        # The archive reader is imported only for files (a bundled name is not one).
-        from p2pview.sources.archive import is_tarball, read_archive
+        from p2pview.sources.readfile import is_tarball
 
         if fmt is None and is_tarball(path):
+            # The archive and sysfs readers are imported only for an archive.
+            from p2pview.sources.archive import read_archive
             from p2pview.sources.sysfs import is_sysfs_root, read_sysfs
 
             tree = read_archive(path)

@@ -28,7 +28,6 @@ import gzip
 import lzma
 import os
 import re
-import stat
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -45,8 +44,9 @@ from p2pview.sources.readfile import (
     PROC_LINE,
     Kind,
     ReadRefused,
-    describe_mode,
+    open_regular,
     over_cap,
+    sniff_archive,
 )
 from p2pview.sources.sysfs import DEVICE_FILES, DEVICE_LINKS, PROC_FILES
 from p2pview.sources.sysfs import MANIFEST as MANIFEST_NAME
@@ -79,53 +79,6 @@ class Limits:
 
 
 LIMITS = Limits()
-
-#: What the first bytes of a file say it is.
-_MAGIC = (
-    (b"\x1f\x8b", "gz"),
-    (b"BZh", "bz2"),
-    (b"\xfd7zXZ\x00", "xz"),
-)
-
-
-def sniff_archive(head: bytes) -> str | None:
-    """``"gz"``, ``"bz2"``, ``"xz"`` or ``"tar"`` from a file's first 512 bytes; else ``None``."""
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    if head[257:262] == b"ustar":
-        return "tar"
-    return None
-
-
-def _open_regular(path: Path) -> BinaryIO:
-    """Open ``path`` for reading if it is a regular file (never a FIFO or device)."""
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ReadRefused(f"{path}: {describe_mode(st.st_mode)}, not a regular file; not read")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ReadRefused(f"{path}: {exc.strerror or exc}") from None
-    handle = os.fdopen(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        handle.close()
-        raise ReadRefused(f"{path}: not a regular file; not read")
-    return handle
-
-
-def is_tarball(path: Path) -> bool:
-    """Whether ``path`` is a regular file that starts like a (compressed) tar archive.
-
-    Only the first 512 bytes are read: detection never reads a whole file.
-    """
-    try:
-        with _open_regular(path) as handle:
-            head = handle.read(512)
-    except (OSError, SourceError):
-        return False
-    return sniff_archive(head) is not None
-
 
 # -- which members the sysfs reader looks at ----------------------------------------
 
@@ -447,7 +400,7 @@ def read_archive(path: Path, limits: Limits | None = None) -> ArchiveTree:
             passed, truncated or damaged.
     """
     limits = limits or LIMITS
-    handle = _open_regular(path)
+    handle = open_regular(path)
     with handle:
         size = os.fstat(handle.fileno()).st_size
         if size > limits.file_bytes:

@@ -18,27 +18,35 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any
 
 from p2pview.model import Topology
 from p2pview.sources.checks import SourceError, cut, quote
-from p2pview.sources.hwloc import (
-    parse_hwloc_xml,
-    parse_lstopo_console,
+from p2pview.sources.sniff import (
     sniff_hwloc_xml,
     sniff_lstopo_console,
+    sniff_nccl_xml,
     xml_root_tag,
 )
-from p2pview.sources.lspci import (
-    parse_lspci_hex,
-    parse_lspci_tree,
-    parse_lspci_verbose,
-    sniff_lspci_hex,
-    sniff_lspci_tree,
-    sniff_lspci_verbose,
-)
-from p2pview.sources.nccl import parse_nccl_xml, sniff_nccl_xml
-from p2pview.sources.nvsmi import sniff_nvsmi_topo
 from p2pview.sources.topofile import looks_like_topology, parse_topology_text
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, imported on its first call.
+
+    Detection stops at the first format that accepts a text, and a reader is
+    needed only for the format chosen: a topology file is detected and read
+    without the dump readers (an XML parser, the PCI name table, the sysfs
+    reader), whose tests come after its own or live in
+    :mod:`p2pview.sources.sniff`.
+    """
+
+    def call(*args: Any) -> Any:
+        return getattr(import_module(f"p2pview.sources.{module}"), name)(*args)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +96,21 @@ FORMATS: tuple[Format, ...] = (
         "hwloc XML (lstopo --of xml), formats 1.x, 2.x, 3.x: tree, IDs, link bandwidth,"
         " NUMA; no ACS",
         sniff_hwloc_xml,
-        parse_hwloc_xml,
+        _lazy("hwloc", "parse_hwloc_xml"),
         why_not=_xml_root("topology"),
     ),
     Format(
         "nccl-xml",
         "NCCL/RCCL topology dump (NCCL_TOPO_DUMP_FILE): the PCI tree as NCCL saw it",
         sniff_nccl_xml,
-        parse_nccl_xml,
+        _lazy("nccl", "parse_nccl_xml"),
         why_not=_xml_root("system"),
     ),
     Format(
         "lstopo",
         "lstopo -v text: tree, IDs, link bandwidth; no ACS",
         sniff_lstopo_console,
-        parse_lstopo_console,
+        _lazy("hwloc", "parse_lstopo_console"),
         wants="a 'Machine' line first, PCI lines with busid=",
     ),
     Format(
@@ -115,7 +123,7 @@ FORMATS: tuple[Format, ...] = (
     Format(
         "nvidia-smi",
         "'nvidia-smi topo -m' matrix (a labelling of GPU/NIC pairs, not a topology)",
-        sniff_nvsmi_topo,
+        _lazy("nvsmi", "sniff_nvsmi_topo"),
         None,
         not_a_topology="compare it with a topology of the same machine:"
         " p2pview compare SOURCE FILE",
@@ -125,24 +133,24 @@ FORMATS: tuple[Format, ...] = (
     Format(
         "lspci-hex",
         "lspci -xxx/-xxxx/-vvxxxx dump (what lspci -F reads): config space, ACS, tree",
-        sniff_lspci_hex,
-        parse_lspci_hex,
+        _lazy("lspci", "sniff_lspci_hex"),
+        _lazy("lspci", "parse_lspci_hex"),
         wants="'BB:DD.F' lines, then '00: xx xx ...' hex",
         sessions=True,
     ),
     Format(
         "lspci-tree",
         "lspci -tv/-tvnn tree: names and parent links only (ACS unknown)",
-        sniff_lspci_tree,
-        parse_lspci_tree,
+        _lazy("lspci", "sniff_lspci_tree"),
+        _lazy("lspci", "parse_lspci_tree"),
         wants="a first line like '-[0000:00]-+-00.0'",
         sessions=True,
     ),
     Format(
         "lspci-verbose",
         "lspci -vvv/-vvvnn text: Bus: lines, PCIe port types, ACSCap/ACSCtl",
-        sniff_lspci_verbose,
-        parse_lspci_verbose,
+        _lazy("lspci", "sniff_lspci_verbose"),
+        _lazy("lspci", "parse_lspci_verbose"),
         wants="'BB:DD.F class: name', then indented lines",
         sessions=True,
     ),

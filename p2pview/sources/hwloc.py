@@ -60,6 +60,7 @@ from p2pview.sources.provenance import (
     with_acs_reason,
     with_root_functions,
 )
+from p2pview.sources.sniff import sniff_hwloc_xml, sniff_lstopo_console, xml_root_tag
 from p2pview.sources.sysfs import with_inferred_pcie_type
 
 __all__ = [
@@ -372,26 +373,6 @@ def _label(vendor: str | None, device: str | None) -> str | None:
 # ---------------------------------------------------------------------------
 # hwloc XML
 
-_HEAD_SKIP = re.compile(r"(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)", re.DOTALL)
-
-
-def xml_root_tag(text: str) -> str | None:
-    """The name of the first element, skipping the prolog, within the first 64 KiB."""
-    head = text[:65536].lstrip("\ufeff")
-    pos = 0
-    while True:
-        m = _HEAD_SKIP.match(head, pos)
-        if m is None or m.end() == pos:
-            break
-        pos = m.end()
-    m = re.compile(r"<([A-Za-z_][\w.:-]*)").match(head, pos)
-    return m[1] if m else None
-
-
-def sniff_hwloc_xml(text: str) -> bool:
-    """Whether ``text`` is an hwloc XML topology (root element ``<topology>``)."""
-    return xml_root_tag(text) == "topology"
-
 
 @dataclass
 class _HwlocWalk:
@@ -665,15 +646,6 @@ _RANGE_RE = re.compile(
     r"\.(?P<fn>[0-7])-(?:(?:(?P<ebus>[0-9a-fA-F]{2}):)?(?P<edev>[0-9a-fA-F]{2})\.)?(?P<efn>[0-7])$"
 )
 _NORMAL_TYPES = {"machine", "system", "package", "socket", "group", "die", "numanode"}
-
-
-def sniff_lstopo_console(text: str) -> bool:
-    """Whether ``text`` is ``lstopo -v`` console output with PCI objects."""
-    head = text[:65536]
-    return bool(
-        re.match(r"\s*(?:Machine|System)\b", head)
-        and re.search(r"^\s*(?:HostBridge|PCIBridge|PCI)\b.*busid=", head, re.MULTILINE)
-    )
 
 
 @dataclass

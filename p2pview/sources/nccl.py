@@ -75,9 +75,9 @@ from p2pview.sources.hwloc import (
     infer_port_types,
     parse_xml_safely,
     topology_or_error,
-    xml_root_tag,
 )
 from p2pview.sources.provenance import placeholder_bridge, with_acs_reason
+from p2pview.sources.sniff import sniff_nccl_xml
 
 __all__ = ["cpu_family_from_nccl", "parse_nccl_xml", "sniff_nccl_xml"]
 
@@ -86,11 +86,6 @@ _ARCHES = {"x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64", "ppc64"
 
 _HEX_RE = re.compile(r"^\s*(?:0[xX])?([0-9a-fA-F]{1,8})\s*$")
 _INT_RE = re.compile(r"^\s*(-?[0-9]{1,9}|0[xX][0-9a-fA-F]{1,8})\s*$")
-
-
-def sniff_nccl_xml(text: str) -> bool:
-    """Whether ``text`` is an NCCL/RCCL topology dump (root element ``<system>``)."""
-    return xml_root_tag(text) == "system"
 
 
 def cpu_family_from_nccl(familyid: int) -> int:

@@ -22,7 +22,7 @@ import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from p2pview.model.units import size_text
 from p2pview.sources.checks import SourceError, check_toml_shape
@@ -165,6 +165,55 @@ def read_bounded(path: str | os.PathLike[str], kind: Kind, *, name: str | None =
     except OSError as exc:
         raise ReadRefused(f"{label}: {exc.strerror or exc}") from None
     return read_and_close(fd, label, kind)
+
+
+#: What the first bytes of a file say it is.
+_MAGIC = (
+    (b"\x1f\x8b", "gz"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+
+
+def sniff_archive(head: bytes) -> str | None:
+    """``"gz"``, ``"bz2"``, ``"xz"`` or ``"tar"`` from a file's first 512 bytes; else ``None``."""
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file (never a FIFO or device)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ReadRefused(f"{path}: {describe_mode(st.st_mode)}, not a regular file; not read")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ReadRefused(f"{path}: {exc.strerror or exc}") from None
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise ReadRefused(f"{path}: not a regular file; not read")
+    return handle
+
+
+def is_tarball(path: Path) -> bool:
+    """Whether ``path`` is a regular file that starts like a (compressed) tar archive.
+
+    Only the first 512 bytes are read: detection never reads a whole file.
+    Here, not in :mod:`p2pview.sources.archive`, so that a source that is not
+    an archive is told apart without importing tarfile and the sysfs reader.
+    """
+    try:
+        with open_regular(path) as handle:
+            head = handle.read(512)
+    except (OSError, SourceError):
+        return False
+    return sniff_archive(head) is not None
 
 
 def not_a_source(path: Path) -> str | None:

@@ -20,9 +20,8 @@ dropped with a note on the topology.
 from __future__ import annotations
 
 import json
-import platform as pyplatform
+import os
 import re
-import socket
 from collections.abc import Collection
 from contextlib import nullcontext
 from pathlib import Path
@@ -726,7 +725,7 @@ def read_sysfs(
         facts = facts.with_fact("cpu", Fact.read("proc/cpuinfo"))
     arch, vendor, family, model = cpu
     if live:
-        arch = pyplatform.machine() or arch
+        arch = os.uname().machine or arch
     cmdline_text = _read(tree, "proc/cmdline", report.problems)
     cmdline = cmdline_text or ""
     facts = facts.with_fact(
@@ -742,7 +741,7 @@ def read_sysfs(
         )
         kernel = None
     if kernel is None and live:
-        kernel = pyplatform.release()
+        kernel = os.uname().release
     facts = facts.with_fact(
         "kernel", Fact.read("proc/sys/kernel/osrelease" if not live else "this host")
     )
@@ -750,7 +749,9 @@ def read_sysfs(
     if hostname is not None and len(hostname) > _MAX_TEXT:
         report.problems.append(f"proc/sys/kernel/hostname: {quote(hostname)}: too long; not used")
         hostname = None
-    hostname = hostname or (socket.gethostname() if live else None)
+    # os.uname(), not platform and socket: the same answers on Linux, without
+    # their imports on the path of every capture read.
+    hostname = hostname or (os.uname().nodename if live else None)
     plat = Platform(
         arch=arch,
         cpu_vendor=vendor,

@@ -12,8 +12,8 @@ from p2pview.kernel import MapType
 from p2pview.session import Session
 from p2pview.sources.nvsmi import LegendForm
 from p2pview.views.explain import RESULT_STYLE
-from p2pview.views.matrix_table import header_text
 from p2pview.views.names import bdf_text
+from p2pview.views.session_header import header_text
 
 STATUS_STYLE = {
     Agreement.AGREE: "status.agree",

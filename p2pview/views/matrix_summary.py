@@ -45,11 +45,11 @@ from p2pview.session import Session
 from p2pview.views.matrix_table import (
     CELL_STYLE,
     cell_text,
-    header_text,
     legend,
     matrix_table,
     matrix_width,
 )
+from p2pview.views.session_header import header_text
 
 #: The most cells ``p2pview matrix`` draws as a table (100 x 100); past it, the summary.
 TABLE_CELLS = 10_000

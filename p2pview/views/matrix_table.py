@@ -15,9 +15,10 @@ from p2pview.kernel.matrix import (
     CODE_THRU_HOST_BRIDGE,
     CODE_UNDETERMINED,
 )
-from p2pview.model import BDF, Fact
+from p2pview.model import BDF
 from p2pview.session import Session
 from p2pview.views.names import bdf_text, short_label
+from p2pview.views.session_header import header_text
 
 CELL_LETTER = {
     CODE_BUS_ADDR: "B",
@@ -51,39 +52,6 @@ def cell_text(code: int, distance: int, assumed: bool) -> Text:
         style = "verdict.unsupported" if distance < 0 else "verdict.bus_addr"
         return Text(f"{distance}{mark}", style=style)
     return Text(f"{CELL_LETTER[code]}{distance}{mark}", style=CELL_STYLE[code])
-
-
-def header_text(session: Session) -> Text:
-    """Title lines: source, kernel, CPU."""
-    topo = session.topology
-    plat = topo.platform
-    target = session.target
-    cpu = f"{plat.cpu_vendor} family {plat.cpu_family:#x}" if plat.is_x86 else plat.arch
-    lines = Text()
-    lines.append(f"{topo.name}", style="bold")
-    if session.loaded.kind == "bundled":
-        # the name is what to type; the installed path says nothing to a user
-        lines.append("  (bundled topology)")
-    elif topo.source and topo.source != topo.name:
-        lines.append(f"  ({topo.source})")
-    lines.append("\n")
-    kernel_basis = _basis_mark(plat.facts.kernel)
-    cpu_basis = _basis_mark(plat.facts.cpu)
-    lines.append(
-        f"kernel {target.version}{kernel_basis} ({target.profile.title} profile);"
-        f" CPU {cpu}{cpu_basis}: "
-    )
-    if target.profile.cpu_check:
-        verdict = "true" if session.state.cpu_supports else "false"
-        lines.append(f"cpu_supports_p2pdma() = {verdict}")
-    else:
-        lines.append("no cpu_supports_p2pdma() in this era")
-    return lines
-
-
-def _basis_mark(fact: Fact) -> str:
-    """`` (assumed)`` / `` (inferred)`` after a platform value; nothing when read."""
-    return "" if fact.is_read else f" ({fact.basis.value})"
 
 
 def legend(session: Session, matrix: PairMatrix | None = None) -> Text:
