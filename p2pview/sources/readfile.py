@@ -186,12 +186,15 @@ def sniff_archive(head: bytes) -> str | None:
 
 
 def open_regular(path: Path) -> BinaryIO:
-    """Open ``path`` for reading if it is a regular file (never a FIFO or device)."""
+    """Open ``path`` for reading if it is a regular file (never a FIFO or device).
+
+    For readers that stream a file (the archive reader) rather than take it whole.
+    """
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
             raise ReadRefused(f"{path}: {describe_mode(st.st_mode)}, not a regular file; not read")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, _FLAGS)
     except OSError as exc:
         raise ReadRefused(f"{path}: {exc.strerror or exc}") from None
     handle = os.fdopen(fd, "rb")
