@@ -139,6 +139,23 @@ def test_cursor_scrolls_into_view_and_header_stays() -> None:
     drive("hgx-8gpu", scenario, size=(80, 24))
 
 
+@pytest.mark.parametrize("size", [(120, 40), (160, 20), (80, 24)])
+def test_the_first_rows_and_columns_stay_in_view_when_the_cursor_fits(size) -> None:
+    # The view arrived before the grid's first layout, and the cursor's cell was scrolled
+    # to the top left corner: hgx-8gpu opened without its first column (and, 20 lines
+    # high, its first five rows) although the cursor's cell fitted beside them.
+    async def scenario(app: P2PViewApp, pilot: Pilot[None], screen: MatrixScreen) -> None:
+        grid = grid_of(screen)
+        view = grid.view
+        assert view is not None and grid.cursor == (5, 1)
+        assert tuple(grid.scroll_offset) == (0, 0)
+        lines = grid_text(grid).splitlines()
+        assert view.client(0).short() in lines[1]
+        assert lines[2].startswith(view.provider(0).short())
+
+    drive("hgx-8gpu", scenario, size=size)
+
+
 def test_enter_opens_the_explanation_of_the_highlighted_pair() -> None:
     async def scenario(app: P2PViewApp, pilot: Pilot[None], screen: MatrixScreen) -> None:
         grid = grid_of(screen)

@@ -300,6 +300,12 @@ class MatrixGrid(ScrollView, can_focus=True):
         view = self.view
         if view is None or view.empty:
             return False
+        region = self.scrollable_content_region
+        if region.width <= self._label_width or region.height <= self._header_height:
+            # Not laid out yet (a view set before the first layout): the viewport would
+            # count as one cell and scroll the cursor to the top left corner, hiding the
+            # rows and columns before it. on_resize scrolls once the size is known.
+            return False
         across, down = self._viewport()
         x, y = self.scroll_offset
         left = self.cursor_col * self._cell_width
