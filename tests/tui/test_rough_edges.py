@@ -326,6 +326,27 @@ def test_a_smaller_terminal_keeps_the_selection_in_view() -> None:
     run(body, source="generated:300")
 
 
+def test_the_first_selection_is_in_view_when_the_tree_is_laid_out() -> None:
+    # The tree scrolled to the first selection while it still had the whole screen; the
+    # detail panel then took the lower half, and the selected GPU (37:00.0 of the RCCL
+    # dump, under the last host bridge) sat just below the tree's last line.
+    hygon = str(
+        Path(__file__).parent.parent / "data" / "rccl" / "hygon-dcu-8x-pex88096.rccl-topo.xml"
+    )
+
+    async def body(app: P2PViewApp, pilot: Pilot[None]) -> None:
+        screen = app.screen
+        assert isinstance(screen, TopologyScreen)
+        tree = screen.pci_tree
+        await pilot.pause()
+        await pilot.pause()
+        line, top = tree.cursor_line, tree.scroll_offset.y
+        assert tree.cursor_key == BDF.parse("0000:37:00.0")
+        assert top <= line < top + tree.scrollable_content_region.height, (top, line)
+
+    run(body, source=hygon, size=(80, 24))
+
+
 def test_the_acs_list_says_what_config_acs_did_beyond_its_mask() -> None:
     model = start("switch-acs-iommu", kernel="6.12.117").whatif
     model = model.apply(set_iommu(True))  # pci_std_enable_acs(): 0x001d on the downstream ports

@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Tree
@@ -267,6 +268,16 @@ class PciTree(Tree[NodeKey]):
             parent = parent.parent
         self._move_to(node)
         return True
+
+    def on_resize(self, _event: events.Resize) -> None:
+        """Keep the cursor in view when the tree's own height changes.
+
+        The screen's resize handler covers a smaller terminal; this covers the
+        layout inside it: the tree scrolls to the first selection while it still
+        has the whole screen, then the detail panel takes its lower part.
+        """
+        if self.cursor_line >= 0:
+            self.call_after_refresh(self.scroll_to_line, self.cursor_line, False)
 
     def _move_to(self, node: TreeNode[NodeKey]) -> None:
         """Cursor to ``node``; scroll once the tree's lines and size are known."""
