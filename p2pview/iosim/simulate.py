@@ -38,6 +38,7 @@ STAGE_FUNCTIONS: tuple[tuple[str, Stage], ...] = (
 _SKIPPED_AFTER_MAP_ERROR = ("nvme", "device_dma")
 
 
+# eq=False: it holds arrays; equal only to itself (p2pview.iosim.objects says why).
 @dataclass(frozen=True, eq=False)
 class Step:
     """One stage: the state after it and the events it produced."""
@@ -48,6 +49,7 @@ class Step:
     events: tuple[Event, ...]
 
 
+# eq=False: it holds arrays; equal only to itself (p2pview.iosim.objects says why).
 @dataclass(frozen=True, eq=False)
 class Trace:
     """A whole simulated I/O."""

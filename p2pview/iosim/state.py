@@ -51,6 +51,7 @@ STAGE_TITLES = {
 }
 
 
+# eq=False: it holds arrays; equal only to itself (p2pview.iosim.objects says why).
 @dataclass(frozen=True, eq=False)
 class SimState:
     """Everything the I/O has built so far. ``result`` is set once it ended."""
