@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import events, on
 from textual.screen import Screen
-from textual.widgets import OptionList, Tree
+from textual.widgets import OptionList
 
 from p2pview.tui.analysis import Selection, WhatIf
 
@@ -89,10 +89,11 @@ class ModelScreen(Screen[None]):
 
 
 def keep_cursors_in_view(screen: Screen[None]) -> None:
-    """Scroll each tree's and list's cursor back into view (after a resize)."""
-    for tree in screen.query(Tree):
-        if tree.cursor_line >= 0:
-            tree.scroll_to_line(tree.cursor_line, animate=False)
+    """Scroll each list's highlight back into view (after a resize).
+
+    The topology tree keeps its own cursor in view (``PciTree.on_resize``):
+    its height also changes when the layout inside the screen does.
+    """
     for options in screen.query(OptionList):
         if options.highlighted is not None:
             options.scroll_to_highlight()
